@@ -1,0 +1,50 @@
+# upstack - the two commands a newcomer needs are `make run` and `make test`.
+PORT ?= 8000
+PY := .venv/bin/python
+MANAGE := $(PY) manage.py
+export DJANGO_SETTINGS_MODULE ?= newsroom.settings.dev
+
+.PHONY: help install services run test stack stack-down bench bench-quick lint clean
+
+help:
+	@echo "make run          set up and serve the newsroom at http://127.0.0.1:$(PORT) (SQLite, no servers)"
+	@echo "make test         set up and run the whole test suite against real servers"
+	@echo "make stack        run the whole stack (PostgreSQL, Redis, Varnish, gunicorn, Celery) on loopback"
+	@echo "make stack-down   stop it"
+	@echo "make bench        the side-by-side benchmark (long); make bench-quick: the CI-sized one"
+	@echo "make lint         ruff"
+
+install:
+	@scripts/bootstrap
+
+services:
+	@scripts/install-services --if-missing
+
+run: install
+	@$(MANAGE) migrate --noinput -v 0
+	@$(MANAGE) seed --articles 3000 --users 200 --comments 20000 --seed 1 --if-empty
+	@$(MANAGE) demo_user
+	@echo "Serving the newsroom at http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"
+	@exec .venv/bin/gunicorn newsroom.wsgi:application --bind 127.0.0.1:$(PORT) \
+		--workers 2 --threads 4 --access-logfile - --graceful-timeout 5
+
+test: install services
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+stack: install services
+	@DJANGO_SETTINGS_MODULE=newsroom.settings.deploy $(MANAGE) upstack up
+
+stack-down: install
+	@DJANGO_SETTINGS_MODULE=newsroom.settings.deploy $(MANAGE) upstack down
+
+bench: install services
+	@$(PY) -m bench.run --full
+
+bench-quick: install services
+	@$(PY) -m bench.run --quick
+
+lint: install
+	@.venv/bin/ruff check src newsroom tests bench
+
+clean:
+	rm -rf .venv var .upstack .pytest_cache

@@ -1,0 +1,13 @@
+"""Plain Django: every upstack feature switched off.
+
+This is the "plain" peer of the benchmark (BLUEPRINT I2): the same site, database sessions, no page,
+fragment, query or edge caching. The site must work exactly as with upstack on.
+"""
+
+from .base import *  # noqa: F403
+from .base import INSTALLED_APPS, env
+
+DEBUG = env.bool("DEBUG", default=False)
+INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "upstack"]
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}

@@ -1,0 +1,14 @@
+"""Django app configuration. ``ready()`` connects signals and installs instrumentation - nothing else."""
+
+from django.apps import AppConfig
+
+
+class UpstackConfig(AppConfig):
+    name = "upstack"
+    verbose_name = "upstack"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import conf
+
+        conf.connect()
