@@ -1,0 +1,49 @@
+"""What a rendered stack is made of: the inputs every config renderer reads.
+
+``StackContext`` is plain data (no I/O): resources of the target machine, the services and their
+loopback ports, directories, and the Django project facts the configs need (settings module, WSGI
+app, session/CSRF cookie names...). ``render`` turns it into config text; ``runner`` builds one for
+the local machine and starts the result. This module must never start processes or read settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The machine (or container limit) a config is sized for."""
+
+    cpus: int
+    memory_bytes: int
+
+
+@dataclass(frozen=True)
+class StackContext:
+    resources: Resources
+    # Where the project lives (manage.py) and where state/data/logs of a local stack go.
+    base_dir: str
+    state_dir: str
+    # Django facts.
+    settings_module: str
+    wsgi_application: str = "newsroom.wsgi:application"
+    celery_app: str = "newsroom.celery:app"
+    session_cookie_name: str = "sessionid"
+    csrf_cookie_name: str = "csrftoken"
+    health_path: str = "/healthz"
+    python: str = "python3"  # interpreter of the project's virtualenv (absolute path for local)
+    # Loopback ports of each service (local target); other targets use the standard ports.
+    ports: dict[str, int] = field(default_factory=dict)
+    # Absolute paths of server binaries (local target): {"varnishd": "/usr/sbin/varnishd", ...}.
+    binaries: dict[str, str] = field(default_factory=dict)
+    # Optional services switched on.
+    with_pgbouncer: bool = False
+    with_haproxy: bool = False
+    with_memcached: bool = False
+    app_server: str = "gunicorn"  # or "granian"
+    # Number of app servers behind the director (local target: one per port in app_ports).
+    app_ports: tuple[int, ...] = ()
+    # Database name/user for the local stack.
+    db_name: str = "upstack"
+    db_user: str = "upstack"
