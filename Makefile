@@ -28,8 +28,9 @@ run: install
 	@exec .venv/bin/gunicorn newsroom.wsgi:application --bind 127.0.0.1:$(PORT) \
 		--workers 2 --threads 4 --access-logfile - --graceful-timeout 5
 
+# The whole suite on SQLite, then the newsroom's tests again on a real PostgreSQL (tests/servers.py).
 test: install services
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
 stack: install services
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.deploy $(MANAGE) upstack up
