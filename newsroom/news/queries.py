@@ -1,0 +1,187 @@
+"""Every read the newsroom's pages make, in one place.
+
+Each function returns exactly what one page block needs with a fixed number of SQL queries, whatever
+the size of the tables (BLUEPRINT C10): lists use ``select_related``/``defer`` and count-free
+pagination (fetch one row more than a page to know whether there is a next page), counts are
+correlated subqueries on the row itself, never a ``COUNT(*)`` over the articles table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
+
+from .models import Article, Comment, Like, Section
+
+TEASERS_PER_SECTION = 3
+MOST_READ = 5
+RELATED = 5
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a count-free listing: the items and whether neighbours exist."""
+
+    items: list[Any]
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def next_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def previous_number(self) -> int:
+        return self.number - 1
+
+
+def page_number(raw: str | None) -> int:
+    """Parse ``?page=`` leniently: anything that is not a positive integer is page 1."""
+    try:
+        number = int(raw or 1)
+    except (TypeError, ValueError):
+        return 1
+    return max(number, 1)
+
+
+def paginate(queryset, number: int, per_page: int) -> Page:
+    """Slice one page plus one row: no COUNT(*), one query."""
+    start = (number - 1) * per_page
+    rows = list(queryset[start : start + per_page + 1])
+    return Page(items=rows[:per_page], number=number, has_next=len(rows) > per_page)
+
+
+def _count_of(model, field: str, **filters):
+    """A correlated ``(SELECT COUNT(*) ... WHERE field = outer.id)`` usable in ``annotate``."""
+    sub = (
+        model.objects.filter(**{field: OuterRef("pk")}, **filters)
+        .order_by()
+        .values(field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(sub), Value(0))
+
+
+def listing():
+    """Published articles with what a teaser shows, newest first."""
+    return Article.objects.published().for_listing().annotate(
+        comment_count=_count_of(Comment, "article", is_public=True)
+    )
+
+
+def latest(limit: int | None = None):
+    limit = limit or settings.NEWSROOM_PAGE_SIZE
+    return list(listing()[:limit])
+
+
+def section_teasers(per_section: int = TEASERS_PER_SECTION) -> list[tuple[Section, list[Article]]]:
+    """The newest ``per_section`` articles of every section: two queries in all (window function)."""
+    sections = list(Section.objects.all())
+    ranked = (
+        Article.objects.published()
+        .for_listing()
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("section_id")], order_by=[F("published_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(rank__lte=per_section)
+        .order_by("section_id", "rank")
+    )
+    by_section: dict[int, list[Article]] = {}
+    for article in ranked:
+        by_section.setdefault(article.section_id, []).append(article)
+    return [(section, by_section.get(section.pk, [])) for section in sections]
+
+
+def most_read(limit: int = MOST_READ) -> list[Article]:
+    return list(
+        Article.objects.published().for_listing().order_by("-read_count", "-id")[:limit]
+    )
+
+
+def most_read_payload(limit: int = MOST_READ) -> list[dict[str, Any]]:
+    """The public JSON of ``/api/most-read.json``: no per-user data."""
+    return [
+        {
+            "title": a.title,
+            "url": a.get_absolute_url(),
+            "section": a.section.name,
+            "read_count": a.read_count,
+            "published_at": a.published_at.isoformat(),
+        }
+        for a in most_read(limit)
+    ]
+
+
+def article_detail(slug: str) -> Article:
+    """The article with section, author, tags, like count and public comment count (two queries)."""
+    return (
+        Article.objects.published()
+        .select_related("section", "author")
+        .prefetch_related("tags")
+        .annotate(
+            like_count=_count_of(Like, "article"),
+            comment_count=_count_of(Comment, "article", is_public=True),
+        )
+        .get(slug=slug)
+    )
+
+
+def comments_page(article: Article, number: int) -> Page:
+    comments = (
+        Comment.objects.filter(article=article, is_public=True)
+        .select_related("user")
+        .only("id", "body", "created_at", "article_id", "user__id", "user__username",
+              "user__first_name", "user__last_name")
+    )
+    return paginate(comments, number, settings.NEWSROOM_COMMENTS_PAGE_SIZE)
+
+
+def related(article: Article, limit: int = RELATED) -> list[Article]:
+    """Newest articles sharing a tag with ``article``, topped up from its section: at most two queries."""
+    tag_ids = [t.pk for t in article.tags.all()]  # prefetched: no query
+    base = Article.objects.published().for_listing().exclude(pk=article.pk)
+    found: list[Article] = []
+    if tag_ids:
+        found = list(base.filter(tags__in=tag_ids).distinct()[:limit])
+    if len(found) < limit:
+        seen = [a.pk for a in found]
+        found += list(base.filter(section_id=article.section_id).exclude(pk__in=seen)[: limit - len(found)])
+    return found
+
+
+def liked_by(user, article: Article) -> bool:
+    return user.is_authenticated and Like.objects.filter(user=user, article=article).exists()
+
+
+def search(q: str):
+    """Full-text search on PostgreSQL, a case-insensitive title/standfirst match elsewhere."""
+    q = q.strip()
+    if not q:
+        return Article.objects.none()
+    base = Article.objects.published().for_listing()
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchRank
+
+        from .search import VECTOR
+
+        query = SearchQuery(q, search_type="websearch", config="english")
+        return (
+            base.alias(document=VECTOR)
+            .filter(document=query)
+            .annotate(rank=SearchRank(VECTOR, query))
+            .order_by("-rank", "-published_at", "-id")
+        )
+    return base.filter(Q(title__icontains=q) | Q(standfirst__icontains=q))
+

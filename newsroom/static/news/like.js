@@ -1,0 +1,18 @@
+// Like without a page reload: POST the like form with fetch and show the new count.
+document.addEventListener("submit", async (event) => {
+  const form = event.target.closest("form.like");
+  if (!form) return;
+  event.preventDefault();
+  const response = await fetch(form.action, {
+    method: "POST",
+    body: new FormData(form),
+    headers: { Accept: "application/json", "X-Requested-With": "XMLHttpRequest" },
+    credentials: "same-origin",
+  });
+  if (!response.ok) { form.submit(); return; }
+  const data = await response.json();
+  document.querySelectorAll("[data-like-count]").forEach((el) => { el.textContent = data.likes; });
+  const button = form.querySelector("button");
+  button.textContent = "Liked";
+  button.disabled = true;
+});
