@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, Subquery, Value, Window
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from .models import Article, Comment, Like, Section
@@ -149,16 +149,17 @@ def comments_page(article: Article, number: int) -> Page:
 
 
 def related(article: Article, limit: int = RELATED) -> list[Article]:
-    """Newest articles sharing a tag with ``article``, topped up from its section: at most two queries."""
+    """Newest articles sharing a tag with ``article``, then newest of its section: one query."""
     tag_ids = [t.pk for t in article.tags.all()]  # prefetched: no query
-    base = Article.objects.published().for_listing().exclude(pk=article.pk)
-    found: list[Article] = []
-    if tag_ids:
-        found = list(base.filter(tags__in=tag_ids).distinct()[:limit])
-    if len(found) < limit:
-        seen = [a.pk for a in found]
-        found += list(base.filter(section_id=article.section_id).exclude(pk__in=seen)[: limit - len(found)])
-    return found
+    shares_tag = Article.tags.through.objects.filter(tag_id__in=tag_ids)
+    return list(
+        Article.objects.published()
+        .for_listing()
+        .exclude(pk=article.pk)
+        .filter(Q(section_id=article.section_id) | Q(pk__in=shares_tag.values("article_id")))
+        .annotate(shared=Exists(shares_tag.filter(article_id=OuterRef("pk"))))
+        .order_by("-shared", "-published_at", "-id")[:limit]
+    )
 
 
 def liked_by(user, article: Article) -> bool:

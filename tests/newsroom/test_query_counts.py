@@ -1,0 +1,70 @@
+"""Query discipline (BLUEPRINT C10): each page makes a fixed number of queries, whatever the data size.
+
+Every page is measured on a database seeded at two sizes (10x apart); the counts must be identical
+and within the page's bound. The bounds are the measured counts, so a new query is a conscious change.
+"""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from newsroom.news.models import Article, Author, Section, Tag
+
+from .conftest import PASSWORD, busiest_article, seed
+
+# page -> max queries (anonymous); the article page shows 50 comments.
+BOUNDS = {
+    "home": 4, "section": 2, "tag": 2, "author": 2, "article": 4, "search": 1, "feed": 1,
+    "sitemap": 4, "most_read": 1, "healthz": 0, "article_logged_in": 7,
+}
+
+
+def _urls():
+    article = busiest_article(50)
+    section = Section.objects.order_by("pk").first()
+    tag = max(Tag.objects.all(), key=lambda t: t.articles.count())
+    author = Author.objects.order_by("pk").first()
+    return {
+        "home": "/", "section": section.get_absolute_url(), "tag": tag.get_absolute_url(),
+        "author": author.get_absolute_url(), "article": article.get_absolute_url(),
+        "search": "/search/?q=the", "feed": "/feed/", "sitemap": "/sitemap.xml",
+        "most_read": "/api/most-read.json", "healthz": "/healthz",
+        "article_logged_in": article.get_absolute_url(),
+    }
+
+
+def measure():
+    get_user_model().objects.create_user("counter", password=PASSWORD)
+    anonymous, logged_in = Client(), Client()
+    logged_in.login(username="counter", password=PASSWORD)
+    counts = {}
+    for name, url in _urls().items():
+        client = logged_in if name == "article_logged_in" else anonymous
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200, (name, url)
+        counts[name] = len(queries)
+    return counts
+
+
+def wipe():
+    for model in (Article, Tag, Author, Section):
+        model.objects.all().delete()
+    get_user_model().objects.all().delete()
+
+
+@pytest.mark.django_db
+def test_query_counts_are_bounded_and_independent_of_data_size():
+    seed("small")
+    small = measure()
+    wipe()
+    seed("large")
+    assert Article.objects.count() == 300
+    large = measure()
+    print({"small": small, "large": large})
+    assert small == large
+    for name, bound in BOUNDS.items():
+        assert small[name] <= bound, f"{name}: {small[name]} queries > {bound}"
+    assert small["article"] <= 10
