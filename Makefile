@@ -31,6 +31,9 @@ run: install
 # The whole suite on SQLite, then the newsroom's tests again on a real PostgreSQL (tests/servers.py).
 test: install services
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+	@echo "== the newsroom's tests again, on a real PostgreSQL =="
+	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m tests.servers run postgres -- \
+		$(PY) -m pytest -q -p no:cacheprovider tests/newsroom
 
 stack: install services
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.deploy $(MANAGE) upstack up

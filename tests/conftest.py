@@ -1,0 +1,54 @@
+"""Shared fixtures: real servers from ``tests/servers.py`` (marker ``servers``)."""
+
+import pytest
+
+from tests import servers
+
+
+def _start(cls, *args, **kwargs):
+    servers.require_binary(cls.binary)
+    return cls(*args, **kwargs).start()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = _start(servers.Postgres)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = _start(servers.Redis)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def memcached_server():
+    server = _start(servers.Memcached)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def varnish_factory():
+    """``varnish_factory(vcl=...)`` or ``varnish_factory(backend=(host, port))``; stopped after the test."""
+    started = []
+
+    def start(**kwargs):
+        server = _start(servers.Varnish, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def pytest_report_header(config):
+    names = ["postgres", "redis-server", "memcached", "varnishd", "haproxy", "chromium"]
+    found = {n: bool(servers.find_binary(n)) for n in names}
+    missing = [n for n, ok in found.items() if not ok]
+    ci = " (CI=true: missing servers fail)" if servers.in_ci() else ""
+    return f"servers: {'all present' if not missing else 'missing ' + ', '.join(missing)}{ci}"
