@@ -71,8 +71,9 @@ class Article(models.Model):
 
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200, unique=True)
-    section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="articles")
-    author = models.ForeignKey(Author, on_delete=models.PROTECT, related_name="articles")
+    # No single-column FK indexes where a composite index below starts with the column.
+    section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="articles", db_index=False)
+    author = models.ForeignKey(Author, on_delete=models.PROTECT, related_name="articles", db_index=False)
     tags = models.ManyToManyField(Tag, blank=True, related_name="articles")
     standfirst = models.CharField(max_length=400, blank=True)
     body = models.TextField()
@@ -102,7 +103,7 @@ class Article(models.Model):
 
 
 class Comment(models.Model):
-    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="comments")
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="comments", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments")
     body = models.TextField(max_length=5000)
     created_at = models.DateTimeField(default=timezone.now)
@@ -111,7 +112,9 @@ class Comment(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["article", "is_public", "-created_at", "-id"], name="comment_article"),
+            # Walked in order for one article's page; is_public is checked from the index itself
+            # (a leading boolean would not help: SQLite compares it as a bare column, not "= 1").
+            models.Index(fields=["article", "-created_at", "-id", "is_public"], name="comment_article_newest"),
         ]
 
     def __str__(self):
@@ -120,7 +123,7 @@ class Comment(models.Model):
 
 class Like(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="likes")
-    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="likes")
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="likes", db_index=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -9,18 +9,22 @@ correlated subqueries on the row itself, never a ``COUNT(*)`` over the articles 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
 
 from .models import Article, Comment, Like, Section
 
 TEASERS_PER_SECTION = 3
 MOST_READ = 5
 RELATED = 5
+TEASER_WINDOW = 500
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -84,12 +88,19 @@ def latest(limit: int | None = None):
     return list(listing()[:limit])
 
 
-def section_teasers(per_section: int = TEASERS_PER_SECTION) -> list[tuple[Section, list[Article]]]:
-    """The newest ``per_section`` articles of every section: two queries in all (window function)."""
+def section_teasers(per_section: int = TEASERS_PER_SECTION, window: int = TEASER_WINDOW):
+    """The newest ``per_section`` articles of every section: two queries in all.
+
+    The window function ranks only the newest ``window`` articles (found through the
+    ``article_latest`` index), so its cost does not grow with the table; a section that published
+    nothing among them shows fewer teasers.
+    """
     sections = list(Section.objects.all())
+    published = Article.objects.published()
+    cutoff = published.order_by("-published_at", "-id").values("published_at")[window - 1 : window]
     ranked = (
-        Article.objects.published()
-        .for_listing()
+        published.for_listing()
+        .filter(published_at__gte=Coalesce(Subquery(cutoff), Value(EPOCH)))
         .annotate(
             rank=Window(
                 RowNumber(), partition_by=[F("section_id")], order_by=[F("published_at").desc(), F("id").desc()]
@@ -105,9 +116,16 @@ def section_teasers(per_section: int = TEASERS_PER_SECTION) -> list[tuple[Sectio
 
 
 def most_read(limit: int = MOST_READ) -> list[Article]:
-    return list(
-        Article.objects.published().for_listing().order_by("-read_count", "-id")[:limit]
-    )
+    """The most read published articles.
+
+    Ranked over ``status`` alone so the planner walks the ``article_most_read`` index; a scheduled
+    article (published in the future) has no readers yet and is dropped here, in Python.
+    """
+    now = timezone.now()
+    candidates = (
+        Article.objects.filter(status=Article.Status.PUBLISHED).for_listing().order_by("-read_count", "-id")
+    )[: limit * 4]
+    return [a for a in candidates if a.published_at <= now][:limit]
 
 
 def most_read_payload(limit: int = MOST_READ) -> list[dict[str, Any]]:
@@ -149,17 +167,20 @@ def comments_page(article: Article, number: int) -> Page:
 
 
 def related(article: Article, limit: int = RELATED) -> list[Article]:
-    """Newest articles sharing a tag with ``article``, then newest of its section: one query."""
+    """Newest articles sharing a tag with ``article``, topped up with the newest of its section.
+
+    Always exactly two index-friendly queries (one OR-ed query was 35x slower at 100k articles).
+    """
     tag_ids = [t.pk for t in article.tags.all()]  # prefetched: no query
-    shares_tag = Article.tags.through.objects.filter(tag_id__in=tag_ids)
-    return list(
-        Article.objects.published()
-        .for_listing()
-        .exclude(pk=article.pk)
-        .filter(Q(section_id=article.section_id) | Q(pk__in=shares_tag.values("article_id")))
-        .annotate(shared=Exists(shares_tag.filter(article_id=OuterRef("pk"))))
-        .order_by("-shared", "-published_at", "-id")[:limit]
-    )
+    base = Article.objects.published().for_listing().exclude(pk=article.pk)
+    by_tag = list(base.filter(tags__in=tag_ids).distinct()[:limit]) if tag_ids else []
+    by_section = list(base.filter(section_id=article.section_id)[:limit])
+    seen, found = set(), []
+    for candidate in by_tag + by_section:
+        if candidate.pk not in seen:
+            seen.add(candidate.pk)
+            found.append(candidate)
+    return found[:limit]
 
 
 def liked_by(user, article: Article) -> bool:

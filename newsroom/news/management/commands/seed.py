@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.text import slugify
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -64,6 +64,10 @@ class Command(BaseCommand):
         seeder = Seeder(random.Random(seed), progress=None if no_progress or options["verbosity"] < 1 else _progress())
         with transaction.atomic():
             counts = seeder.run(articles=articles, users=users, comments=comments, likes=likes)
+        # Fresh statistics, so the query planner picks the right index on the new data (SQLite keeps
+        # none until ANALYZE; PostgreSQL's autovacuum would get there, later).
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
         self.stdout.write(self.style.SUCCESS("Seeded " + ", ".join(f"{n} {k}" for k, n in counts.items()) + "."))
 
 
