@@ -4,7 +4,7 @@ Must pass ``manage.py check --deploy`` with no warnings (BLUEPRINT F1).
 """
 
 from .base import *  # noqa: F403
-from .base import DATABASES, TEMPLATES, env
+from .base import DATABASES, STORAGES, TEMPLATES, env
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY")  # no default: a missing key is a startup error, not a weak key
@@ -22,6 +22,10 @@ TEMPLATES[0]["OPTIONS"]["loaders"] = [
 ]
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# Hashed, compressed static files from STATIC_ROOT (`collectstatic` is a release step).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
+WHITENOISE_USE_FINDERS = False
 
 # TLS is terminated at the load balancer, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

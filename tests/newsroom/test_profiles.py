@@ -1,0 +1,68 @@
+"""The settings profiles: ``plain`` serves the same site with upstack switched off, ``deploy`` passes
+Django's deployment checks, and the 12-factor variables are honoured."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PAGES_SCRIPT = """
+import django
+django.setup()
+from django.conf import settings
+from django.core.management import call_command
+from django.test import Client
+from django.test.utils import setup_test_environment
+setup_test_environment()
+call_command("migrate", verbosity=0)
+call_command("seed", articles=25, users=5, comments=50, no_progress=True, verbosity=0)
+from newsroom.news.models import Article, Section
+article = Article.objects.published().first()
+client = Client()
+for url in ["/", Section.objects.first().get_absolute_url(), article.get_absolute_url(), "/search/?q=a",
+            "/feed/", "/sitemap.xml", "/healthz", "/api/most-read.json", "/accounts/login/"]:
+    status = client.get(url).status_code
+    assert status == 200, (url, status)
+print("apps:", ",".join(settings.INSTALLED_APPS), "sessions:", settings.SESSION_ENGINE)
+"""
+
+
+def run(settings_module, code, tmp_path, **env):
+    full = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}", **env}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("profile", ["plain", "dev"])
+def test_every_page_works_in_each_profile(profile, tmp_path):
+    result = run(f"newsroom.settings.{profile}", PAGES_SCRIPT, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    if profile == "plain":
+        assert "upstack" not in result.stdout.split("apps:")[1].split()[0].split(",")
+        assert "sessions.backends.db" in result.stdout
+
+
+def test_deploy_profile_passes_check_deploy(tmp_path):
+    code = "import sys; from django.core.management import execute_from_command_line; " \
+           "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"
+    ok = run("newsroom.settings.deploy", code, tmp_path, SECRET_KEY="x" * 30 + "-Zq9!deploy-check-key-value-42")
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    missing = run("newsroom.settings.deploy", code, tmp_path, SECRET_KEY="")
+    assert missing.returncode != 0 and "SECRET_KEY" in missing.stderr
+
+
+def test_environment_selects_database_cache_and_admin(tmp_path):
+    code = ("import django; django.setup(); from django.conf import settings as s; "
+            "print(s.DATABASES['default']['NAME'], s.CACHES['default']['BACKEND'], s.ADMIN_URL, s.DEBUG)")
+    result = run("newsroom.settings.dev", code, tmp_path, REDIS_URL="redis://127.0.0.1:1/0", ADMIN_URL="/desk-x/",
+                 DEBUG="false")
+    assert result.returncode == 0, result.stderr
+    name, backend, admin, debug = result.stdout.split()
+    assert name == str(tmp_path / "db.sqlite3")
+    assert backend == "django.core.cache.backends.redis.RedisCache"
+    assert (admin, debug) == ("desk-x/", "False")
