@@ -23,7 +23,7 @@ services:
 run: install
 	@$(MANAGE) migrate --noinput -v 0
 	@$(MANAGE) seed --articles 3000 --users 200 --comments 20000 --seed 1 --if-empty
-	@$(MANAGE) demo_user
+	@$(MANAGE) demo_user --url http://127.0.0.1:$(PORT)
 	@echo "Serving the newsroom at http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"
 	@exec .venv/bin/gunicorn newsroom.wsgi:application --bind 127.0.0.1:$(PORT) \
 		--workers 2 --threads 4 --access-logfile - --graceful-timeout 5

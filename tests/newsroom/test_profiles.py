@@ -27,6 +27,13 @@ for url in ["/", Section.objects.first().get_absolute_url(), article.get_absolut
             "/feed/", "/sitemap.xml", "/healthz", "/api/most-read.json", "/accounts/login/"]:
     status = client.get(url).status_code
     assert status == 200, (url, status)
+import re
+home = client.get("/").content.decode()
+assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', home)
+assert len(assets) >= 2, assets
+for asset in assets:
+    response = client.get(asset)
+    assert response.status_code == 200, (asset, response.status_code)
 print("apps:", ",".join(settings.INSTALLED_APPS), "sessions:", settings.SESSION_ENGINE)
 """
 

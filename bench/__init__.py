@@ -1,0 +1,1 @@
+"""Benchmarks and load tests for upstack (BLUEPRINT §I); see bench/README.md."""
