@@ -35,11 +35,13 @@ test: install services
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m tests.servers run postgres -- \
 		$(PY) -m pytest -q -p no:cacheprovider tests/newsroom
 
+# The stack's Django processes run the deploy profile; `upstack up` itself runs with the dev one (it
+# generates the stack's SECRET_KEY, so it cannot need one).
 stack: install services
-	@DJANGO_SETTINGS_MODULE=newsroom.settings.deploy $(MANAGE) upstack up
+	@$(MANAGE) upstack up --stack-settings newsroom.settings.deploy
 
 stack-down: install
-	@DJANGO_SETTINGS_MODULE=newsroom.settings.deploy $(MANAGE) upstack down
+	@$(MANAGE) upstack down
 
 bench: install services
 	@$(PY) -m bench.run --full

@@ -96,6 +96,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Celery (upstack.tasks.make_celery): BROKER_URL selects the broker (Redis by default; amqp:// or
+# sqs:// work too). Without one, tasks run eagerly in-process.
+CELERY_BROKER_URL = env.str("BROKER_URL", default="")
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"

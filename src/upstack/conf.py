@@ -29,8 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "BYPASS_SECRET": "",
     # The WSGI application for the stack runner.
     "WSGI_APPLICATION": None,
-    # The Django project's settings module the stack runs with.
+    # The Django project's settings module the stack runs with (default: the current one).
     "STACK_SETTINGS": None,
+    # The Celery application, "module:attribute" (default: "<project>.celery:app").
+    "CELERY_APP": None,
 }
 
 

@@ -1,2 +1,45 @@
 """The stack around Django: render server configurations (``render``, ``sizing``) and run them on
-one machine (``runner``, ``services``). Pure rendering never touches the network or processes."""
+one machine (``runner``, ``supervisor``). Pure rendering never touches the network or processes.
+
+The functions here are what ``manage.py upstack render|up|down|status|stop|start|restart|env`` call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import machine, project, render
+from .runner import LocalStack, Options, StackError
+
+OPTIONAL_SERVICES = ("pgbouncer", "haproxy", "memcached")
+
+
+def render_target(target: str, out: str | Path, *, cpus: int | None = None, memory: str | None = None,
+                  with_services: tuple[str, ...] = (), app_server: str = "gunicorn") -> list[Path]:
+    """Render ``target`` sized for the given (or this machine's) resources and write it under ``out``."""
+    ctx = project.context(machine.resources(cpus, memory), **_switches(with_services), app_server=app_server,
+                          local=target == "local", ports=_placeholder_ports() if target == "local" else None)
+    return render.write(render.render(target, ctx), out)
+
+
+def _switches(with_services) -> dict:
+    unknown = sorted(set(with_services) - set(OPTIONAL_SERVICES))
+    if unknown:
+        raise ValueError(f"unknown optional service(s) {', '.join(unknown)}; choose from {', '.join(OPTIONAL_SERVICES)}")
+    return {f"with_{name}": name in with_services for name in OPTIONAL_SERVICES}
+
+
+def _placeholder_ports() -> dict[str, int]:
+    """Fixed loopback ports for a local render outside `up` (which picks free ones)."""
+    from .services import STANDARD_PORTS
+
+    return {name: 10000 + port % 10000 if port < 10000 else port for name, port in STANDARD_PORTS.items()}
+
+
+def up(*, cpus=None, memory=None, with_services=(), app_server="gunicorn", seed_articles=3000,
+       settings_module: str | None = None, say=print) -> dict:
+    options = Options(**_switches(with_services), app_server=app_server, seed_articles=seed_articles)
+    return LocalStack().up(options, machine.resources(cpus, memory), settings_module or project.settings_module(), say)
+
+
+__all__ = ["LocalStack", "Options", "StackError", "render_target", "up"]

@@ -44,6 +44,17 @@ class StackContext:
     app_server: str = "gunicorn"  # or "granian"
     # Number of app servers behind the director (local target: one per port in app_ports).
     app_ports: tuple[int, ...] = ()
-    # Database name/user for the local stack.
+    # Database name/user of the stack.
     db_name: str = "upstack"
     db_user: str = "upstack"
+    # Names for units, images and pages.
+    project: str = "newsroom"
+    # Where the project is installed on a host (systemd target): code and its .venv.
+    install_dir: str = "/srv/newsroom"
+    # The app image (compose, kubernetes) and the public host name (load balancer, ALLOWED_HOSTS).
+    image: str = "newsroom:latest"
+    server_name: str = "localhost"
+    # Combined certificate + key PEM for TLS at the load balancer.
+    tls_cert: str = "/etc/upstack/tls/site.pem"
+    # Networks allowed to purge, besides loopback (BLUEPRINT A4).
+    internal_networks: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")

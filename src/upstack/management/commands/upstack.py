@@ -9,7 +9,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 import upstack
-from upstack import conf
+from upstack import conf, stack
+from upstack.stack.machine import MissingBinary
+from upstack.stack.render import TARGETS
 
 
 class Command(BaseCommand):
@@ -24,6 +26,29 @@ class Command(BaseCommand):
         info = sub.add_parser("info", help="Show the upstack version and its effective settings.")
         info.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
 
+        render = sub.add_parser("render", help="Write every server's configuration for a target, sized for a machine.")
+        render.add_argument("--target", required=True, choices=TARGETS, help="Where the stack will run.")
+        render.add_argument("--out", required=True, help="Directory to write into (created if missing).")
+        self._sizing_arguments(render)
+
+        up = sub.add_parser("up", help="Start the whole stack on loopback under supervisord; print the edge URL.")
+        self._sizing_arguments(up)
+        up.add_argument("--seed-articles", type=int, default=3000, metavar="N",
+                        help="Articles to seed when the database is empty (default 3000).")
+        up.add_argument("--stack-settings", metavar="MODULE",
+                        help="Settings module the stack's Django processes use (default: UPSTACK STACK_SETTINGS, "
+                             "else the current one), e.g. newsroom.settings.deploy.")
+        up.add_argument("--json", action="store_true", help="Print the status as JSON once up.")
+        sub.add_parser("down", help="Stop everything `up` started (by pid, nothing else).")
+        status = sub.add_parser("status", help="List the stack's services, their pids, states and addresses.")
+        status.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
+        for action in ("stop", "start", "restart"):
+            one = sub.add_parser(action, help=f"{action.capitalize()} one service of the running stack.")
+            one.add_argument("service", help="postgres, redis-cache, redis-broker, varnish, app, worker, beat, "
+                                             "or pgbouncer/haproxy/memcached when enabled.")
+        sub.add_parser("env", help="Print KEY=VALUE lines that point Django at the running stack, e.g. "
+                                   "env $(python manage.py upstack env) python manage.py shell")
+
     def handle(self, *args, subcommand, **options):
         handler = getattr(self, "handle_" + subcommand.replace("-", "_"))
         return handler(**options)
@@ -33,6 +58,61 @@ class Command(BaseCommand):
     def handle_info(self, **options):
         data = {"version": upstack.__version__, "settings": {k: conf.get(k) for k in conf.DEFAULTS}}
         self.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+    def handle_render(self, target, out, cpus, memory, with_services, app_server, **options):
+        paths = self.guard(stack.render_target, target, out, cpus=cpus, memory=memory,
+                           with_services=with_services, app_server=app_server)
+        self.stdout.write(f"Wrote {len(paths)} files for target {target} under {out}")
+
+    def handle_up(self, cpus, memory, with_services, app_server, seed_articles, stack_settings, json, **options):
+        status = self.guard(stack.up, cpus=cpus, memory=memory, with_services=with_services, app_server=app_server,
+                            seed_articles=seed_articles, settings_module=stack_settings, say=self.stdout.write)
+        self.print_status(status, json)
+
+    def handle_down(self, **options):
+        self.guard(stack.LocalStack().down, say=self.stdout.write)
+
+    def handle_status(self, json, **options):
+        self.print_status(self.guard(stack.LocalStack().status), json)
+
+    def handle_stop(self, service, **options):
+        self.guard(stack.LocalStack().control, "stop", service)
+
+    def handle_start(self, service, **options):
+        self.guard(stack.LocalStack().control, "start", service)
+
+    def handle_restart(self, service, **options):
+        self.guard(stack.LocalStack().control, "restart", service)
+
+    def handle_env(self, **options):
+        self.stdout.write("\n".join(f"{k}={v}" for k, v in self.guard(stack.LocalStack().env).items()))
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _sizing_arguments(self, parser):
+        parser.add_argument("--cpus", type=int, help="Size for this many CPUs (default: this machine's).")
+        parser.add_argument("--memory", help="Size for this much memory, e.g. 4G (default: this machine's).")
+        parser.add_argument("--with", dest="with_services", default=(), type=lambda v: tuple(filter(None, v.split(","))),
+                            help="Optional services, comma-separated: pgbouncer,haproxy,memcached.")
+        parser.add_argument("--app-server", choices=("gunicorn", "granian"), default="gunicorn",
+                            help="The WSGI server (default gunicorn).")
+
+    def print_status(self, status, as_json):
+        if as_json:
+            self.stdout.write(json.dumps(status, indent=2))
+            return
+        self.stdout.write(f"edge: {status['edge_url'] or '-'}")
+        for svc in status["services"]:
+            self.stdout.write(f"  {svc['name']:<13} {svc['state']:<9} pid {svc['pid'] or '-':<8} {svc['address'] or ''}")
+
+    def guard(self, function, *args, **kwargs):
+        """Call the library; turn its expected errors into a CommandError with a return code."""
+        try:
+            return function(*args, **kwargs)
+        except stack.StackError as exc:
+            self.fail(str(exc), exc.returncode)
+        except (ValueError, MissingBinary) as exc:
+            self.fail(str(exc), 2)
 
     def fail(self, message, returncode=1):
         raise CommandError(message, returncode=returncode)

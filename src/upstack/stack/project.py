@@ -1,0 +1,89 @@
+"""Build a ``StackContext`` for this Django project: the adapter between settings and the renderers.
+
+Reads Django settings (cookie names, WSGI application, BASE_DIR) and upstack's own options through
+``upstack.conf``, plus the machine's resources. ``render.py`` stays pure; this module does the
+reading. Never starts processes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+from .. import conf
+from . import machine
+from .context import Resources, StackContext
+
+# Binaries the local target runs, by service (looked up on PATH for the supervisord config).
+BINARIES = {
+    "postgres": ("postgres", "initdb", "psql"), "redis-cache": ("redis-server",), "redis-broker": ("redis-server",),
+    "varnish": ("varnishd", "varnishadm"), "pgbouncer": ("pgbouncer",), "haproxy": ("haproxy", "openssl"),
+    "memcached": ("memcached",),
+}
+
+
+def project_name() -> str:
+    module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "site.settings")
+    return module.split(".")[0]
+
+
+def wsgi_application() -> str:
+    dotted = conf.get("WSGI_APPLICATION") or getattr(settings, "WSGI_APPLICATION", None)
+    if not dotted:
+        return f"{project_name()}.wsgi:application"
+    module, _, attribute = dotted.rpartition(".")
+    return f"{module}:{attribute}"
+
+
+def settings_module() -> str:
+    return conf.get("STACK_SETTINGS") or settings.SETTINGS_MODULE
+
+
+def base_dir() -> Path:
+    return Path(getattr(settings, "BASE_DIR", Path.cwd())).resolve()
+
+
+def state_dir() -> Path:
+    path = Path(conf.get("STATE_DIR"))
+    return path if path.is_absolute() else base_dir() / path
+
+
+def context(resources: Resources, *, ports: dict[str, int] | None = None, with_pgbouncer: bool = False,
+            with_haproxy: bool = False, with_memcached: bool = False, app_server: str = "gunicorn",
+            local: bool = False, settings_override: str | None = None) -> StackContext:
+    """The context for this project; ``local=True`` fills in binaries, loopback ports and paths."""
+    if app_server not in ("gunicorn", "granian"):
+        raise ValueError(f"unknown app server {app_server!r}; choose gunicorn or granian")
+    name = project_name()
+    binaries = {}
+    if local:
+        wanted = ["postgres", "redis-cache", "redis-broker", "varnish"]
+        wanted += [svc for svc, on in (("pgbouncer", with_pgbouncer), ("haproxy", with_haproxy),
+                                       ("memcached", with_memcached)) if on]
+        for service in wanted:
+            for binary in BINARIES[service]:
+                binaries[binary] = machine.require(binary)
+    return StackContext(
+        resources=resources,
+        base_dir=str(base_dir()),
+        state_dir=str(state_dir()),
+        settings_module=settings_override or settings_module(),
+        wsgi_application=wsgi_application(),
+        celery_app=conf.get("CELERY_APP") or f"{name}.celery:app",
+        session_cookie_name=settings.SESSION_COOKIE_NAME,
+        csrf_cookie_name=settings.CSRF_COOKIE_NAME,
+        python=sys.executable,
+        ports=dict(ports or {}),
+        binaries=binaries,
+        with_pgbouncer=with_pgbouncer,
+        with_haproxy=with_haproxy,
+        with_memcached=with_memcached,
+        app_server=app_server,
+        project=name,
+        install_dir=f"/srv/{name}",
+        image=f"{name}:latest",
+        server_name="127.0.0.1" if local else "localhost",
+    )

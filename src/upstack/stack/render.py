@@ -1,0 +1,295 @@
+"""Render every server's configuration for a target from one ``StackContext``.
+
+``render(target, ctx)`` is pure and deterministic: it returns ``{relative path: text}`` and never
+touches the disk; ``write(files, out)`` is the thin adapter that does. Text configs are Django
+templates under ``stack/templates/`` rendered by a standalone engine (no autoescaping: these are not
+HTML); Kubernetes manifests and ``app.json`` are built as data (``kubernetes.py``, ``json``).
+
+Targets:
+  local       supervisord.conf + etc/ for one machine on free loopback ports (`upstack up`)
+  systemd     unit files + etc/ for hosts where the servers come from system packages
+  compose     compose.yaml, Dockerfile, .env.example + etc/
+  kubernetes  kubernetes/*.yaml (the server configs travel in a ConfigMap)
+  procfile    Procfile + app.json (web, worker, beat, release) + etc/gunicorn
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from functools import lru_cache
+from pathlib import Path
+
+from django.template import Context, Engine
+
+from . import kubernetes, services
+from .context import StackContext
+from .sizing import GB, MB, Sizing, pg_size, plan, redis_size
+
+TARGETS = ("local", "systemd", "compose", "kubernetes", "procfile")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# Server configuration files every target but procfile ships: {output path: template}.
+SERVER_CONFIGS = {
+    "etc/varnish/default.vcl": "varnish/default.vcl",
+    "etc/haproxy/haproxy.cfg": "haproxy/haproxy.cfg",
+    "etc/nginx/nginx.conf": "nginx/nginx.conf",
+    "etc/gunicorn/gunicorn.conf.py": "gunicorn/gunicorn.conf.py",
+    "etc/granian/granian.env": "granian/granian.env",
+    "etc/postgres/postgresql.conf": "postgres/postgresql.conf",
+    "etc/pgbouncer/pgbouncer.ini": "pgbouncer/pgbouncer.ini",
+    "etc/redis/cache.conf": "redis/cache.conf",
+    "etc/redis/broker.conf": "redis/broker.conf",
+    "etc/memcached/memcached.conf": "memcached/memcached.conf",
+}
+SERVICE_DESCRIPTIONS = {
+    "postgres": "PostgreSQL", "redis-cache": "Redis (cache: LRU, no persistence)",
+    "redis-broker": "Redis (broker and sessions: persistent, noeviction)", "varnish": "Varnish edge cache",
+    "app": "Django app server", "worker": "Celery worker", "beat": "Celery beat scheduler",
+    "pgbouncer": "PgBouncer", "haproxy": "HAProxy load balancer", "memcached": "memcached",
+}
+
+
+@lru_cache(maxsize=1)
+def engine() -> Engine:
+    return Engine(dirs=[str(TEMPLATES)], autoescape=False, debug=False)
+
+
+def _template(name: str, variables: dict) -> str:
+    # No localisation (a "20,000" in a config is a bug) and a plain str, not Django's SafeString.
+    text = engine().get_template(name).render(Context(variables, autoescape=False, use_l10n=False, use_tz=False))
+    return text + ""
+
+
+def human(value: int) -> str:
+    return f"{value / GB:.1f} GB" if value >= GB else f"{value // MB} MB"
+
+
+def _check(target: str) -> None:
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
+
+
+def django_env(ctx: StackContext, target: str) -> dict[str, str]:
+    """The environment that points Django at the stack's servers (no secrets for non-local targets)."""
+    host, port = services.hosts(target), services.ports(ctx, target)
+    password = {"compose": ":${POSTGRES_PASSWORD}", "kubernetes": ":$(POSTGRES_PASSWORD)",
+                "systemd": ":CHANGE_ME"}.get(target, "")
+    db = "pgbouncer" if ctx.with_pgbouncer else "postgres"
+    env = {
+        "DJANGO_SETTINGS_MODULE": ctx.settings_module,
+        "DATABASE_URL": f"postgres://{ctx.db_user}{password}@{host[db]}:{port[db]}/{ctx.db_name}",
+        "REDIS_URL": f"redis://{host['redis-cache']}:{port['redis-cache']}/0",
+        "BROKER_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/0",
+        "SESSION_REDIS_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/1",
+        "EDGE_URL": f"http://{host['varnish']}:{port['varnish']}",
+    }
+    if ctx.with_memcached:
+        env["MEMCACHED_LOCATION"] = f"{host['memcached']}:{port['memcached']}"
+    if ctx.with_pgbouncer:
+        env["DISABLE_SERVER_SIDE_CURSORS"] = "true"
+    return env
+
+
+def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
+    local = target == "local"
+    port, host = services.ports(ctx, target), services.hosts(target)
+    state = ctx.state_dir
+    app_ports = list(ctx.app_ports) or [port["app"]]
+    if local:
+        backends = [{"name": f"app{i + 1}", "host": "127.0.0.1", "port": p} for i, p in enumerate(app_ports)]
+    else:
+        backends = [{"name": "app1", "host": host["app"], "port": port["app"]}]
+    pg = sizing.postgres
+    return {
+        "project": ctx.project, "target": target, "ctx": ctx, "sizing": sizing, "ports": port,
+        "state_dir": state, "base_dir": ctx.base_dir, "memory_human": human(sizing.memory),
+        "health_path": ctx.health_path, "health_host": ctx.server_name, "server_name": ctx.server_name,
+        "session_cookie": ctx.session_cookie_name, "csrf_cookie": ctx.csrf_cookie_name,
+        "internal_networks": ctx.internal_networks, "app_backends": backends,
+        "backend_max_connections": sizing.app_workers * sizing.app_threads * 2,
+        "grace_healthy": "10s", "grace_sick": "6h",
+        # Load balancers.
+        "edge_nodes": [{"name": "varnish1", "host": host["varnish"], "port": port["varnish"]}],
+        "lb_maxconn": 20000, "tls_cert": f"{state}/tls/site.pem" if local else ctx.tls_cert,
+        "tls_key": f"{state}/tls/site.pem" if local else ctx.tls_cert,
+        "lb_http_bind": f"127.0.0.1:{port['haproxy']}" if local else "0.0.0.0:80",
+        "lb_https_bind": f"127.0.0.1:{port['haproxy-https']}" if local else "0.0.0.0:443",
+        "pidfile": f"{state}/haproxy.pid" if local else "",
+        "nginx_pid": f"{state}/nginx.pid" if local else "",
+        "nginx_temp": f"{state}/nginx" if local else "/var/cache/nginx",
+        # App server.
+        "app_host": "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0",
+        "app_port": port["app"], "app_bind": f"127.0.0.1:{port['app']}" if local else f"0.0.0.0:{port['app']}",
+        "wsgi_application": ctx.wsgi_application, "app_statsd": "",
+        # PostgreSQL and PgBouncer.
+        "pg": pg, "pg_local": local, "pg_data": f"{state}/postgres/data", "pg_socket_dir": f"{state}/run",
+        "pg_shared_buffers": pg_size(pg.shared_buffers), "pg_work_mem": pg_size(pg.work_mem),
+        "pg_maintenance_work_mem": pg_size(pg.maintenance_work_mem),
+        "pg_effective_cache_size": pg_size(pg.effective_cache_size),
+        "db_name": ctx.db_name, "db_user": ctx.db_user, "pg_host": host["postgres"], "pg_port": port["postgres"],
+        "pgbouncer_listen": "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0",
+        "pgbouncer_port": port["pgbouncer"], "pgbouncer_socket_dir": f"{state}/run",
+        "pgbouncer_userlist": f"{state}/etc/pgbouncer/userlist.txt",
+        "pgbouncer_min_pool": max(1, sizing.pgbouncer_pool_size // 4),
+        "pgbouncer_max_clients": 2000, "pgbouncer_max_db": max(1, pg.max_connections - 10),
+        # Redis and memcached.
+        "redis_bind": "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0",
+        "redis_protected": "yes" if target in ("local", "systemd") else "no",
+        "redis_cache_port": port["redis-cache"], "redis_broker_port": port["redis-broker"],
+        "redis_cache_dir": f"{state}/redis-cache" if local else "",
+        "redis_broker_dir": f"{state}/redis-broker" if local else ("/var/lib/redis" if target == "systemd" else "/data"),
+        "redis_cache_maxmemory": redis_size(sizing.redis_cache_maxmemory),
+        "redis_broker_maxmemory": redis_size(sizing.redis_broker_maxmemory),
+        "memcached_mb": sizing.memcached_memory // MB, "memcached_port": port["memcached"],
+        "memcached_listen": "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0",
+    }
+
+
+def _server_configs(variables: dict) -> dict[str, str]:
+    return {path: _template(name, variables) for path, name in SERVER_CONFIGS.items()}
+
+
+def _command(argv) -> str:
+    return shlex.join(argv)
+
+
+def _local(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
+    root = os.geteuid() == 0
+    procs = [{"name": s.name, "command": _command(s.argv), "priority": s.priority, "stop_signal": s.stop_signal,
+              "stop_wait": s.stop_wait, "user": s.user if root else None, "autostart": not s.django,
+              "directory": ctx.base_dir if s.django else ctx.state_dir}
+             for s in services.services(ctx, "local", sizing)]
+    files = _server_configs(variables)
+    files["etc/pgbouncer/userlist.txt"] = f'"{ctx.db_user}" ""\n'
+    files["supervisord.conf"] = _template("local/supervisord.conf", {**variables, "services": procs,
+                                                                      "run_as_root": root})
+    return files
+
+
+def _systemd(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
+    files = _server_configs(variables)
+    procs = services.services(ctx, "systemd", sizing)
+    env_file = f"/etc/upstack/{ctx.project}.env"
+    infra = [f"{ctx.project}-{s.name}.service" for s in procs if not s.django]
+    for s in procs:
+        unit = {
+            "name": s.name, "description": SERVICE_DESCRIPTIONS[s.name], "command": _command(s.argv),
+            "user": s.user or ("www-data" if s.django else None), "django": s.django,
+            "stop_signal": s.stop_signal, "stop_wait": s.stop_wait,
+            "type": "simple", "after": infra if s.django else [],
+            "reload": "/bin/kill -HUP $MAINPID" if s.name in ("app", "haproxy") else
+                      ("/usr/sbin/varnishreload" if s.name == "varnish" else ""),
+            "memory_max": "",
+        }
+        files[f"systemd/{ctx.project}-{s.name}.service"] = _template(
+            "systemd/service.service", {**variables, "service": unit, "install_dir": ctx.install_dir,
+                                        "env_file": env_file})
+    files[f"systemd/{ctx.project}.target"] = _template("systemd/stack.target", {**variables, "services": procs})
+    env = django_env(ctx, "systemd")
+    files[f"etc/{ctx.project}.env.example"] = (
+        f"# Environment of {ctx.project}'s Django processes; copy to {env_file} (mode 0600) and fill in.\n"
+        + "".join(f"{k}={v}\n" for k, v in env.items()) + "SECRET_KEY=\nALLOWED_HOSTS=\n")
+    return files
+
+
+def _compose(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
+    files = _server_configs(variables)
+    procs = {s.name: s for s in services.services(ctx, "compose", sizing)}
+    limits = {"postgres": f"{max(512, sizing.memory // 4 // MB * 2)}m",
+              "redis_cache": f"{sizing.redis_cache_maxmemory * 3 // 2 // MB}m",
+              "redis_broker": f"{sizing.redis_broker_maxmemory * 3 // 2 // MB}m",
+              "memcached": f"{sizing.memcached_memory * 3 // 2 // MB}m",
+              "varnish": f"{sizing.varnish_memory * 2 // MB}m",
+              "app": f"{sizing.app_workers * 200}m", "app_cpus": f"{sizing.cpus}",
+              "worker": f"{sizing.celery_concurrency * 250}m"}
+    compose_vars = {
+        **variables, "image": ctx.image, "celery_app": ctx.celery_app, "limits": limits,
+        "with_pgbouncer": ctx.with_pgbouncer, "with_memcached": ctx.with_memcached,
+        "django_env": sorted(django_env(ctx, "compose").items()),
+        "ports": {"redis_cache": services.STANDARD_PORTS["redis-cache"],
+                  "redis_broker": services.STANDARD_PORTS["redis-broker"], "app": services.STANDARD_PORTS["app"]},
+        "app_args": procs["app"].argv, "worker_args": procs["worker"].argv, "beat_args": procs["beat"].argv,
+        "varnish_args": procs["varnish"].argv,
+        "memcached_args": procs["memcached"].argv if ctx.with_memcached else (),
+    }
+    files["compose.yaml"] = _template("compose/compose.yaml", compose_vars)
+    files["Dockerfile"] = _template("compose/Dockerfile", compose_vars)
+    files[".env.example"] = _template("compose/env.example", compose_vars)
+    if ctx.with_pgbouncer:
+        files["etc/pgbouncer/userlist.txt"] = f'"{ctx.db_user}" "SCRAM-SHA-256$CHANGE_ME"\n'
+    return files
+
+
+def _kubernetes(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
+    configs = _server_configs(variables)
+    procs = {s.name: s for s in services.services(ctx, "kubernetes", sizing)}
+    return kubernetes.manifests(ctx, sizing, procs, configs, django_env(ctx, "kubernetes"))
+
+
+def _procfile(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
+    procs = {s.name: s for s in services.services(ctx, "procfile", sizing)}
+    web = ("gunicorn", "--config", "etc/gunicorn/gunicorn.conf.py", ctx.wsgi_application)
+    lines = {
+        "web": _command(web) + " --bind 0.0.0.0:$PORT",
+        "worker": _command(("celery", *procs["worker"].argv[3:])),
+        "beat": _command(("celery", *procs["beat"].argv[3:])),
+        "release": "python manage.py migrate --noinput && python manage.py collectstatic --noinput",
+    }
+    app_json = {
+        "name": ctx.project,
+        "description": f"{ctx.project}, served by upstack",
+        "scripts": {"postdeploy": "python manage.py migrate --noinput"},
+        "env": {
+            "DJANGO_SETTINGS_MODULE": {"value": ctx.settings_module},
+            "SECRET_KEY": {"description": "Django's secret key", "generator": "secret"},
+            "ALLOWED_HOSTS": {"description": "Comma-separated host names", "required": True},
+            "WEB_CONCURRENCY": {"value": str(sizing.app_workers)},
+        },
+        "formation": {"web": {"quantity": 2}, "worker": {"quantity": 1}, "beat": {"quantity": 1}},
+        "addons": ["heroku-postgresql", "heroku-redis"],
+        "buildpacks": [{"url": "heroku/python"}],
+        "healthchecks": {"web": [{"type": "startup", "name": "web", "path": ctx.health_path}]},
+    }
+    files = {
+        "Procfile": "".join(f"{name}: {command}\n" for name, command in lines.items()),
+        "app.json": json.dumps(app_json, indent=2, sort_keys=True) + "\n",
+        "etc/gunicorn/gunicorn.conf.py": _template("gunicorn/gunicorn.conf.py", {
+            **variables, "app_bind": "0.0.0.0:8000"}),
+        "etc/granian/granian.env": _template("granian/granian.env", variables),
+    }
+    return files
+
+
+BUILDERS = {"local": _local, "systemd": _systemd, "compose": _compose, "kubernetes": _kubernetes,
+            "procfile": _procfile}
+
+
+def sizing_for(ctx: StackContext) -> Sizing:
+    return plan(ctx.resources.cpus, ctx.resources.memory_bytes,
+                app_servers=max(1, len(ctx.app_ports)), with_pgbouncer=ctx.with_pgbouncer)
+
+
+def render(target: str, ctx: StackContext) -> dict[str, str]:
+    """Every file of ``target`` for ``ctx``: ``{relative path: text}``, sorted, deterministic."""
+    _check(target)
+    sizing = sizing_for(ctx)
+    files = BUILDERS[target](ctx, sizing, _variables(target, ctx, sizing))
+    return dict(sorted(files.items()))
+
+
+def write(files: dict[str, str], out: str | os.PathLike) -> list[Path]:
+    """Write rendered files under ``out``; files that may hold credentials get mode 0600."""
+    root = Path(out)
+    written = []
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        if path.name in ("userlist.txt",) or path.name.endswith(".env"):
+            tmp.chmod(0o600)
+        os.replace(tmp, path)
+        written.append(path)
+    return written

@@ -1,0 +1,308 @@
+"""Run the whole stack on this machine: ``upstack up``, ``down``, ``status``, ``stop|start|restart``, ``env``.
+
+Renders the local target into the state directory (``.upstack/``), initialises PostgreSQL on the
+first run, starts everything under supervisord, migrates and seeds, and waits until every service
+answers. State (ports, options, the generated secret key) lives in ``.upstack/`` so a second ``up``
+reuses it. ``down`` stops exactly what supervisord started - by pid, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import machine, project, render, services
+from .supervisor import Supervisor, SupervisorError
+
+PORT_NAMES = ("postgres", "redis-cache", "redis-broker", "varnish", "varnish-admin", "app", "pgbouncer",
+              "haproxy", "haproxy-https", "memcached")
+READY_TIMEOUT = 120.0
+
+
+class StackError(RuntimeError):
+    def __init__(self, message: str, returncode: int = 1):
+        super().__init__(message)
+        self.returncode = returncode
+
+
+@dataclass
+class Options:
+    with_pgbouncer: bool = False
+    with_haproxy: bool = False
+    with_memcached: bool = False
+    app_server: str = "gunicorn"
+    seed_articles: int = 3000
+
+
+class LocalStack:
+    def __init__(self, state_dir: Path | None = None):
+        self.dir = Path(state_dir or project.state_dir())
+        self.state_file = self.dir / "state.json"
+        self.supervisor = Supervisor(self.dir)
+
+    # --- state ---------------------------------------------------------------------------------
+    def state(self) -> dict:
+        try:
+            return json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return {}
+        except ValueError as exc:
+            raise StackError(f"{self.state_file} is not valid JSON ({exc}); fix or delete it") from None
+
+    def _save(self, state: dict) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+        os.replace(tmp, self.state_file)
+
+    def _secret_key(self) -> str:
+        path = self.dir / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(50))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def context(self, state: dict, resources=None):
+        opts = state["options"]
+        resources = resources or machine.resources(state["resources"]["cpus"], state["resources"]["memory"])
+        return project.context(resources, ports=state["ports"], local=True, settings_override=state["settings"],
+                               with_pgbouncer=opts["with_pgbouncer"], with_haproxy=opts["with_haproxy"],
+                               with_memcached=opts["with_memcached"], app_server=opts["app_server"])
+
+    def env(self) -> dict[str, str]:
+        """The environment that points Django at the running stack."""
+        state = self.state()
+        if not state:
+            raise StackError("the stack has never been up here; run `manage.py upstack up` first")
+        env = render.django_env(self.context(state), "local")
+        env.update({
+            "SECRET_KEY": self._secret_key(), "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # Plain HTTP on loopback: the deploy profile's HTTPS-only switches would lock us out.
+            "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
+            "SECURE_HSTS_SECONDS": "0", "STATIC_ROOT": str(self.dir / "static"), "MEDIA_ROOT": str(self.dir / "media"),
+        })
+        return env
+
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.state()['ports']['varnish']}"
+
+    # --- up --------------------------------------------------------------------------------------
+    def up(self, options: Options, resources, settings_module: str, say=print) -> dict:
+        if self.supervisor.running():
+            say(f"The stack is already up at {self.edge_url()}; nothing to do.")
+            return self.status()
+        started = time.monotonic()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o755)  # postgres and varnish drop privileges and must traverse it
+        state = self._prepare_state(options, resources, settings_module)
+        ctx = self.context(state, resources)
+        self._check_ports(ctx)
+        for sub in ("logs", "run", "varnish", "redis-cache", "redis-broker", "static", "media", "nginx"):
+            (self.dir / sub).mkdir(exist_ok=True)
+        render.write(render.render("local", ctx), self.dir)
+        if options.with_haproxy:
+            self._tls_certificate()
+        fresh_db = self._initdb(ctx)
+        env = {**os.environ, **self.env()}
+        self.supervisor.start(env)
+        try:
+            self._wait_infrastructure(ctx)
+            if fresh_db:
+                self._create_database(ctx)
+            self._manage(env, say, "migrate", "--noinput", "-v", "0")
+            self._manage(env, say, "collectstatic", "--noinput", "-v", "0")
+            self._manage(env, say, "seed", "--if-empty", "--no-progress", "--articles", str(options.seed_articles),
+                         "--users", str(max(10, options.seed_articles // 15)),
+                         "--comments", str(options.seed_articles * 5), "--seed", "1")
+            for name in ("app", "worker", "beat"):
+                self.supervisor.start_program(name)
+            self._wait_django(ctx, env)
+        except BaseException:
+            say(f"upstack up failed; stopping what started. Logs are in {self.dir / 'logs'}.")
+            self.supervisor.shutdown()
+            raise
+        state["up_seconds"] = round(time.monotonic() - started, 1)
+        self._save(state)
+        say(f"The stack is up at {self.edge_url()} ({state['up_seconds']:.1f}s).")
+        return self.status()
+
+    def _prepare_state(self, options: Options, resources, settings_module: str) -> dict:
+        state = self.state() or {"ports": {}}
+        state["options"] = {k: getattr(options, k) for k in ("with_pgbouncer", "with_haproxy", "with_memcached",
+                                                             "app_server")}
+        state["settings"] = settings_module
+        state["resources"] = {"cpus": resources.cpus, "memory": resources.memory_bytes}
+        taken = set(state["ports"].values())
+        for name in PORT_NAMES:
+            if name not in state["ports"]:
+                port = machine.free_port()
+                while port in taken:
+                    port = machine.free_port()
+                state["ports"][name] = port
+                taken.add(port)
+        self._save(state)
+        return state
+
+    def _check_ports(self, ctx) -> None:
+        names = {*services.service_names(ctx), "varnish-admin", *(("haproxy-https",) if ctx.with_haproxy else ())}
+        wanted = {name: port for name, port in ctx.ports.items() if name in names}
+        busy = {name: port for name, port in wanted.items() if machine.port_in_use(port)}
+        if busy:
+            listed = ", ".join(f"{name} on 127.0.0.1:{port}" for name, port in busy.items())
+            raise StackError(
+                f"port collision: {listed} already in use by another process. Stop that process, or delete "
+                f"{self.state_file} so `upstack up` picks new free ports.", returncode=3)
+
+    def _tls_certificate(self) -> None:
+        pem = self.dir / "tls" / "site.pem"
+        if pem.exists():
+            return
+        pem.parent.mkdir(exist_ok=True)
+        key, cert = pem.parent / "key.pem", pem.parent / "cert.pem"
+        subprocess.run([machine.require("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365",
+                        "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True)
+        pem.write_text(cert.read_text() + key.read_text())
+        pem.chmod(0o600)
+        key.unlink()
+
+    def _as_postgres(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    def _initdb(self, ctx) -> bool:
+        data = self.dir / "postgres" / "data"
+        if (data / "PG_VERSION").exists():
+            return False
+        shutil.rmtree(data, ignore_errors=True)
+        data.parent.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            for path in (data.parent, self.dir / "run"):
+                shutil.chown(path, "postgres", "postgres")
+        result = subprocess.run(self._as_postgres([ctx.binaries["initdb"], "-D", str(data), "-A", "trust", "-U",
+                                                   "postgres", "-E", "UTF8", "--locale=C.UTF-8"]),
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StackError(f"initdb failed: {result.stderr.strip()[-1500:]}")
+        return True
+
+    def _psql(self, ctx, sql: str) -> str:
+        result = subprocess.run([ctx.binaries["psql"], "-h", "127.0.0.1", "-p", str(ctx.ports["postgres"]), "-U",
+                                 "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+                                capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            raise StackError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def _create_database(self, ctx) -> None:
+        if not self._psql(ctx, f"SELECT 1 FROM pg_roles WHERE rolname = '{ctx.db_user}'").strip():
+            self._psql(ctx, f"CREATE ROLE {ctx.db_user} LOGIN CREATEDB")
+        if not self._psql(ctx, f"SELECT 1 FROM pg_database WHERE datname = '{ctx.db_name}'").strip():
+            self._psql(ctx, f"CREATE DATABASE {ctx.db_name} OWNER {ctx.db_user}")
+        self._psql(ctx, f"ALTER DATABASE {ctx.db_name} SET statement_timeout = '30s'")
+
+    def _wait(self, check, what: str, timeout: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        error = None
+        while time.monotonic() < deadline:
+            try:
+                if check():
+                    return
+            except Exception as exc:  # noqa: BLE001 - anything means "not ready yet"
+                error = exc
+            time.sleep(0.2)
+        states = {name: info["statename"] for name, info in self.supervisor.processes().items()}
+        raise StackError(f"{what} not ready after {timeout:.0f}s (last error: {error}); services: {states}; "
+                         f"logs in {self.dir / 'logs'}")
+
+    def _wait_infrastructure(self, ctx) -> None:
+        self._wait(lambda: self._psql(ctx, "SELECT 1").strip() == "1", "postgres")
+        for name in ("redis-cache", "redis-broker"):
+            self._wait(lambda port=ctx.ports[name]: _talk(port, b"PING\r\n").startswith(b"+PONG"), name)
+        if ctx.with_memcached:
+            self._wait(lambda: _talk(ctx.ports["memcached"], b"version\r\n").startswith(b"VERSION"), "memcached")
+
+    def _wait_django(self, ctx, env) -> None:
+        self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['app']}{ctx.health_path}") == 200, "app")
+        self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['varnish']}{ctx.health_path}") == 200,
+                   "varnish (edge -> app)")
+        self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['varnish']}/") == 200, "the home page via the edge")
+        if ctx.with_haproxy:
+            self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['haproxy']}{ctx.health_path}") == 200,
+                       "haproxy")
+        self._wait(lambda: self._celery_ping(ctx, env), "worker", timeout=60)
+        self._wait(lambda: self.supervisor.processes()["beat"]["statename"] == "RUNNING", "beat", timeout=30)
+
+    def _celery_ping(self, ctx, env) -> bool:
+        result = subprocess.run([ctx.python, "-m", "celery", "--app", ctx.celery_app, "inspect", "ping",
+                                 "--timeout", "3"], env=env, cwd=ctx.base_dir, capture_output=True, text=True,
+                                timeout=60)
+        return result.returncode == 0 and "pong" in result.stdout
+
+    def _manage(self, env, say, *args: str) -> None:
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=project.base_dir(),
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StackError(f"manage.py {args[0]} failed:\n{(result.stdout + result.stderr).strip()[-3000:]}")
+        say(f"  manage.py {args[0]}: {time.monotonic() - started:.1f}s")
+
+    # --- the rest --------------------------------------------------------------------------------
+    def down(self, say=print) -> list[int]:
+        if not self.supervisor.running():
+            say("The stack is not running; nothing to stop.")
+            return []
+        killed = self.supervisor.shutdown()
+        say("The stack is down." + (f" Had to kill {killed}." if killed else ""))
+        return killed
+
+    def status(self) -> dict:
+        state = self.state()
+        ports = state.get("ports", {})
+        names = services.service_names(self.context(state)) if state else list(services.CORE)
+        infos = self.supervisor.processes() if self.supervisor.running() else {}
+        result = []
+        for name in names:
+            info = infos.get(name)
+            port = ports.get(name)
+            result.append({"name": name, "pid": (info or {}).get("pid") or None,
+                           "state": info["statename"].lower() if info else "stopped",
+                           "address": f"127.0.0.1:{port}" if port and name not in ("worker", "beat") else None})
+        return {"edge_url": f"http://127.0.0.1:{ports['varnish']}" if "varnish" in ports else None,
+                "running": bool(infos), "services": result}
+
+    def control(self, action: str, name: str) -> None:
+        if not self.supervisor.running():
+            raise StackError("the stack is not running; start it with `manage.py upstack up`", returncode=2)
+        names = [s["name"] for s in self.status()["services"]]
+        if name not in names:
+            raise StackError(f"unknown service {name!r}; services: {', '.join(names)}", returncode=2)
+        try:
+            if action in ("stop", "restart"):
+                self.supervisor.stop_program(name)
+            if action in ("start", "restart"):
+                self.supervisor.start_program(name)
+        except SupervisorError as exc:
+            raise StackError(str(exc)) from None
+
+
+def _talk(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(payload)
+        return s.recv(128)
+
+
+def _http_status(url: str) -> int:
+    request = urllib.request.Request(url, headers={"Host": "127.0.0.1"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code

@@ -1,0 +1,145 @@
+"""The processes of a stack and their command lines, for every target.
+
+Pure: a ``StackContext`` and a target in, ``Service`` records out. The supervisord, systemd,
+Compose, Kubernetes and Procfile renderers all build on this one list, so a process is started
+the same way everywhere. Never starts anything and never reads settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .context import StackContext
+from .sizing import MB, Sizing
+
+# Standard ports, used by every target but "local" (which uses the context's free loopback ports).
+STANDARD_PORTS = {
+    "postgres": 5432, "pgbouncer": 6432, "redis-cache": 6379, "redis-broker": 6380, "memcached": 11211,
+    "varnish": 6081, "varnish-admin": 6082, "app": 8000, "haproxy": 80, "haproxy-https": 443,
+}
+CORE = ("postgres", "redis-cache", "redis-broker", "varnish", "app", "worker", "beat")
+OPTIONAL = ("pgbouncer", "haproxy", "memcached")
+CELERY_QUEUES = "high,default,low"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: tuple[str, ...]
+    # Address clients use, "host:port" (None for worker and beat).
+    address: str | None = None
+    # Run as this user when started by root (PostgreSQL and PgBouncer refuse root).
+    user: str | None = None
+    stop_signal: str = "TERM"
+    stop_wait: int = 30
+    # Start order: lower first (the databases before the app).
+    priority: int = 50
+    # Django processes need the stack's environment (settings module, URLs, secret key).
+    django: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def service_names(ctx: StackContext) -> list[str]:
+    enabled = {"pgbouncer": ctx.with_pgbouncer, "haproxy": ctx.with_haproxy, "memcached": ctx.with_memcached}
+    return [*CORE, *[name for name in OPTIONAL if enabled[name]]]
+
+
+def ports(ctx: StackContext, target: str) -> dict[str, int]:
+    if target != "local":
+        return dict(STANDARD_PORTS)
+    missing = [name for name in ["varnish-admin", *service_names(ctx)]
+               if name not in ("worker", "beat") and name not in ctx.ports]
+    if "haproxy" in service_names(ctx) and "haproxy-https" not in ctx.ports:
+        missing.append("haproxy-https")
+    if missing:
+        raise ValueError(f"the local target needs a port for: {', '.join(missing)}")
+    return dict(ctx.ports)
+
+
+def hosts(target: str) -> dict[str, str]:
+    """Where each service is reached from the others: loopback, Compose/Kubernetes service names."""
+    names = ("postgres", "pgbouncer", "redis-cache", "redis-broker", "memcached", "varnish", "app")
+    if target in ("local", "systemd"):
+        return {name: "127.0.0.1" for name in names}
+    return {name: name for name in names}
+
+
+def conf_dir(ctx: StackContext, target: str) -> str:
+    return f"{ctx.state_dir}/etc" if target == "local" else "/etc/upstack"
+
+
+def binary(ctx: StackContext, target: str, name: str) -> str:
+    if target == "local":
+        return ctx.binaries.get(name, name)
+    return name
+
+
+def python(ctx: StackContext, target: str) -> str:
+    if target == "local":
+        return ctx.python
+    if target == "systemd":
+        return f"{ctx.install_dir}/.venv/bin/python"
+    return "python"
+
+
+def app_argv(ctx: StackContext, target: str, sizing: Sizing, port: int) -> tuple[str, ...]:
+    py, conf = python(ctx, target), conf_dir(ctx, target)
+    host = "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0"
+    if ctx.app_server == "granian":
+        return (py, "-m", "granian", "--interface", "wsgi", "--host", host, "--port", str(port),
+                "--workers", str(sizing.app_workers), "--blocking-threads", str(sizing.app_threads),
+                "--respawn-failed-workers", ctx.wsgi_application)
+    return (py, "-m", "gunicorn", "--config", f"{conf}/gunicorn/gunicorn.conf.py", "--bind", f"{host}:{port}",
+            ctx.wsgi_application)
+
+
+def celery_argv(ctx: StackContext, target: str, sizing: Sizing, kind: str) -> tuple[str, ...]:
+    py = python(ctx, target)
+    if kind == "worker":
+        return (py, "-m", "celery", "--app", ctx.celery_app, "worker", "--queues", CELERY_QUEUES,
+                "--concurrency", str(sizing.celery_concurrency), "--prefetch-multiplier", "1",
+                "--max-tasks-per-child", "1000", "--loglevel", "INFO", "--without-gossip", "--without-mingle")
+    schedule = f"{ctx.state_dir}/celerybeat-schedule" if target == "local" else "/tmp/celerybeat-schedule"
+    return (py, "-m", "celery", "--app", ctx.celery_app, "beat", "--schedule", schedule, "--loglevel", "INFO")
+
+
+def services(ctx: StackContext, target: str, sizing: Sizing) -> list[Service]:
+    """Every process of the stack for ``target``, in start order."""
+    port, host, conf = ports(ctx, target), hosts(target), conf_dir(ctx, target)
+    local = target == "local"
+    state = ctx.state_dir
+    varnish_listen = f"127.0.0.1:{port['varnish']}" if local else f":{port['varnish']}"
+    admin_listen = f"127.0.0.1:{port['varnish-admin']}" if local else f"localhost:{port['varnish-admin']}"
+    varnish_workdir = ("-n", f"{state}/varnish") if local else ()
+    pg_argv = (binary(ctx, target, "postgres"), "-D", f"{state}/postgres/data" if local else "/var/lib/postgresql/data",
+               f"--config-file={conf}/postgres/postgresql.conf")
+    catalog = {
+        "postgres": Service("postgres", pg_argv, f"{host['postgres']}:{port['postgres']}", user="postgres",
+                            stop_signal="INT", stop_wait=60, priority=10),
+        "redis-cache": Service("redis-cache", (binary(ctx, target, "redis-server"), f"{conf}/redis/cache.conf"),
+                               f"{host['redis-cache']}:{port['redis-cache']}", priority=10),
+        "redis-broker": Service("redis-broker", (binary(ctx, target, "redis-server"), f"{conf}/redis/broker.conf"),
+                                f"{host['redis-broker']}:{port['redis-broker']}", priority=10),
+        "memcached": Service("memcached", (binary(ctx, target, "memcached"), "-l",
+                                           "127.0.0.1" if local else "0.0.0.0", "-p", str(port["memcached"]),
+                                           "-m", str(sizing.memcached_memory // MB), "-U", "0", "-c", "4096"),
+                             f"{host['memcached']}:{port['memcached']}", user="nobody", priority=10),
+        "pgbouncer": Service("pgbouncer", (binary(ctx, target, "pgbouncer"), f"{conf}/pgbouncer/pgbouncer.ini"),
+                             f"{host['pgbouncer']}:{port['pgbouncer']}", user="postgres", stop_signal="INT",
+                             priority=20),
+        "varnish": Service("varnish", (binary(ctx, target, "varnishd"), "-F", *varnish_workdir, "-a", varnish_listen,
+                                       "-T", admin_listen, "-f", f"{conf}/varnish/default.vcl",
+                                       "-s", f"malloc,{sizing.varnish_memory // MB}m",
+                                       "-p", "default_grace=10", "-p", "feature=+http2"),
+                           f"{host['varnish']}:{port['varnish']}", priority=30),
+        "haproxy": Service("haproxy", (binary(ctx, target, "haproxy"), "-W", "-db", "-f",
+                                       f"{conf}/haproxy/haproxy.cfg"),
+                           f"127.0.0.1:{port['haproxy']}" if local else f"haproxy:{port['haproxy']}",
+                           stop_signal="USR1", priority=40),
+        "app": Service("app", app_argv(ctx, target, sizing, port["app"]), f"{host['app']}:{port['app']}",
+                       priority=40, django=True),
+        "worker": Service("worker", celery_argv(ctx, target, sizing, "worker"), stop_wait=60, priority=50,
+                          django=True),
+        "beat": Service("beat", celery_argv(ctx, target, sizing, "beat"), priority=60, django=True),
+    }
+    return [catalog[name] for name in service_names(ctx)]

@@ -1,0 +1,25 @@
+# gunicorn configuration for {{ project }} - rendered by `manage.py upstack render --target {{ target }}`.
+# Sized for {{ sizing.cpus }} CPU(s) and {{ memory_human }} of memory (upstack.stack.sizing).
+bind = "{{ app_bind }}"
+workers = {{ sizing.app_workers }}
+worker_class = "gthread"
+threads = {{ sizing.app_threads }}
+# A request that takes longer than this is killed; Varnish serves stale meanwhile (BLUEPRINT B1).
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers after N requests, with jitter so they do not all restart together.
+max_requests = 2000
+max_requests_jitter = 200
+# Request-line and header limits (request-body buffering is the load balancer's job).
+limit_request_line = 8190
+limit_request_fields = 100
+# Logs go to stderr; the process manager collects them (BLUEPRINT B3).
+accesslog = None
+errorlog = "-"
+loglevel = "info"
+# Load the app in each worker, so a graceful reload (HUP) picks up new code.
+preload_app = False
+proc_name = "{{ project }}-app"
+{% if app_statsd %}statsd_host = "{{ app_statsd }}"
+{% endif %}

@@ -1,0 +1,127 @@
+vcl 4.1;
+# Varnish configuration for {{ project }} - rendered by `manage.py upstack render --target {{ target }}`.
+# Do not edit by hand: change the Django settings and render again, then reload (never restart)
+# Varnish so its cache survives: varnishadm vcl.load / vcl.use (BLUEPRINT A8).
+
+import std;
+import directors;
+
+# One backend per app server, each with a health probe on the cheap health URL (BLUEPRINT A1).
+probe app_health {
+    .request =
+        "GET {{ health_path }} HTTP/1.1"
+        "Host: {{ health_host }}"
+        "Connection: close"
+        "User-Agent: varnish-probe";
+    .interval = 2s;
+    .timeout = 1s;
+    .window = 5;
+    .threshold = 3;
+    .initial = 3;
+}
+{% for backend in app_backends %}
+backend {{ backend.name }} {
+    .host = "{{ backend.host }}";
+    .port = "{{ backend.port }}";
+    .probe = app_health;
+    .connect_timeout = 1s;
+    .first_byte_timeout = 30s;
+    .between_bytes_timeout = 10s;
+    .max_connections = {{ backend_max_connections }};
+}
+{% endfor %}
+# Addresses allowed to purge and ban (internal only, BLUEPRINT A4).
+acl purgers {
+    "127.0.0.1";
+    "::1";{% for net in internal_networks %}
+    "{{ net }}";{% endfor %}
+}
+
+sub vcl_init {
+    new app = directors.round_robin();{% for backend in app_backends %}
+    app.add_backend({{ backend.name }});{% endfor %}
+}
+
+sub vcl_recv {
+    set req.backend_hint = app.backend();
+    # While the backends are healthy, serve stale only briefly while refetching in the background;
+    # when they are sick, the object's whole grace applies.
+    if (std.healthy(req.backend_hint)) {
+        set req.grace = {{ grace_healthy }};
+    }
+
+    # A request id for the logs of every layer (BLUEPRINT A5).
+    if (!req.http.X-Request-ID) {
+        set req.http.X-Request-ID = req.xid;
+    }
+
+    if (req.method == "PURGE") {
+        if (client.ip !~ purgers) {
+            return (synth(405, "Not allowed."));
+        }
+        return (purge);
+    }
+
+    # The health URL is always answered by a live backend, never from cache.
+    if (req.url == "{{ health_path }}") {
+        return (pass);
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+        return (pass);
+    }
+
+    # Keep only the cookies Django reads; drop analytics and the like so anonymous requests are
+    # cacheable (BLUEPRINT A2).
+    if (req.http.Cookie) {
+        set req.http.Cookie = ";" + req.http.Cookie;
+        set req.http.Cookie = regsuball(req.http.Cookie, "; +", ";");
+        set req.http.Cookie = regsuball(req.http.Cookie, ";({{ session_cookie }}|{{ csrf_cookie }})=", "; \1=");
+        set req.http.Cookie = regsuball(req.http.Cookie, ";[^ ][^;]*", "");
+        set req.http.Cookie = regsuball(req.http.Cookie, "^[; ]+|[; ]+$", "");
+        if (req.http.Cookie == "") {
+            unset req.http.Cookie;
+        }
+    }
+    # A logged-in reader's page is personal: pass it to Django.
+    if (req.http.Cookie ~ "(^|; ){{ session_cookie }}=") {
+        return (pass);
+    }
+    return (hash);
+}
+
+sub vcl_backend_response {
+    # Grace: serve stale objects for hours while the backends are sick (BLUEPRINT A3).
+    set beresp.grace = {{ grace_sick }};
+    # Never keep an error from a background fetch; the stale copy stays in use.
+    if (beresp.status >= 500 && bereq.is_bgfetch) {
+        return (abandon);
+    }
+    if (beresp.status >= 500) {
+        set beresp.ttl = 0s;
+    }
+    # No return: Varnish's built-in rules follow, so responses that set cookies, say private or
+    # no-store, or have no TTL are never shared.
+}
+
+sub vcl_deliver {
+    if (obj.uncacheable) {
+        set resp.http.X-Cache = "PASS";
+    } elsif (obj.hits > 0) {
+        set resp.http.X-Cache = "HIT";
+    } else {
+        set resp.http.X-Cache = "MISS";
+    }
+    set resp.http.X-Request-ID = req.http.X-Request-ID;
+}
+
+sub vcl_synth {
+    set resp.http.X-Request-ID = req.http.X-Request-ID;
+}
+
+# A flat error page when no backend can answer (BLUEPRINT A5).
+sub vcl_backend_error {
+    set beresp.http.Content-Type = "text/html; charset=utf-8";
+    set beresp.http.Retry-After = "5";
+    synthetic({"<!doctype html><html><head><title>{{ project }} is busy</title></head><body><h1>We will be right back</h1><p>The site is busy or being updated. Please try again in a moment.</p></body></html>"});
+    return (deliver);
+}
