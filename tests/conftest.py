@@ -52,3 +52,16 @@ def pytest_report_header(config):
     missing = [n for n, ok in found.items() if not ok]
     ci = " (CI=true: missing servers fail)" if servers.in_ci() else ""
     return f"servers: {'all present' if not missing else 'missing ' + ', '.join(missing)}{ci}"
+
+
+@pytest.fixture
+def open_tmp():
+    """A temp dir readable by the users servers drop to (postgres, vcache): pytest's tmp_path is 0700."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="upstack-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -16,7 +16,6 @@ so this small module does it for all four the same way.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import signal
@@ -27,6 +26,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from upstack.stack.machine import find_binary, free_port  # noqa: E402 - one lookup for tests and the runner
 
 INSTALL_HINT = "run scripts/install-services (as root) to install it"
 READY_TIMEOUT = 30.0
@@ -40,15 +41,6 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def find_binary(name: str) -> str | None:
-    """``name`` on PATH, or in PostgreSQL's versioned directory for its server binaries."""
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
-    return candidates[0] if candidates else None
-
-
 def require_binary(name: str) -> str:
     """The binary's path; skip the test when missing - or fail under CI=true."""
     import pytest
@@ -60,12 +52,6 @@ def require_binary(name: str) -> str:
     if in_ci():
         pytest.fail(message + " (CI=true: a missing server is a failure, never a skip)", pytrace=False)
     pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check, timeout: float, what: str, log: Path | None = None, proc=None):

@@ -73,6 +73,8 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'newsroom.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Behind PgBouncer in transaction mode, server-side cursors must be off (upstack env sets this).
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DISABLE_SERVER_SIDE_CURSORS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL lets readers and the single writer work concurrently under gunicorn.
@@ -99,6 +101,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # Celery (upstack.tasks.make_celery): BROKER_URL selects the broker (Redis by default; amqp:// or
 # sqs:// work too). Without one, tasks run eagerly in-process.
 CELERY_BROKER_URL = env.str("BROKER_URL", default="")
+
+# Where `manage.py upstack up` keeps the local stack's state (ports, data, logs).
+UPSTACK = {"STATE_DIR": env.str("UPSTACK_STATE_DIR", default=".upstack")}
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"

@@ -43,6 +43,9 @@ SERVER_CONFIGS = {
     "etc/redis/broker.conf": "redis/broker.conf",
     "etc/memcached/memcached.conf": "memcached/memcached.conf",
 }
+# The users Debian's packages create for each server; Django processes run as www-data.
+SYSTEMD_USERS = {"memcached": "memcache", "redis-cache": "redis", "redis-broker": "redis", "pgbouncer": "postgres",
+                 "postgres": "postgres", "app": "www-data", "worker": "www-data", "beat": "www-data"}
 SERVICE_DESCRIPTIONS = {
     "postgres": "PostgreSQL", "redis-cache": "Redis (cache: LRU, no persistence)",
     "redis-broker": "Redis (broker and sessions: persistent, noeviction)", "varnish": "Varnish edge cache",
@@ -112,7 +115,7 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
         "grace_healthy": "10s", "grace_sick": "6h",
         # Load balancers.
         "edge_nodes": [{"name": "varnish1", "host": host["varnish"], "port": port["varnish"]}],
-        "lb_maxconn": 20000, "tls_cert": f"{state}/tls/site.pem" if local else ctx.tls_cert,
+        "lb_maxconn": 4096 if local else 20000, "tls_cert": f"{state}/tls/site.pem" if local else ctx.tls_cert,
         "tls_key": f"{state}/tls/site.pem" if local else ctx.tls_cert,
         "lb_http_bind": f"127.0.0.1:{port['haproxy']}" if local else "0.0.0.0:80",
         "lb_https_bind": f"127.0.0.1:{port['haproxy-https']}" if local else "0.0.0.0:443",
@@ -176,11 +179,11 @@ def _systemd(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, st
     for s in procs:
         unit = {
             "name": s.name, "description": SERVICE_DESCRIPTIONS[s.name], "command": _command(s.argv),
-            "user": s.user or ("www-data" if s.django else None), "django": s.django,
+            "user": SYSTEMD_USERS.get(s.name, s.user), "django": s.django,
             "stop_signal": s.stop_signal, "stop_wait": s.stop_wait,
             "type": "simple", "after": infra if s.django else [],
             "reload": "/bin/kill -HUP $MAINPID" if s.name in ("app", "haproxy") else
-                      ("/usr/sbin/varnishreload" if s.name == "varnish" else ""),
+                      (f"{services.VARNISH_RELOAD} /etc/upstack/varnish/default.vcl" if s.name == "varnish" else ""),
             "memory_max": "",
         }
         files[f"systemd/{ctx.project}-{s.name}.service"] = _template(

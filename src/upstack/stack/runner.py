@@ -108,6 +108,8 @@ class LocalStack:
         for sub in ("logs", "run", "varnish", "redis-cache", "redis-broker", "static", "media", "nginx"):
             (self.dir / sub).mkdir(exist_ok=True)
         render.write(render.render("local", ctx), self.dir)
+        if os.geteuid() == 0:  # PgBouncer runs as postgres and must read its (0600) user list
+            shutil.chown(self.dir / "etc" / "pgbouncer" / "userlist.txt", "postgres")
         if options.with_haproxy:
             self._tls_certificate()
         fresh_db = self._initdb(ctx)
@@ -209,14 +211,21 @@ class LocalStack:
         self._psql(ctx, f"ALTER DATABASE {ctx.db_name} SET statement_timeout = '30s'")
 
     def _wait(self, check, what: str, timeout: float = READY_TIMEOUT) -> None:
+        """Poll ``check`` until true; fail at once when the service ``what`` names has given up (FATAL)."""
         deadline = time.monotonic() + timeout
         error = None
+        program = what.split()[0]
         while time.monotonic() < deadline:
             try:
                 if check():
                     return
             except Exception as exc:  # noqa: BLE001 - anything means "not ready yet"
                 error = exc
+            info = self.supervisor.processes().get(program)
+            if info and info["statename"] == "FATAL":
+                log = self.dir / "logs" / f"{program}.log"
+                tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+                raise StackError(f"{program} could not start (supervisord gave up); the end of {log}:\n{tail}")
             time.sleep(0.2)
         states = {name: info["statename"] for name, info in self.supervisor.processes().items()}
         raise StackError(f"{what} not ready after {timeout:.0f}s (last error: {error}); services: {states}; "

@@ -68,9 +68,21 @@ def conf_dir(ctx: StackContext, target: str) -> str:
     return f"{ctx.state_dir}/etc" if target == "local" else "/etc/upstack"
 
 
+# Where Debian/Ubuntu packages put the servers (systemd target); PostgreSQL's is versioned.
+DEBIAN_BINARIES = {
+    "postgres": "/usr/lib/postgresql/15/bin/postgres", "redis-server": "/usr/bin/redis-server",
+    "memcached": "/usr/bin/memcached", "pgbouncer": "/usr/sbin/pgbouncer", "varnishd": "/usr/sbin/varnishd",
+    "haproxy": "/usr/sbin/haproxy",
+}
+VARNISH_RELOAD = "/usr/share/varnish/varnishreload"
+
+
 def binary(ctx: StackContext, target: str, name: str) -> str:
-    if target == "local":
-        return ctx.binaries.get(name, name)
+    """The server binary: this machine's (local), the Debian package's (systemd), or the image's."""
+    if target in ("local", "systemd") and name in ctx.binaries:
+        return ctx.binaries[name]
+    if target == "systemd":
+        return DEBIAN_BINARIES.get(name, name)
     return name
 
 

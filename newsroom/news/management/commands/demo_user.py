@@ -1,9 +1,8 @@
 """``manage.py demo_user``: create (or reset) the demo reader and print how to log in."""
 
+import environ
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-
-import environ
 
 DEFAULT_PASSWORD = "read-the-news"  # development only; set DEMO_PASSWORD for anything shared
 

@@ -9,7 +9,7 @@ and a fixed base date. Safe: a database that already has articles is left untouc
 
 import itertools
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -22,7 +22,7 @@ from newsroom.news.models import Article, Author, Comment, Like, Section, Tag
 
 from ._words import FIRST_NAMES, LAST_NAMES, SECTIONS, WORDS
 
-BASE_DATE = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
+BASE_DATE = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 SPAN_DAYS = 730
 BATCH = 2000
 ZIPF_S = 1.1

@@ -1,0 +1,194 @@
+"""``upstack up/status/stop/start/restart/env/down`` end to end with real processes.
+
+One stack (PostgreSQL, two Redis, Varnish, gunicorn, Celery worker and beat, plus PgBouncer,
+HAProxy and memcached) is brought up once for the module in a temp state dir, exercised through the
+real command line, and brought down; afterwards no process that carried the stack's environment may
+be left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tests import servers
+from upstack.stack import machine
+
+ROOT = Path(__file__).resolve().parents[3]
+NEEDED = ("postgres", "initdb", "psql", "redis-server", "varnishd", "varnishadm", "pgbouncer", "haproxy",
+          "memcached", "openssl")
+pytestmark = [pytest.mark.servers, pytest.mark.slow]
+
+
+def upstack(state: Path, *args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    full = {**os.environ, "DJANGO_SETTINGS_MODULE": "newsroom.settings.dev", "UPSTACK_STATE_DIR": str(state),
+            **(env or {})}
+    return subprocess.run([sys.executable, "manage.py", "upstack", *args], cwd=ROOT, env=full, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def status(state: Path) -> dict:
+    result = upstack(state, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def service(state: Path, name: str) -> dict:
+    return next(s for s in status(state)["services"] if s["name"] == name)
+
+
+def get(url: str, **headers) -> tuple[int, dict, str]:
+    request = urllib.request.Request(url, headers={"Host": "127.0.0.1", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), ""
+
+
+def stack_processes(state: Path) -> list[int]:
+    """Every live process whose environment names this stack's state dir."""
+    marker = f"UPSTACK_STATE_DIR={state}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0") and \
+                    (entry / "stat").read_text().split(") ", 1)[1][:1] != "Z":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack():
+    for name in NEEDED:
+        servers.require_binary(name)
+    import tempfile
+
+    state = Path(tempfile.mkdtemp(prefix="upstack-stack-"))
+    state.chmod(0o755)
+    result = upstack(state, "up", "--stack-settings", "newsroom.settings.deploy", "--memory", "2G",
+                     "--seed-articles", "60", "--with", "pgbouncer,haproxy,memcached")
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield state, result
+    finally:
+        upstack(state, "down")
+        for pid in stack_processes(state):  # never leave a test's processes behind, even on failure
+            os.kill(pid, signal.SIGKILL)
+        subprocess.run(["rm", "-rf", str(state)])
+
+
+def test_up_prints_the_edge_url_and_every_service_runs(stack):
+    state, result = stack
+    data = status(state)
+    assert f"The stack is up at {data['edge_url']}" in result.stdout
+    assert data["edge_url"].startswith("http://127.0.0.1:")
+    names = [s["name"] for s in data["services"]]
+    assert names == ["postgres", "redis-cache", "redis-broker", "varnish", "app", "worker", "beat", "pgbouncer",
+                     "haproxy", "memcached"]
+    for svc in data["services"]:
+        assert svc["state"] == "running" and svc["pid"] > 0, svc
+        if svc["name"] not in ("worker", "beat"):
+            assert svc["address"].startswith("127.0.0.1:") and machine.port_in_use(int(svc["address"].split(":")[1]))
+
+
+def test_the_edge_serves_and_caches_the_newsroom(stack):
+    state, _ = stack
+    edge = status(state)["edge_url"]
+    code, headers, body = get(edge + "/")
+    assert code == 200 and "<article" in body
+    code, headers, _ = get(edge + "/")
+    assert headers["X-Cache"] == "HIT"
+    assert get(edge + "/healthz")[0] == 200
+
+
+def test_env_points_django_at_the_stack(stack):
+    state, _ = stack
+    result = upstack(state, "env")
+    env = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert env["DJANGO_SETTINGS_MODULE"] == "newsroom.settings.deploy"
+    for key in ("DATABASE_URL", "REDIS_URL", "BROKER_URL", "EDGE_URL", "SECRET_KEY"):
+        assert env[key], key
+    shell = subprocess.run([sys.executable, "manage.py", "shell", "-c",
+                            "from django.db import connection; from newsroom.news.models import Article; "
+                            "print(connection.vendor, Article.objects.count())"],
+                           cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.split()[-2:] == ["postgresql", "60"]
+
+
+def test_up_again_says_so_and_changes_nothing(stack):
+    state, _ = stack
+    before = {s["name"]: s["pid"] for s in status(state)["services"]}
+    again = upstack(state, "up", "--stack-settings", "newsroom.settings.deploy")
+    assert again.returncode == 0 and "already up" in again.stdout
+    assert {s["name"]: s["pid"] for s in status(state)["services"]} == before
+
+
+def test_stop_and_start_one_service(stack):
+    state, _ = stack
+    app = service(state, "app")
+    assert upstack(state, "stop", "app").returncode == 0
+    assert service(state, "app")["state"] == "stopped"
+    assert not machine.port_in_use(int(app["address"].split(":")[1]))
+    assert upstack(state, "start", "app").returncode == 0
+    restarted = service(state, "app")
+    assert restarted["state"] == "running" and restarted["pid"] != app["pid"]
+    servers.wait_until(lambda: get(status(state)["edge_url"] + "/healthz")[0] == 200, 30, "edge after start")
+    bad = upstack(state, "restart", "mongodb")
+    assert bad.returncode == 2 and "unknown service 'mongodb'" in bad.stderr
+
+
+def test_a_crashed_app_is_restarted_by_the_supervisor(stack):
+    state, _ = stack
+    before = service(state, "app")["pid"]
+    os.kill(before, signal.SIGKILL)
+    servers.wait_until(lambda: service(state, "app")["pid"] not in (None, before)
+                       and service(state, "app")["state"] == "running", 30, "app restart")
+    servers.wait_until(lambda: get(status(state)["edge_url"] + "/healthz")[0] == 200, 30, "edge after crash")
+
+
+def test_down_leaves_nothing_running_and_a_port_collision_is_refused(stack):
+    state, _ = stack
+    pids = [s["pid"] for s in status(state)["services"]]
+    assert stack_processes(state), "the probe must see the running stack, or it proves nothing below"
+    down = upstack(state, "down")
+    assert down.returncode == 0 and "down" in down.stdout
+    assert stack_processes(state) == []
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1]
+    assert all(s["state"] == "stopped" for s in status(state)["services"])
+    assert "not running" in upstack(state, "down").stdout
+    # Something else now holds the edge's port: `up` refuses, names it, and starts nothing.
+    port = json.loads((state / "state.json").read_text())["ports"]["varnish"]
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the edge's old sockets may be in TIME_WAIT
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        refused = upstack(state, "up", "--stack-settings", "newsroom.settings.deploy")
+    assert refused.returncode == 3
+    assert f"varnish on 127.0.0.1:{port}" in refused.stderr and "state.json" in refused.stderr
+    assert stack_processes(state) == []
+
+
+def test_a_missing_binary_names_the_fix(monkeypatch, open_tmp, settings):
+    real = machine.find_binary
+    monkeypatch.setattr(machine, "find_binary", lambda name: None if name == "varnishd" else real(name))
+    settings.UPSTACK = {"STATE_DIR": str(open_tmp)}
+    with pytest.raises(CommandError, match="varnishd is not installed.*scripts/install-services"):
+        call_command("upstack", "up", "--memory", "2G")
+    assert not (open_tmp / "supervisord.pid").exists()
