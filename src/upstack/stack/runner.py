@@ -124,8 +124,8 @@ class LocalStack:
             self._manage(env, say, "seed", "--if-empty", "--no-progress", "--articles", str(options.seed_articles),
                          "--users", str(max(10, options.seed_articles // 15)),
                          "--comments", str(options.seed_articles * 5), "--seed", "1")
-            for name in ("app", "worker", "beat"):
-                self.supervisor.start_program(name)
+            for name in ("app", "worker", "beat"):  # together; the health checks below wait for them
+                self.supervisor.start_program(name, wait=False)
             self._wait_django(ctx, env)
         except BaseException:
             say(f"upstack up failed; stopping what started. Logs are in {self.dir / 'logs'}.")

@@ -85,15 +85,16 @@ class Supervisor:
     def processes(self) -> dict[str, dict]:
         return {info["name"]: info for info in self.rpc().getAllProcessInfo()}
 
-    def start_program(self, name: str) -> None:
-        self._call("startProcess", name)
+    def start_program(self, name: str, wait: bool = True) -> None:
+        """Start ``name``; with ``wait``, until it has stayed up for its startsecs."""
+        self._call("startProcess", name, wait)
 
     def stop_program(self, name: str) -> None:
-        self._call("stopProcess", name)
+        self._call("stopProcess", name, True)
 
-    def _call(self, method: str, name: str) -> None:
+    def _call(self, method: str, name: str, wait: bool) -> None:
         try:
-            getattr(self.rpc(), method)(name, True)
+            getattr(self.rpc(), method)(name, wait)
         except xmlrpc.client.Fault as fault:
             if fault.faultString.split(":")[0] in ("ALREADY_STARTED", "NOT_RUNNING"):
                 return
