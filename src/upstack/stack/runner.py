@@ -115,10 +115,12 @@ class LocalStack:
         fresh_db = self._initdb(ctx)
         env = {**os.environ, **self.env()}
         self.supervisor.start(env)
+        say(f"  supervisord and servers started: {time.monotonic() - started:.1f}s")
         try:
             self._wait_infrastructure(ctx)
             if fresh_db:
                 self._create_database(ctx)
+            say(f"  databases ready: {time.monotonic() - started:.1f}s")
             self._manage(env, say, "migrate", "--noinput", "-v", "0")
             self._manage(env, say, "collectstatic", "--noinput", "-v", "0")
             self._manage(env, say, "seed", "--if-empty", "--no-progress", "--articles", str(options.seed_articles),
@@ -126,7 +128,7 @@ class LocalStack:
                          "--comments", str(options.seed_articles * 5), "--seed", "1")
             for name in ("app", "worker", "beat"):  # together; the health checks below wait for them
                 self.supervisor.start_program(name, wait=False)
-            self._wait_django(ctx, env)
+            self._wait_django(ctx, env, say)
         except BaseException:
             say(f"upstack up failed; stopping what started. Logs are in {self.dir / 'logs'}.")
             self.supervisor.shutdown()
@@ -238,15 +240,19 @@ class LocalStack:
         if ctx.with_memcached:
             self._wait(lambda: _talk(ctx.ports["memcached"], b"version\r\n").startswith(b"VERSION"), "memcached")
 
-    def _wait_django(self, ctx, env) -> None:
+    def _wait_django(self, ctx, env, say) -> None:
+        started = time.monotonic()
         self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['app']}{ctx.health_path}") == 200, "app")
+        say(f"  app answers: {time.monotonic() - started:.1f}s")
         self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['varnish']}{ctx.health_path}") == 200,
                    "varnish (edge -> app)")
         self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['varnish']}/") == 200, "the home page via the edge")
         if ctx.with_haproxy:
             self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['haproxy']}{ctx.health_path}") == 200,
                        "haproxy")
+        say(f"  edge answers: {time.monotonic() - started:.1f}s")
         self._wait(lambda: self._celery_ping(ctx, env), "worker", timeout=60)
+        say(f"  worker answers: {time.monotonic() - started:.1f}s")
         self._wait(lambda: self.supervisor.processes()["beat"]["statename"] == "RUNNING", "beat", timeout=30)
 
     def _celery_ping(self, ctx, env) -> bool:
