@@ -251,15 +251,14 @@ class LocalStack:
             self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['haproxy']}{ctx.health_path}") == 200,
                        "haproxy")
         say(f"  edge answers: {time.monotonic() - started:.1f}s")
-        self._wait(lambda: self._celery_ping(ctx, env), "worker", timeout=60)
+        self._wait(lambda: self._celery_ping(env), "worker", timeout=60)
         say(f"  worker answers: {time.monotonic() - started:.1f}s")
         self._wait(lambda: self.supervisor.processes()["beat"]["statename"] == "RUNNING", "beat", timeout=30)
 
-    def _celery_ping(self, ctx, env) -> bool:
-        result = subprocess.run([ctx.python, "-m", "celery", "--app", ctx.celery_app, "inspect", "ping",
-                                 "--timeout", "3"], env=env, cwd=ctx.base_dir, capture_output=True, text=True,
-                                timeout=60)
-        return result.returncode == 0 and "pong" in result.stdout
+    def _celery_ping(self, env) -> bool:
+        from ..tasks import ping_workers
+
+        return bool(ping_workers(env["BROKER_URL"], timeout=1.0))
 
     def _manage(self, env, say, *args: str) -> None:
         started = time.monotonic()

@@ -42,4 +42,14 @@ def make_celery(name: str) -> Celery:
     return app
 
 
-__all__ = ["make_celery"]
+def ping_workers(broker_url: str, timeout: float = 1.0) -> list[str]:
+    """Names of the workers that answer a ping through ``broker_url`` within ``timeout`` seconds."""
+    app = Celery("upstack-ping", broker=broker_url, set_as_current=False)
+    try:
+        replies = app.control.ping(timeout=timeout) or []
+    finally:
+        app.close()
+    return [name for reply in replies for name in reply]
+
+
+__all__ = ["make_celery", "ping_workers"]
