@@ -12,6 +12,8 @@ from pathlib import Path
 
 import environ
 
+from upstack.cache import caches_setting
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = BASE_DIR / "var"
 
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.sitemaps",
     "django.contrib.postgres",
     "upstack",
+    "cachalot",
     "newsroom.news",
 ]
 
@@ -82,14 +85,28 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20}
     )
 
-# CACHE_URL (any django-environ cache URL) wins; else REDIS_URL selects Django's Redis backend; else an
-# in-process cache.
-if env.str("CACHE_URL", default=""):
-    CACHES = {"default": env.cache("CACHE_URL")}
-elif env.str("REDIS_URL", default=""):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env.str("REDIS_URL")}}
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "newsroom"}}
+# Cache namespaces (upstack.cache): default, templates, queries, pages, sessions, data - one server,
+# separate prefixes and generations. CACHE_URL (redis://, memcached://) wins, else REDIS_URL, else an
+# in-process cache. SESSION_REDIS_URL puts sessions on the persistent Redis (the broker's).
+CACHE_URL = env.str("CACHE_URL", default="") or env.str("REDIS_URL", default="")
+CACHES = caches_setting(CACHE_URL or None, sessions_url=env.str("SESSION_REDIS_URL", default="") or None)
+SHARED_CACHE = bool(CACHE_URL)
+
+# Sessions: cached_db on the sessions namespace - off the database's hot path, and still working
+# (from the database) while the cache server is down (BLUEPRINT C8).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "sessions"
+
+# The query cache (django-cachalot) on the queries namespace. Only with a shared cache server: a
+# per-process cache would let one worker serve results another worker's write invalidated.
+CACHALOT_CACHE = "queries"
+CACHALOT_ENABLED = env.bool("CACHALOT_ENABLED", default=SHARED_CACHE)
+CACHALOT_TIMEOUT = 3600
+CACHALOT_INVALIDATE_RAW = True
+CACHALOT_UNCACHABLE_TABLES = frozenset(["django_migrations", "django_session"])
+# cachalot.W001 compares backend paths with its list; upstack's backends are subclasses of the
+# Redis, memcached and locmem backends it supports, with the same semantics.
+SILENCED_SYSTEM_CHECKS = ["cachalot.W001"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -21,8 +21,6 @@ TEMPLATES[0]["OPTIONS"]["loaders"] = [
     )
 ]
 
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-
 # Hashed, compressed static files from STATIC_ROOT (`collectstatic` is a release step).
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
 WHITENOISE_USE_FINDERS = False

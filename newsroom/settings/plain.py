@@ -8,6 +8,8 @@ from .base import *  # noqa: F403
 from .base import INSTALLED_APPS, env
 
 DEBUG = env.bool("DEBUG", default=False)
-INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "upstack"]
+INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in ("upstack", "cachalot")]
+CACHALOT_ENABLED = False
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+SESSION_CACHE_ALIAS = "default"

@@ -19,6 +19,8 @@ from django.core.signals import setting_changed
 DEFAULTS: dict[str, Any] = {
     # Where `upstack up` keeps its state (pids, data dirs, logs), relative to BASE_DIR.
     "STATE_DIR": ".upstack",
+    # Seconds a cache server may take to connect or answer before the call is a miss (BLUEPRINT C6).
+    "CACHE_TIMEOUT": 0.25,
     # Named fragment lifetimes, seconds (BLUEPRINT C4).
     "TTLS": {"short": 60, "medium": 600, "long": 3600, "forever": 86400 * 30},
     # +/- fraction applied to every TTL upstack writes (BLUEPRINT C5).

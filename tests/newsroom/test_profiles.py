@@ -71,5 +71,5 @@ def test_environment_selects_database_cache_and_admin(tmp_path):
     assert result.returncode == 0, result.stderr
     name, backend, admin, debug = result.stdout.split()
     assert name == str(tmp_path / "db.sqlite3")
-    assert backend == "django.core.cache.backends.redis.RedisCache"
+    assert backend == "upstack.cache.backends.redis.RedisCache"
     assert (admin, debug) == ("desk-x/", "False")

@@ -1,0 +1,194 @@
+"""The fault-tolerant backends: Django's behaviour with the server up, a miss with it down, killed or
+blackholed, one attempt per cooldown thanks to the breaker, automatic recovery, namespaces."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from django.core.cache.backends.locmem import LocMemCache as DjangoLocMem
+from django.core.cache.backends.memcached import PyMemcacheCache as DjangoMemcached
+from django.core.cache.backends.redis import RedisCache as DjangoRedis
+
+from tests import servers
+from upstack.cache import hooks
+from upstack.cache.backends import base
+
+from .conftest import _built, build, location_of
+
+DJANGO = {"redis": DjangoRedis, "memcached": DjangoMemcached, "locmem": DjangoLocMem}
+
+
+def scenario(cache) -> list:
+    """Every public operation, recording what each returns (or raises)."""
+    out = []
+
+    def record(fn, *args, **kwargs):
+        try:
+            out.append(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - the exception type is part of the behaviour
+            out.append(type(exc).__name__)
+
+    record(cache.get, "a")
+    record(cache.get, "a", "dflt")
+    record(cache.set, "a", {"x": [1, 2]})
+    record(cache.get, "a")
+    record(cache.add, "a", 2)
+    record(cache.add, "b", 2)
+    record(cache.get_many, ["a", "b", "c"])
+    record(cache.set_many, {"c": 3, "d": "four"})
+    record(cache.get_many, ["c", "d"])
+    record(cache.delete_many, ["c", "d"])
+    record(cache.has_key, "c")
+    record(cache.incr, "b")
+    record(cache.incr, "b", 10)
+    record(cache.decr, "b", 3)
+    record(cache.incr, "missing")
+    record(cache.touch, "b", 100)
+    record(cache.touch, "missing", 100)
+    record(cache.delete, "b")
+    record(cache.delete, "b")
+    record(cache.set, "v", "one", version=2)
+    record(cache.get, "v")
+    record(cache.get, "v", version=2)
+    record(cache.incr_version, "v", version=2)
+    record(cache.get, "v", version=3)
+    record(cache.get_or_set, "gs", lambda: "computed")
+    record(cache.get_or_set, "gs", lambda: "again")
+    record(cache.has_key, "gs")
+    record(cache.set, "ttl", 1, timeout=0)
+    record(cache.get, "ttl")
+    return out
+
+
+def test_with_the_server_up_behaviour_is_djangos(backend_kind, server_for):
+    location = location_of(backend_kind, server_for(backend_kind))
+    ours = build(backend_kind, location, "parity-ours")
+    theirs = DJANGO[backend_kind](location, {"KEY_PREFIX": "t-parity-django"})
+    _built.append(theirs)
+    ours.clear()
+    for key in ("a", "b", "c", "d", "v", "gs", "ttl"):
+        theirs.delete(key)
+        theirs.delete(key, version=2)
+        theirs.delete(key, version=3)
+    assert scenario(ours) == scenario(theirs)
+
+
+def test_clear_is_limited_to_its_namespace(backend_kind, server_for):
+    location = location_of(backend_kind, server_for(backend_kind))
+    templates, data = build(backend_kind, location, "templates"), build(backend_kind, location, "data")
+    other_process = build(backend_kind, location, "templates")  # its own memo of the generation
+    templates.set("k", "t")
+    data.set("k", "d")
+    assert other_process.get("k") == "t"
+    templates.clear()
+    assert templates.get("k") is None
+    assert data.get("k") == "d"
+    other_process._generation_at = float("-inf")  # its GENERATION_TTL has passed
+    assert other_process.get("k") is None
+    if backend_kind == "redis":  # the server still holds the other namespace: no FLUSHDB happened
+        assert servers.talk(server_for("redis").port, b"DBSIZE\r\n") != b":0\r\n"
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcached"])
+def test_a_down_server_is_a_miss_and_the_breaker_stops_retrying(kind, dead_port, caplog):
+    location = f"redis://127.0.0.1:{dead_port}/0" if kind == "redis" else [f"127.0.0.1:{dead_port}"]
+    cache = build(kind, location, "down", BREAKER_COOLDOWN=60)
+    events = []
+    hooks.subscribe(events.append)
+    try:
+        with caplog.at_level(logging.WARNING, logger="upstack.cache"):
+            assert scenario_when_down(cache) == EXPECTED_WHEN_DOWN
+    finally:
+        hooks.unsubscribe(events.append)
+    assert cache.breaker.is_open and cache.breaker.opened == 1
+    assert cache.breaker.failures == 1  # one attempt; every later call was skipped
+    assert events and all(e.skipped or e.error for e in events)
+    warnings = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def scenario_when_down(cache):
+    results = [cache.get("a"), cache.get("a", "dflt"), cache.set("a", 1), cache.add("a", 1), cache.get_many(["a", "b"]),
+               cache.set_many({"a": 1, "b": 2}), cache.delete("a"), cache.delete_many(["a"]), cache.has_key("a"),
+               cache.touch("a"), cache.get_or_set("a", lambda: "computed")]
+    for op in (cache.incr, cache.decr):
+        try:
+            op("a")
+        except ValueError:
+            results.append("ValueError")
+    cache.clear()
+    return results
+
+
+EXPECTED_WHEN_DOWN = [None, "dflt", None, False, {}, ["a", "b"], False, None, False, False, "computed",
+                      "ValueError", "ValueError"]
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcached"])
+def test_a_blackholed_server_costs_one_timeout_per_cooldown(kind, blackhole):
+    location = f"redis://127.0.0.1:{blackhole.port}/0" if kind == "redis" else [f"127.0.0.1:{blackhole.port}"]
+    cache = build(kind, location, "hole", BREAKER_COOLDOWN=0.5)
+    for _ in range(50):
+        assert cache.get("k") is None
+    assert blackhole.connections == 1  # one connection, one timeout, then the breaker held
+    assert cache.breaker.failures == 1
+    servers.wait_until(lambda: cache.get("k") is None and cache.breaker.failures == 2, 10, "the half-open trial")
+    assert blackhole.connections <= 2
+
+
+def test_a_killed_server_is_survived_and_recovery_is_automatic(open_tmp):
+    servers.require_binary("redis-server")
+    server = servers.Redis().start()
+    try:
+        cache = build("redis", server.url, "queries", BREAKER_COOLDOWN=0.2)
+        cache.set("before", "stale-if-served")
+        assert cache.get("before") == "stale-if-served"
+        port = server.port
+        server.proc.kill()
+        server.proc.wait()
+        assert cache.get("before") is None and cache.set("x", 1) is None
+        assert cache.breaker.is_open
+        # The same server comes back on the same port.
+        revived = servers.Redis()
+        revived.port = port
+        revived.start()
+        try:
+            servers.wait_until(lambda: cache.set("after", 1) is None and cache.get("after") == 1, 10, "recovery")
+            assert not cache.breaker.is_open
+            # Invalidations sent during the outage were lost, so the namespace was flushed on recovery.
+            assert cache.get("before") is None
+        finally:
+            revived.stop()
+    finally:
+        server.stop()
+
+
+def test_errors_are_rate_limited_in_the_log(dead_port, caplog, monkeypatch):
+    monkeypatch.setattr(base, "LOG_EVERY", 3600)
+    cache = build("redis", f"redis://127.0.0.1:{dead_port}/0", "logs", BREAKER_COOLDOWN=0.01)
+    with caplog.at_level(logging.WARNING, logger="upstack.cache"):
+        for _ in range(20):
+            cache.get("k")
+            time.sleep(0.012)
+    assert cache.breaker.failures > 5
+    assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 1
+
+
+def test_hooks_report_hits_misses_and_time_once_per_outer_call(redis_server):
+    cache = build("redis", redis_server.url, "hooked")
+    cache.clear()
+    events = []
+    hooks.subscribe(events.append)
+    try:
+        cache.set("k", 1)
+        cache.get("k")
+        cache.get("nope")
+        cache.get_many(["k", "nope", "nope2"])
+        cache.get_or_set("gs", 5)  # calls get and add inside: reported once
+    finally:
+        hooks.unsubscribe(events.append)
+    assert [(e.operation, e.hits, e.misses) for e in events] == [
+        ("set", 0, 0), ("get", 1, 0), ("get", 0, 1), ("get_many", 1, 2), ("get_or_set", 0, 0)]
+    assert all(e.namespace == "hooked" and e.seconds > 0 and not e.error for e in events)
