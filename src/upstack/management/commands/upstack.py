@@ -6,10 +6,13 @@ Each subcommand's handler is one to three lines over the public library (``upsta
 
 import json
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 import upstack
+from upstack import cache as upstack_cache
 from upstack import conf, stack
+from upstack.cache import NAMESPACES
 from upstack.stack.machine import MissingBinary
 from upstack.stack.render import TARGETS
 
@@ -46,6 +49,14 @@ class Command(BaseCommand):
             one = sub.add_parser(action, help=f"{action.capitalize()} one service of the running stack.")
             one.add_argument("service", help="postgres, redis-cache, redis-broker, varnish, app, worker, beat, "
                                              "or pgbouncer/haproxy/memcached when enabled.")
+        cache = sub.add_parser("cache", help="Flush one cache namespace, or show hits and misses per namespace.")
+        cache_sub = cache.add_subparsers(dest="cache_action", required=True, metavar="ACTION")
+        flush = cache_sub.add_parser("flush", help="Invalidate one namespace by bumping its generation "
+                                                   "(never FLUSHDB/flush_all; other namespaces are untouched).")
+        flush.add_argument("namespace", choices=NAMESPACES)
+        stats = cache_sub.add_parser("stats", help="Hits, misses, errors and skipped calls per namespace, "
+                                                   "summed over every process using the same servers.")
+        stats.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
         sub.add_parser("env", help="Print KEY=VALUE lines that point Django at the running stack, e.g. "
                                    "env $(python manage.py upstack env) python manage.py shell")
 
@@ -87,6 +98,13 @@ class Command(BaseCommand):
     def handle_env(self, **options):
         self.stdout.write("\n".join(f"{k}={v}" for k, v in self.guard(stack.LocalStack().env).items()))
 
+    def handle_cache(self, cache_action, **options):
+        if cache_action == "flush":
+            self.guard(upstack_cache.flush, options["namespace"])
+            self.stdout.write(f"Flushed the {options['namespace']} namespace (its generation was bumped).")
+            return
+        self.print_cache_stats(self.guard(upstack_cache.stats), options["json"])
+
     # --- helpers -------------------------------------------------------------------------------
 
     def _sizing_arguments(self, parser):
@@ -105,6 +123,16 @@ class Command(BaseCommand):
         for svc in status["services"]:
             self.stdout.write(f"  {svc['name']:<13} {svc['state']:<9} pid {svc['pid'] or '-':<8} {svc['address'] or ''}")
 
+    def print_cache_stats(self, stats, as_json):
+        if as_json:
+            self.stdout.write(json.dumps(stats, indent=2))
+            return
+        self.stdout.write(f"{'namespace':<10} {'calls':>9} {'hits':>9} {'misses':>9} {'hit%':>6} {'errors':>7} {'skipped':>8}")
+        for namespace, row in stats.items():
+            ratio = f"{row['hit_ratio'] * 100:5.1f}" if row["hit_ratio"] is not None else "    -"
+            self.stdout.write(f"{namespace:<10} {row['calls']:>9} {row['hits']:>9} {row['misses']:>9} {ratio:>6} "
+                              f"{row['errors']:>7} {row['skipped']:>8}")
+
     def guard(self, function, *args, **kwargs):
         """Call the library; turn its expected errors into a CommandError with a return code."""
         try:
@@ -113,6 +141,8 @@ class Command(BaseCommand):
             self.fail(str(exc), exc.returncode)
         except (ValueError, MissingBinary) as exc:
             self.fail(str(exc), 2)
+        except (ConnectionError, ImproperlyConfigured) as exc:
+            self.fail(str(exc), 1)
 
     def fail(self, message, returncode=1):
         raise CommandError(message, returncode=returncode)
