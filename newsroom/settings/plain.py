@@ -5,7 +5,7 @@ fragment, query or edge caching. The site must work exactly as with upstack on.
 """
 
 from .base import *  # noqa: F403
-from .base import INSTALLED_APPS, env
+from .base import INSTALLED_APPS, TEMPLATES, env
 
 DEBUG = env.bool("DEBUG", default=False)
 INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in ("upstack", "cachalot")]
@@ -13,3 +13,8 @@ CACHALOT_ENABLED = False
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
 SESSION_CACHE_ALIAS = "default"
+TEMPLATES[0]["OPTIONS"]["context_processors"] = [
+    cp for cp in TEMPLATES[0]["OPTIONS"]["context_processors"] if not cp.startswith("upstack.")]
+# Templates load the upstack library; in plain it is a stand-in whose {% fragment %} renders its
+# contents every time (newsroom/plain_tags.py), so the page is identical with no caching at all.
+TEMPLATES[0]["OPTIONS"]["libraries"] = {"upstack": "newsroom.plain_tags"}

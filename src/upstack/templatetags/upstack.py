@@ -1,0 +1,92 @@
+"""The ``upstack`` template tag library: Russian-doll fragment caching (BLUEPRINT C4).
+
+::
+
+    {% load upstack %}
+    {% fragment "article-body" article ttl="long" %} ... {% endfragment %}
+    {% fragment "teaser" a a.comment_count ttl="medium" %} ... {% endfragment %}
+
+* The key is the fragment's name plus the identity of each argument: a model instance contributes
+  its model, primary key and ``updated_at`` (key-based expiration: a changed object is a new key, so
+  nothing needs deleting); a list contributes each item; anything else its string form.
+* ``ttl`` is a named lifetime from ``UPSTACK["TTLS"]`` (short, medium, long, forever) or seconds.
+  The names are also in every template context as ``ttl`` (context processor
+  ``upstack.context_processors.upstack``).
+* Stored through ``get_or_compute`` in the ``templates`` namespace: jittered TTLs, one render per
+  expiry under load (single flight).
+* Nested fragments are cached on their own: when an outer fragment's key changes, the inner
+  fragments whose objects did not change come from cache.
+* ``?flush-the-cache`` (``UPSTACK["BYPASS_PARAM"]``) renders every fragment afresh, for staff or
+  signed requests only (``upstack.cache.bypass``).
+
+``make_fragment_key(name, *args)`` rebuilds a key, to inspect or invalidate it from code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django import template
+from django.db.models import Model
+from django.utils.safestring import mark_safe
+
+from .. import conf
+from ..cache import get_or_compute
+from ..cache.bypass import fresh_render_requested
+
+register = template.Library()
+
+
+def _identity(value) -> str:
+    if isinstance(value, Model):
+        stamp = getattr(value, "updated_at", None)
+        stamp = stamp.timestamp() if hasattr(stamp, "timestamp") else ""
+        return f"{value._meta.label_lower}:{value.pk}:{stamp}"
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and hasattr(value, "model")):
+        return "[" + ",".join(_identity(item) for item in value) + "]"
+    return str(value)
+
+
+def make_fragment_key(name: str, *args) -> str:
+    digest = hashlib.md5("|".join(_identity(a) for a in args).encode(), usedforsecurity=False).hexdigest()
+    return f"fragment:{name}:{digest}"
+
+
+def resolve_ttl(ttl) -> int:
+    names = conf.get("TTLS")
+    if isinstance(ttl, str) and not ttl.isdigit():
+        if ttl not in names:
+            raise template.TemplateSyntaxError(f"unknown ttl {ttl!r}; named ttls: {', '.join(names)}")
+        return int(names[ttl])
+    return int(ttl)
+
+
+class FragmentNode(template.Node):
+    def __init__(self, nodelist, name, args, ttl):
+        self.nodelist, self.name, self.args, self.ttl = nodelist, name, args, ttl
+
+    def render(self, context):
+        name = self.name.resolve(context)
+        args = [arg.resolve(context) for arg in self.args]
+        ttl = resolve_ttl(self.ttl.resolve(context)) if self.ttl else resolve_ttl("medium")
+        fresh = fresh_render_requested(context.get("request"))
+        html = get_or_compute(make_fragment_key(name, *args), lambda: str(self.nodelist.render(context)), ttl,
+                              namespace="templates", force=fresh)
+        return mark_safe(html)
+
+
+@register.tag("fragment")
+def do_fragment(parser, token):
+    bits = token.split_contents()
+    if len(bits) < 2:
+        raise template.TemplateSyntaxError("{% fragment %} needs a name: {% fragment \"name\" obj ... ttl=\"medium\" %}")
+    name = parser.compile_filter(bits[1])
+    args, ttl = [], None
+    for bit in bits[2:]:
+        if bit.startswith("ttl="):
+            ttl = parser.compile_filter(bit[4:])
+        else:
+            args.append(parser.compile_filter(bit))
+    nodelist = parser.parse(("endfragment",))
+    parser.delete_first_token()
+    return FragmentNode(nodelist, name, args, ttl)
