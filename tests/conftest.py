@@ -10,6 +10,23 @@ def _start(cls, *args, **kwargs):
     return cls(*args, **kwargs).start()
 
 
+def clear_caches():
+    """Forget every cache namespace of the current settings (generation bump; no server flush)."""
+    from django.conf import settings
+    from django.core.cache import caches
+
+    for alias in settings.CACHES:
+        caches[alias].clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches(request):
+    """Each test starts with empty caches: cached fragments or payloads never leak between tests."""
+    if "django_db_setup" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        clear_caches()
+    yield
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     server = _start(servers.Postgres)

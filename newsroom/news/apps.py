@@ -6,3 +6,6 @@ class NewsConfig(AppConfig):
     label = "news"
     verbose_name = "News"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import data  # noqa: F401 - registers the refresh-ahead payloads (web and workers)

@@ -10,7 +10,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from . import queries
+from . import data, queries
 from .forms import CommentForm
 from .models import Article, Author, Like, Section, Tag
 
@@ -28,7 +28,7 @@ def home(request):
         {
             "latest": queries.latest(),
             "sections": queries.section_teasers(),
-            "most_read": queries.most_read(),
+            "most_read": data.most_read.get(),
         },
     )
 
@@ -127,4 +127,4 @@ def search(request):
 
 @require_GET
 def most_read_json(request):
-    return JsonResponse({"articles": queries.most_read_payload()})
+    return JsonResponse({"articles": data.most_read.get()})

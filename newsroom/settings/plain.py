@@ -11,7 +11,10 @@ DEBUG = env.bool("DEBUG", default=False)
 INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in ("upstack", "cachalot")]
 CACHALOT_ENABLED = False
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+# No caching anywhere: every alias the newsroom's code names is Django's DummyCache, so helpers
+# such as refresh-ahead data compute on every call, as plain Django would.
+CACHES = {alias: {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+          for alias in ("default", "templates", "queries", "pages", "sessions", "data")}
 SESSION_CACHE_ALIAS = "default"
 TEMPLATES[0]["OPTIONS"]["context_processors"] = [
     cp for cp in TEMPLATES[0]["OPTIONS"]["context_processors"] if not cp.startswith("upstack.")]

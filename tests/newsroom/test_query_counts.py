@@ -12,6 +12,8 @@ from django.test.utils import CaptureQueriesContext
 
 from newsroom.news.models import Article, Author, Section, Tag
 
+from tests.conftest import clear_caches
+
 from .conftest import PASSWORD, busiest_article, seed
 
 # page -> max queries (anonymous); the article page shows 50 comments.
@@ -36,6 +38,7 @@ def _urls():
 
 
 def measure():
+    clear_caches()  # every page measured cold, as on a fresh deploy
     get_user_model().objects.create_user("counter", password=PASSWORD)
     anonymous, logged_in = Client(), Client()
     logged_in.login(username="counter", password=PASSWORD)

@@ -9,8 +9,13 @@ embedded default (``make run``) wants.
 
 from __future__ import annotations
 
-from celery import Celery
+import logging
+import threading
+
+from celery import Celery, shared_task
 from kombu import Queue
+
+logger = logging.getLogger("upstack.tasks")
 
 DEFAULTS = {
     "task_queues": (Queue("high"), Queue("default"), Queue("low")),
@@ -42,6 +47,41 @@ def make_celery(name: str) -> Celery:
     return app
 
 
+def broker_configured() -> bool:
+    from django.conf import settings
+
+    return bool(getattr(settings, "CELERY_BROKER_URL", ""))
+
+
+def run_in_background(task_name: str, *args, fallback) -> None:
+    """Send ``task_name`` to the workers when a broker is configured; else run ``fallback`` in a
+    thread of this process. Never raises into the caller: a broker that is down means the fallback."""
+    if broker_configured():
+        try:
+            from celery import current_app
+
+            current_app.send_task(task_name, args=args, queue="low", retry=False)
+            return
+        except Exception:  # noqa: BLE001 - the broker being down must not break a page
+            logger.warning("could not enqueue %s; running it in this process", task_name, exc_info=True)
+    threading.Thread(target=fallback, name=f"upstack:{task_name}", daemon=True).start()
+
+
+@shared_task(name="upstack.refresh", ignore_result=True, acks_late=True)
+def refresh(name: str) -> None:
+    """Recompute one refresh-ahead payload (upstack.cache.refresh)."""
+    from upstack.cache import refresh as refresh_module
+
+    refresh_module.get(name).refresh()
+
+
+@shared_task(name="upstack.refresh_all", ignore_result=True)
+def refresh_all() -> list[str]:
+    from upstack.cache import refresh as refresh_module
+
+    return refresh_module.refresh_all()
+
+
 def ping_workers(broker_url: str, timeout: float = 1.0) -> list[str]:
     """Names of the workers that answer a ping through ``broker_url`` within ``timeout`` seconds."""
     app = Celery("upstack-ping", broker=broker_url, set_as_current=False)
@@ -52,4 +92,4 @@ def ping_workers(broker_url: str, timeout: float = 1.0) -> list[str]:
     return [name for reply in replies for name in reply]
 
 
-__all__ = ["make_celery", "ping_workers"]
+__all__ = ["make_celery", "ping_workers", "refresh", "refresh_all", "run_in_background"]
