@@ -28,12 +28,12 @@ run: install
 	@exec .venv/bin/gunicorn newsroom.wsgi:application --bind 127.0.0.1:$(PORT) \
 		--workers 2 --threads 4 --access-logfile - --graceful-timeout 5
 
-# The whole suite on SQLite, then the newsroom's tests again on a real PostgreSQL (tests/servers.py).
+# The whole suite on SQLite, then the newsroom and query-cache tests on a real PostgreSQL (tests/servers.py).
 test: install services
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 	@echo "== the newsroom's tests again, on a real PostgreSQL =="
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m tests.servers run postgres -- \
-		$(PY) -m pytest -q -p no:cacheprovider tests/newsroom
+		$(PY) -m pytest -q -p no:cacheprovider tests/newsroom tests/upstack/test_query_cache.py
 
 # The stack's Django processes run the deploy profile; `upstack up` itself runs with the dev one (it
 # generates the stack's SECRET_KEY, so it cannot need one).

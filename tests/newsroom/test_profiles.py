@@ -1,6 +1,7 @@
 """The settings profiles: ``plain`` serves the same site with upstack switched off, ``deploy`` passes
 Django's deployment checks, and the 12-factor variables are honoured."""
 
+import json
 import os
 import subprocess
 import sys
@@ -73,3 +74,27 @@ def test_environment_selects_database_cache_and_admin(tmp_path):
     assert name == str(tmp_path / "db.sqlite3")
     assert backend == "upstack.cache.backends.redis.RedisCache"
     assert (admin, debug) == ("desk-x/", "False")
+
+
+def test_deploy_turns_every_cache_layer_on_and_plain_turns_them_off(tmp_path):
+    code = ("import django; django.setup(); from django.conf import settings as s; import json; "
+            "print(json.dumps({'backends': sorted({c['BACKEND'] for c in s.CACHES.values()}), "
+            "'aliases': sorted(s.CACHES), 'session': s.SESSION_ENGINE, 'session_alias': s.SESSION_CACHE_ALIAS, "
+            "'cachalot': s.CACHALOT_ENABLED, 'apps': s.INSTALLED_APPS, "
+            "'cps': s.TEMPLATES[0]['OPTIONS']['context_processors']}))")
+    env = {"SECRET_KEY": "x" * 50, "REDIS_URL": "redis://127.0.0.1:1/0", "SESSION_REDIS_URL": "redis://127.0.0.1:2/1"}
+    deploy = run("newsroom.settings.deploy", code, tmp_path, **env)
+    assert deploy.returncode == 0, deploy.stderr
+    on = json.loads(deploy.stdout)
+    assert on["backends"] == ["upstack.cache.backends.redis.RedisCache"]
+    assert on["aliases"] == ["data", "default", "pages", "queries", "sessions", "templates"]
+    assert (on["session"], on["session_alias"]) == ("django.contrib.sessions.backends.cached_db", "sessions")
+    assert on["cachalot"] is True and "cachalot" in on["apps"] and "upstack" in on["apps"]
+    assert "upstack.context_processors.upstack" in on["cps"]
+    plain = run("newsroom.settings.plain", code, tmp_path, **env)
+    assert plain.returncode == 0, plain.stderr
+    off = json.loads(plain.stdout)
+    assert off["backends"] == ["django.core.cache.backends.dummy.DummyCache"]
+    assert off["session"] == "django.contrib.sessions.backends.db"
+    assert off["cachalot"] is False and "cachalot" not in off["apps"] and "upstack" not in off["apps"]
+    assert not [cp for cp in off["cps"] if cp.startswith("upstack")]
