@@ -11,7 +11,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from newsroom.news.models import Article, Author, Section, Tag
-
 from tests.conftest import clear_caches
 
 from .conftest import PASSWORD, busiest_article, seed

@@ -66,7 +66,12 @@ def get_or_compute(key: str, compute: Callable[[], Any], ttl: float, *, namespac
     token = uuid.uuid4().hex
     if cache.add(lock_key(key), token, lock_ttl):
         try:
-            return _compute_and_store(cache, key, compute, ttl, stale_ttl, jitter, entry)
+            # Double-check: another reader may have stored a fresh value between our read and our lock.
+            current = None if force else cache.get(key)
+            if current is not None and current is not entry and current[2] > time.time() and (
+                    entry is None or current[2] > entry[2]):
+                return current[0]
+            return _compute_and_store(cache, key, compute, ttl, stale_ttl, jitter, current or entry)
         finally:
             if cache.get(lock_key(key)) == token:
                 cache.delete(lock_key(key))
@@ -100,10 +105,16 @@ def _wait_for(cache, key, compute, ttl, stale_ttl, jitter, wait):
         if entry is not None:
             return entry[0]
         if not cache.has_key(lock_key(key)):
-            break  # the computation died or finished without storing: try ourselves
+            break  # finished (look again below) or died without storing: try ourselves
     if cache.add(lock_key(key), "late", 30):
         try:
+            entry = cache.get(key)  # the winner may have stored and released between our two looks
+            if entry is not None:
+                return entry[0]
             return _compute_and_store(cache, key, compute, ttl, stale_ttl, jitter, None)
         finally:
             cache.delete(lock_key(key))
+    entry = cache.get(key)
+    if entry is not None:
+        return entry[0]
     return _compute_and_store(cache, key, compute, ttl, stale_ttl, jitter, None)

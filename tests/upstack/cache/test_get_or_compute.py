@@ -194,3 +194,15 @@ def test_several_processes_compute_once_per_expiry(redis_server):
     assert int(control.get("computations")) == 1
     assert len(results) == 40 and set(results) <= {"old", "new"} and results.count("new") >= 1
     control.close()
+
+
+def test_late_readers_do_not_recompute_a_value_just_stored(cache_url):
+    """A reader that saw the expired entry but locks after the winner finished must not compute
+    again (the double check after taking the lock)."""
+    for round_ in range(5):
+        put_expired(f"late-{round_}", "old")
+        compute = Compute()
+        threads, results = run_readers(40, f"late-{round_}", compute)
+        for t in threads:
+            t.join(20)
+        assert compute.calls == 1, f"round {round_}: {compute.calls} computations"

@@ -1,0 +1,109 @@
+"""Stampede: N concurrent readers hit a hot key just as it expires. How many computations?
+
+Side by side in one run, on a real Redis started for the run (loopback, temp dir):
+
+  upstack   upstack.cache.get_or_compute (single flight through Redis, previous value served)
+  django    Django's cache.get_or_set on Django's RedisCache
+
+    python -m bench.stampede [--readers 100] [--rounds 5] [--compute-ms 50]
+
+Each round stores a value that has just expired (for upstack: past its soft expiry, still in the
+stale window; for Django: deleted, which is what expiry is to get_or_set), releases all readers at
+once with a barrier, and counts computations. Writes bench/results/stampede-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsroom.settings.test")
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.cache import caches  # noqa: E402
+from django.core.cache.backends.redis import RedisCache as DjangoRedis  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
+
+from tests.servers import Redis  # noqa: E402
+from upstack.cache import caches_setting, get_or_compute  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def storm(readers: int, read) -> tuple[int, float]:
+    """Release ``readers`` threads at once on ``read(counter)``; (computations, max wait seconds)."""
+    counter = {"n": 0, "lock": threading.Lock()}
+    barrier = threading.Barrier(readers)
+    waits = []
+
+    def reader():
+        barrier.wait()
+        started = time.perf_counter()
+        read(counter)
+        waits.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=reader) for _ in range(readers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return counter["n"], max(waits)
+
+
+def computation(counter, compute_s):
+    def compute():
+        with counter["lock"]:
+            counter["n"] += 1
+        time.sleep(compute_s)
+        return "fresh"
+    return compute
+
+
+def run_rounds(args, compute_s, rows) -> None:
+    for _ in range(args.rounds):  # interleaved: upstack, django, upstack, django...
+        caches["data"].set("hot", ("stale", compute_s, time.time() - 1), 60)
+        rows["upstack"].append(storm(args.readers, lambda c: get_or_compute(
+            "hot", computation(c, compute_s), 60, beta=0)))
+        caches["django"].delete("hot")
+        rows["django"].append(storm(args.readers, lambda c: caches["django"].get_or_set(
+            "hot", computation(c, compute_s), 60)))
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readers", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--compute-ms", type=float, default=50)
+    args = parser.parse_args(argv)
+    compute_s = args.compute_ms / 1000
+    rows = {"upstack": [], "django": []}
+    with Redis() as server:
+        # Both through the cache handler: one backend instance (and connection pool) per thread each.
+        settings = {**caches_setting(server.url),
+                    "django": {"BACKEND": f"{DjangoRedis.__module__}.{DjangoRedis.__name__}", "LOCATION": server.url,
+                               "KEY_PREFIX": "bench-django"}}
+        with override_settings(CACHES=settings):
+            run_rounds(args, compute_s, rows)
+    result = {  # interleaved: upstack, django, upstack, django...
+"date": date.today().isoformat(), "readers": args.readers, "rounds": args.rounds,
+              "compute_ms": args.compute_ms}
+    for name, runs in rows.items():
+        result[name] = {"computations_per_expiry_median": statistics.median(n for n, _ in runs),
+                        "computations_per_round": [n for n, _ in runs],
+                        "slowest_reader_ms_median": round(statistics.median(w for _, w in runs) * 1000, 1)}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"stampede-{result['date']}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
