@@ -46,6 +46,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Surrogate keys, Cache-Control and the page cache; outside the session and CSRF middleware so it
+    # sees the cookies they set (a response that sets a cookie is never shared).
+    "upstack.page.middleware.UpstackPageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -121,7 +124,18 @@ AUTH_PASSWORD_VALIDATORS = [
 CELERY_BROKER_URL = env.str("BROKER_URL", default="")
 
 # Where `manage.py upstack up` keeps the local stack's state (ports, data, logs).
-UPSTACK = {"STATE_DIR": env.str("UPSTACK_STATE_DIR", default=".upstack")}
+UPSTACK = {
+    "STATE_DIR": env.str("UPSTACK_STATE_DIR", default=".upstack"),
+    # A comment or a like changes its article's counts, shown wherever the article is.
+    "EDGE_TOUCH": {"news.comment": ["article"], "news.like": ["article"]},
+    "PURGE_BACKENDS": {
+        "pages": {"BACKEND": "upstack.edge.backends.pagecache.PageCacheBackend"},
+        **({"edge": {"BACKEND": "upstack.edge.backends.varnish.VarnishBackend",
+                     "NODES": env.list("EDGE_URLS", default=[]) or [env.str("EDGE_URL")]}}
+           if env.str("EDGE_URL", default="") or env.list("EDGE_URLS", default=[]) else {}),
+    },
+    "BYPASS_SECRET": env.str("BYPASS_SECRET", default=""),
+}
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"

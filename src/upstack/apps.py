@@ -10,5 +10,8 @@ class UpstackConfig(AppConfig):
 
     def ready(self):
         from . import conf
+        from .edge import invalidation, tracking
 
         conf.connect()
+        tracking.install()
+        invalidation.install()

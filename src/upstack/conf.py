@@ -29,6 +29,35 @@ DEFAULTS: dict[str, Any] = {
     "BYPASS_PARAM": "flush-the-cache",
     # Secret used to sign bypass requests from non-staff trusted callers; empty disables signing.
     "BYPASS_SECRET": "",
+    # --- page cache and surrogate keys (BLUEPRINT C1, C3) ---
+    # Store anonymous GET responses in the "pages" namespace.
+    "PAGE_CACHE": True,
+    # Seconds shared caches (the edge, the page cache) keep a page; writes purge it sooner.
+    "PAGE_CACHE_TTL": 3600,
+    # Seconds browsers may keep a shared page (short: the edge is purged on writes, browsers are not).
+    "BROWSER_MAX_AGE": 0,
+    # Path prefixes never stored in the page cache.
+    "PAGE_CACHE_SKIP": ["/accounts/", "/_esi/", "/healthz", "/metrics"],
+    # Query parameters that never change a page (dropped from the page-cache key); fnmatch patterns.
+    "TRACKING_PARAMS": ["utm_*", "fbclid", "gclid", "mc_cid", "mc_eid", "_ga"],
+    # The response header carrying surrogate keys: "xkey" (Varnish), "Surrogate-Key", "Cache-Tag"; "" for none.
+    "KEY_HEADER": "xkey",
+    # Models no page is built from ("app_label.model"), beyond Django's bookkeeping tables.
+    "EDGE_UNTRACKED_MODELS": [],
+    # {"app_label.model": [fields]}: saves that touch only these fields purge nothing.
+    "EDGE_IGNORED_FIELDS": {"auth.user": ["last_login"]},
+    # {"app_label.model": [fk fields]}: a write also purges the FK target (it shows a count of these).
+    "EDGE_TOUCH": {},
+    # Where purges go, configured like CACHES; every entry gets every batch of keys.
+    "PURGE_BACKENDS": {"pages": {"BACKEND": "upstack.edge.backends.pagecache.PageCacheBackend"}},
+    # Send purges through Celery when a broker is configured (else synchronously after commit).
+    "PURGE_IN_WORKER": True,
+    # Purge each batch once more this many seconds later, for renders that raced the write (0: off).
+    "PURGE_REPEAT_AFTER": 0.5,
+    # URL regexes the edge answers 404 without asking Django (probes for other software).
+    "EDGE_NOT_FOUND": [r"^/wp-(admin|login|content)", r"^/\.(env|git)", r"\.php(\?|$)"],
+    # {"/old-path": "/new-path"}: permanent redirects answered by the edge.
+    "EDGE_REDIRECTS": {},
     # The WSGI application for the stack runner.
     "WSGI_APPLICATION": None,
     # The Django project's settings module the stack runs with (default: the current one).

@@ -8,6 +8,7 @@ reading. Never starts processes.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -86,4 +87,22 @@ def context(resources: Resources, *, ports: dict[str, int] | None = None, with_p
         install_dir=f"/srv/{name}",
         image=f"{name}:latest",
         server_name="127.0.0.1" if local else "localhost",
+        bypass_param=conf.get("BYPASS_PARAM"),
+        tracking_params=tuple(_param_regex(p) for p in conf.get("TRACKING_PARAMS")),
+        not_found=tuple(conf.get("EDGE_NOT_FOUND")),
+        redirects=tuple(sorted(conf.get("EDGE_REDIRECTS").items())),
+        error_page=error_page(name),
     )
+
+
+def _param_regex(pattern: str) -> str:
+    """A query-parameter name pattern (``utm_*``) as a VCL regex that stays within one parameter."""
+    return "".join("[^=&]*" if ch == "*" else re.escape(ch) for ch in pattern)
+
+
+def error_page(site_name: str) -> str:
+    """The edge's error page, rendered from the site's ``upstack/edge_error.html`` (overridable)."""
+    from django.template.loader import render_to_string
+
+    html = render_to_string("upstack/edge_error.html", {"site_name": site_name})
+    return " ".join(html.split()).replace('"}', '" }')  # one line; never closes VCL's {" "} string

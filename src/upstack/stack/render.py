@@ -113,6 +113,8 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
         "internal_networks": ctx.internal_networks, "app_backends": backends,
         "backend_max_connections": sizing.app_workers * sizing.app_threads * 2,
         "grace_healthy": "10s", "grace_sick": "6h",
+        "bypass_param": ctx.bypass_param, "tracking_regex": "|".join(ctx.tracking_params),
+        "not_found": ctx.not_found, "redirects": ctx.redirects, "error_page": ctx.error_page,
         # Load balancers.
         "edge_nodes": [{"name": "varnish1", "host": host["varnish"], "port": port["varnish"]}],
         "lb_maxconn": 4096 if local else 20000, "tls_cert": f"{state}/tls/site.pem" if local else ctx.tls_cert,

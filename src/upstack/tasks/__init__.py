@@ -67,6 +67,29 @@ def run_in_background(task_name: str, *args, fallback) -> None:
     threading.Thread(target=fallback, name=f"upstack:{task_name}", daemon=True).start()
 
 
+def enqueue_purge(keys: list[str], repeat: float = 0.0) -> bool:
+    """Queue a purge (and its repeat) on the high queue; False when the broker cannot take it."""
+    try:
+        purge.apply_async(args=(keys,), queue="high", retry=False)
+        if repeat:
+            purge.apply_async(args=(keys,), queue="high", countdown=repeat, retry=False)
+        return True
+    except Exception:  # noqa: BLE001 - the broker being down means purging in-process instead
+        logger.warning("could not enqueue a purge; purging in this process", exc_info=True)
+        return False
+
+
+@shared_task(name="upstack.purge", ignore_result=True, acks_late=True, autoretry_for=(Exception,),
+             retry_backoff=True, retry_jitter=True, max_retries=5)
+def purge(keys: list[str]) -> None:
+    """Purge surrogate keys from every purge backend (upstack.edge.purge)."""
+    from upstack.edge.purge import purge_now
+
+    outcome = purge_now(keys)
+    if not all(outcome.values()):
+        raise ConnectionError(f"purge failed for: {[name for name, ok in outcome.items() if not ok]}")
+
+
 @shared_task(name="upstack.refresh", ignore_result=True, acks_late=True)
 def refresh(name: str) -> None:
     """Recompute one refresh-ahead payload (upstack.cache.refresh)."""

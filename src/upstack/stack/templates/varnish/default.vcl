@@ -5,6 +5,7 @@ vcl 4.1;
 
 import std;
 import directors;
+import xkey;
 
 # One backend per app server, each with a health probe on the cheap health URL (BLUEPRINT A1).
 probe app_health {
@@ -55,12 +56,25 @@ sub vcl_recv {
         set req.http.X-Request-ID = req.xid;
     }
 
+    # Purges: by surrogate key (xkey header, what Django's purge pipeline sends) or by URL; only
+    # from the purge ACL (BLUEPRINT A4).
     if (req.method == "PURGE") {
         if (client.ip !~ purgers) {
-            return (synth(405, "Not allowed."));
+            return (synth(403, "Forbidden"));
+        }
+        if (req.http.xkey) {
+            set req.http.X-Purged = xkey.purge(req.http.xkey);
+            return (synth(200, "Purged " + req.http.X-Purged));
         }
         return (purge);
     }
+{% for pattern in not_found %}
+    if (req.url ~ "{{ pattern }}") {
+        return (synth(404, "Not Found"));
+    }{% endfor %}{% for old, new in redirects %}
+    if (req.url == "{{ old }}") {
+        return (synth(751, "{{ new }}"));
+    }{% endfor %}
 
     # The health URL is always answered by a live backend, never from cache.
     if (req.url == "{{ health_path }}") {
@@ -69,6 +83,19 @@ sub vcl_recv {
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);
     }
+
+    # The fresh-render parameter: trusted callers get a fresh copy (which replaces the cached one);
+    # for everyone else it is removed, so it cannot be used to bypass the cache (BLUEPRINT F3).
+    if (req.url ~ "[?&]{{ bypass_param }}(=[^&]*)?(&|$)") {
+        if (client.ip ~ purgers) {
+            set req.hash_always_miss = true;
+        } else {
+            set req.url = regsuball(req.url, "([?&]){{ bypass_param }}(=[^&]*)?(&|$)", "\1");
+        }
+    }
+    # Tracking parameters never change a page: drop them so they do not split the cache.
+    set req.url = regsuball(req.url, "([?&])({{ tracking_regex }})=[^&]*(&|$)", "\1");
+    set req.url = regsub(req.url, "[?&]+$", "");
 
     # Keep only the cookies Django reads; drop analytics and the like so anonymous requests are
     # cacheable (BLUEPRINT A2).
@@ -86,6 +113,10 @@ sub vcl_recv {
     if (req.http.Cookie ~ "(^|; ){{ session_cookie }}=") {
         return (pass);
     }
+    # Anonymous: the CSRF cookie alone does not change a page; do not let it split the cache.
+    unset req.http.Cookie;
+    # Tell Django that ESI will be processed here (BLUEPRINT A6).
+    set req.http.Surrogate-Capability = "varnish=ESI/1.0";
     return (hash);
 }
 
@@ -98,6 +129,10 @@ sub vcl_backend_response {
     }
     if (beresp.status >= 500) {
         set beresp.ttl = 0s;
+    }
+    # Edge Side Includes in HTML.
+    if (beresp.http.Content-Type ~ "text/html") {
+        set beresp.do_esi = true;
     }
     # No return: Varnish's built-in rules follow, so responses that set cookies, say private or
     # no-store, or have no TTL are never shared.
@@ -112,16 +147,26 @@ sub vcl_deliver {
         set resp.http.X-Cache = "MISS";
     }
     set resp.http.X-Request-ID = req.http.X-Request-ID;
+    # Surrogate keys are for this cache only.
+    unset resp.http.xkey;
+    unset resp.http.Surrogate-Key;
+    unset resp.http.Cache-Tag;
 }
 
 sub vcl_synth {
     set resp.http.X-Request-ID = req.http.X-Request-ID;
+    if (resp.status == 751) {
+        set resp.status = 301;
+        set resp.http.Location = resp.reason;
+        set resp.reason = "Moved Permanently";
+        return (deliver);
+    }
 }
 
 # A flat error page when no backend can answer (BLUEPRINT A5).
 sub vcl_backend_error {
     set beresp.http.Content-Type = "text/html; charset=utf-8";
     set beresp.http.Retry-After = "5";
-    synthetic({"<!doctype html><html><head><title>{{ project }} is busy</title></head><body><h1>We will be right back</h1><p>The site is busy or being updated. Please try again in a moment.</p></body></html>"});
+    synthetic({"{{ error_page }}"});
     return (deliver);
 }
