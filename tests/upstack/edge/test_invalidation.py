@@ -1,0 +1,138 @@
+"""Surrogate keys: what a page records, what each kind of write purges, and when (after commit)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client
+
+from newsroom.news.models import Article, Comment, Like, Section, Tag
+from upstack.edge import keys, purge
+from upstack.edge.backends import dummy
+from upstack.edge.invalidation import keys_for_row
+from upstack.edge.tracking import scoped_filters
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def capture(settings):
+    settings.UPSTACK = {**settings.UPSTACK, "PURGE_BACKENDS": {"dummy": {"BACKEND": "upstack.edge.backends.dummy.DummyBackend"}},
+                        "PURGE_REPEAT_AFTER": 0}
+    dummy.purged.clear()
+    call_command("seed", articles=12, users=4, comments=30, no_progress=True, verbosity=0)
+    dummy.purged.clear()
+    yield dummy.purged
+
+
+def purged() -> set[str]:
+    return {key for batch in dummy.purged for key in batch}
+
+
+def two_unrelated_articles():
+    a, b = Article.objects.published().order_by("pk")[:2]
+    return a, b
+
+
+def page_keys(url: str) -> set[str]:
+    response = Client(HTTP_HOST="127.0.0.1").get(url)
+    assert response.status_code == 200
+    return set(response["xkey"].split())
+
+
+def test_pure_rules():
+    assert keys.list_key("news.comment", {"article": 4}) == "news.comment@article=4"
+    assert keys.list_key("news.comment") == "news.comment@*"
+    row = keys_for_row("news.comment", 9, {"article_id": 4, "user_id": 2}, {"article": "article_id", "user": "user_id"},
+                       {"article": "news.article"})
+    assert row == {"news.comment:9", "news.comment@*", "news.comment@article=4", "news.comment@user=2",
+                   "news.comment@article=4&user=2", "news.article:4"}
+    assert keys.format_header(["b", "a", "a"]) == "a b"
+    assert keys.format_header([f"news.article:{i}" for i in range(3000)], max_length=100) == \
+        "news.article@* upstack@overflow"
+
+
+def test_scoped_filters_read_fk_and_m2m_equality_only():
+    a = Article.objects.first()
+    assert scoped_filters(Comment.objects.filter(article=a, is_public=True).query) == {"article": a.pk}
+    tag = Tag.objects.first()
+    assert scoped_filters(Article.objects.filter(tags=tag).query) == {"tags": tag.pk}
+    assert scoped_filters(Article.objects.filter(title="x").query) == {}
+    assert scoped_filters(Comment.objects.exclude(article=a).query) == {}
+
+
+def test_an_article_page_records_its_objects_and_scoped_lists():
+    a, _ = two_unrelated_articles()
+    found = page_keys(a.get_absolute_url())
+    assert {f"news.article:{a.pk}", f"news.comment@article={a.pk}", f"news.section:{a.section_id}"} <= found
+    assert not any(k.startswith("news.comment@*") for k in found)  # counts in subqueries are not lists shown
+
+
+def test_a_comment_purges_its_article_not_another(capture):
+    a, b = two_unrelated_articles()
+    page_a, page_b = page_keys(a.get_absolute_url()), page_keys(b.get_absolute_url())
+    Comment.objects.create(article=a, user=User.objects.first(), body="hello")
+    assert purged() & page_a
+    if a.get_absolute_url() not in Client(HTTP_HOST="127.0.0.1").get(b.get_absolute_url()).content.decode():
+        assert not purged() & page_b, purged() & page_b
+
+
+def test_purges_wait_for_commit_and_a_rollback_purges_nothing(capture):
+    a, _ = two_unrelated_articles()
+    with transaction.atomic():
+        Comment.objects.create(article=a, user=User.objects.first(), body="later")
+        assert purged() == set()  # not before the commit
+    assert f"news.comment@article={a.pk}" in purged()
+    dummy.purged.clear()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Article.objects.filter(pk=a.pk).update(title="never")
+        raise RuntimeError
+    assert purged() == set()
+    with transaction.atomic():
+        Like.objects.create(article=a, user=User.objects.last())
+    assert f"news.article:{a.pk}" in purged()  # after a rolled-back transaction, the next one still purges
+
+
+def test_every_write_path(capture):
+    a, b = two_unrelated_articles()
+    section = Section.objects.exclude(pk=a.section_id).first()
+
+    def wrote(action):
+        dummy.purged.clear()
+        action()
+        return purged()
+
+    moved = wrote(lambda: Article.objects.filter(pk=a.pk).update(section=section))
+    assert {f"news.article:{a.pk}", f"news.article@section={section.pk}", f"news.article@section={a.section_id}"} <= moved
+    a.refresh_from_db()
+    saved = wrote(lambda: (setattr(a, "title", "saved"), a.save()))
+    assert f"news.article:{a.pk}" in saved
+    tag = Tag.objects.create(name="Fresh", slug="fresh")
+    assert f"news.article@tags={tag.pk}" in wrote(lambda: a.tags.add(tag))
+    assert f"news.article@tags={tag.pk}" in wrote(lambda: a.tags.remove(tag))
+    a.tags.add(tag)
+    assert f"news.article@tags={tag.pk}" in wrote(lambda: a.tags.clear())
+    assert f"news.article@tags={tag.pk}" in wrote(lambda: tag.articles.add(b))
+    user = User.objects.first()
+    created = wrote(lambda: Comment.objects.bulk_create([Comment(article=b, user=user, body="bulk")]))
+    assert {f"news.comment@article={b.pk}", f"news.article:{b.pk}"} <= created
+    comment = Comment.objects.filter(article=b).first()
+    comment.body = "edited"
+    assert f"news.comment:{comment.pk}" in wrote(lambda: Comment.objects.bulk_update([comment], ["body"]))
+    assert f"news.comment:{comment.pk}" in wrote(lambda: comment.delete())
+    assert f"news.comment@article={b.pk}" in wrote(lambda: Comment.objects.filter(article=b).delete())
+    assert wrote(lambda: User.objects.filter(pk=user.pk).update(last_login=None)) == {f"auth.user:{user.pk}", "auth.user@*"}
+    user.refresh_from_db()
+    assert wrote(lambda: user.save(update_fields=["last_login"])) == set()  # a login purges nothing
+
+
+def test_a_failing_backend_never_raises_into_the_request(settings, caplog):
+    settings.UPSTACK = {**settings.UPSTACK, "PURGE_BACKENDS": {
+        "edge": {"BACKEND": "upstack.edge.backends.varnish.VarnishBackend", "NODES": ["http://127.0.0.1:1"]}}}
+    a, _ = two_unrelated_articles()
+    Comment.objects.create(article=a, user=User.objects.first(), body="still saved")
+    assert Comment.objects.filter(body="still saved").exists()
+    assert "purge via edge failed (attempt 3/3)" in caplog.text
+    assert purge.purge_now(["x"]) == {"edge": False}
