@@ -64,4 +64,4 @@ class StackContext:
     redirects: tuple[tuple[str, str], ...] = ()
     error_page: str = "<!doctype html><title>Back soon</title><h1>We will be right back</h1>"
     # Networks allowed to purge, besides loopback (BLUEPRINT A4).
-    internal_networks: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+    internal_networks: tuple[str, ...] = ("127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")

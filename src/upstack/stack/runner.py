@@ -63,8 +63,9 @@ class LocalStack:
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
         os.replace(tmp, self.state_file)
 
-    def _secret_key(self) -> str:
-        path = self.dir / "secret_key"
+    def _secret(self, name: str = "secret_key") -> str:
+        """A generated secret kept in the state dir (mode 0600), the same on every `up`."""
+        path = self.dir / name
         if not path.exists():
             path.write_text(secrets.token_urlsafe(50))
             path.chmod(0o600)
@@ -84,7 +85,8 @@ class LocalStack:
             raise StackError("the stack has never been up here; run `manage.py upstack up` first")
         env = render.django_env(self.context(state), "local")
         env.update({
-            "SECRET_KEY": self._secret_key(), "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECRET_KEY": self._secret(), "BYPASS_SECRET": self._secret("bypass_secret"),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
             # Plain HTTP on loopback: the deploy profile's HTTPS-only switches would lock us out.
             "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
             "SECURE_HSTS_SECONDS": "0", "STATIC_ROOT": str(self.dir / "static"), "MEDIA_ROOT": str(self.dir / "media"),

@@ -27,6 +27,8 @@ DEFAULTS = {
     "task_time_limit": 120,
     "task_ignore_result": True,
     "broker_connection_retry_on_startup": True,
+    # A web process that cannot reach the broker gives up quickly and does the work itself.
+    "broker_connection_timeout": 1.0,
     "worker_hijack_root_logger": False,
     "worker_send_task_events": False,
 }
@@ -53,14 +55,28 @@ def broker_configured() -> bool:
     return bool(getattr(settings, "CELERY_BROKER_URL", ""))
 
 
+def celery_app() -> Celery:
+    """The project's Celery app (``UPSTACK["CELERY_APP"]``, default ``<project>.celery:app``), so any
+    process - web, command, worker - sends tasks to the configured broker."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    from .. import conf
+
+    path = conf.get("CELERY_APP") or f"{settings.SETTINGS_MODULE.split('.')[0]}.celery:app"
+    return import_string(path.replace(":", "."))
+
+
+def send(task_name: str, args: tuple, queue: str, countdown: float | None = None) -> None:
+    celery_app().send_task(task_name, args=args, queue=queue, countdown=countdown, retry=False)
+
+
 def run_in_background(task_name: str, *args, fallback) -> None:
     """Send ``task_name`` to the workers when a broker is configured; else run ``fallback`` in a
     thread of this process. Never raises into the caller: a broker that is down means the fallback."""
     if broker_configured():
         try:
-            from celery import current_app
-
-            current_app.send_task(task_name, args=args, queue="low", retry=False)
+            send(task_name, args, "low")
             return
         except Exception:  # noqa: BLE001 - the broker being down must not break a page
             logger.warning("could not enqueue %s; running it in this process", task_name, exc_info=True)
@@ -70,9 +86,9 @@ def run_in_background(task_name: str, *args, fallback) -> None:
 def enqueue_purge(keys: list[str], repeat: float = 0.0) -> bool:
     """Queue a purge (and its repeat) on the high queue; False when the broker cannot take it."""
     try:
-        purge.apply_async(args=(keys,), queue="high", retry=False)
+        send("upstack.purge", (keys,), "high")
         if repeat:
-            purge.apply_async(args=(keys,), queue="high", countdown=repeat, retry=False)
+            send("upstack.purge", (keys,), "high", countdown=repeat)
         return True
     except Exception:  # noqa: BLE001 - the broker being down means purging in-process instead
         logger.warning("could not enqueue a purge; purging in this process", exc_info=True)

@@ -32,9 +32,7 @@ backend {{ backend.name }} {
 }
 {% endfor %}
 # Addresses allowed to purge and ban (internal only, BLUEPRINT A4).
-acl purgers {
-    "127.0.0.1";
-    "::1";{% for net in internal_networks %}
+acl purgers {{% for net in internal_networks %}
     "{{ net }}";{% endfor %}
 }
 
