@@ -53,7 +53,7 @@ def get(url: str, **headers) -> tuple[int, dict, str]:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), ""
+        return error.code, dict(error.headers), error.read().decode()
 
 
 def stack_processes(state: Path) -> list[int]:
@@ -156,10 +156,46 @@ def test_stop_and_start_one_service(stack):
 def test_a_crashed_app_is_restarted_by_the_supervisor(stack):
     state, _ = stack
     before = service(state, "app")["pid"]
+    workers = [int(p) for p in Path(f"/proc/{before}/task/{before}/children").read_text().split()]
     os.kill(before, signal.SIGKILL)
+    # The orphaned workers notice their master is gone and exit; the replacement then owns the port.
+    servers.wait_until(lambda: not any(Path(f"/proc/{w}").exists() and "Z" not in
+                                       Path(f"/proc/{w}/stat").read_text().split(") ")[1][:1] for w in workers),
+                       60, "the old workers to exit")
     servers.wait_until(lambda: service(state, "app")["pid"] not in (None, before)
                        and service(state, "app")["state"] == "running", 30, "app restart")
     servers.wait_until(lambda: get(status(state)["edge_url"] + "/healthz")[0] == 200, 30, "edge after crash")
+
+
+def test_writes_are_fresh_at_the_edge_and_unrelated_pages_stay_cached(stack):
+    """Random writes (comments, likes, ORM and admin edits), purged through the Celery worker: each
+    changed page shows the change through the edge, equals a fresh render, and others stay hits."""
+    state, _ = stack
+    env = dict(line.split("=", 1) for line in upstack(state, "env").stdout.splitlines())
+    app = service(state, "app")["address"]
+    result = subprocess.run([sys.executable, "-m", "bench.freshness", "--writes", "16", "--no-save", "--app",
+                             f"http://{app}"], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    data = json.loads(result.stdout[result.stdout.index("{"):])
+    assert data["stale_after_timeout"] == 0
+    assert data["edge_vs_fresh_mismatches"] == 0
+    assert data["unrelated_still_cached"] == "16/16"
+
+
+def test_grace_drill_pages_survive_the_app_being_down(stack):
+    state, _ = stack
+    edge = status(state)["edge_url"]
+    assert get(edge + "/")[0] == 200 and get(edge + "/")[1]["X-Cache"] == "HIT"
+    assert upstack(state, "stop", "app").returncode == 0
+    try:
+        code, headers, body = get(edge + "/")
+        assert code == 200 and headers["X-Cache"] == "HIT"
+        code, _, body = get(edge + "/search/?q=never-cached-query")
+        assert code == 503 and "will be right back" in body
+    finally:
+        assert upstack(state, "start", "app").returncode == 0
+    servers.wait_until(lambda: get(edge + "/search/?q=never-cached-query")[0] == 200, 30, "recovery")
 
 
 def test_down_leaves_nothing_running_and_a_port_collision_is_refused(stack):

@@ -71,7 +71,8 @@ sub vcl_recv {
         return (synth(404, "Not Found"));
     }{% endfor %}{% for old, new in redirects %}
     if (req.url == "{{ old }}") {
-        return (synth(751, "{{ new }}"));
+        set req.http.X-Redirect-To = "{{ new }}";
+        return (synth(751, "Moved Permanently"));
     }{% endfor %}
 
     # The health URL is always answered by a live backend, never from cache.
@@ -155,8 +156,7 @@ sub vcl_synth {
     set resp.http.X-Request-ID = req.http.X-Request-ID;
     if (resp.status == 751) {
         set resp.status = 301;
-        set resp.http.Location = resp.reason;
-        set resp.reason = "Moved Permanently";
+        set resp.http.Location = req.http.X-Redirect-To;
         return (deliver);
     }
 }

@@ -1,0 +1,178 @@
+"""The rendered VCL's behaviour in a real varnishd, in front of a small scripted backend.
+
+The backend (a thread with http.server) answers what each test asks for and counts requests, so
+each edge rule is checked on its own: caching and X-Cache, xkey purges and the purge ACL, the
+bypass parameter, tracking parameters, cookies, synthetic 404s, redirects, the error page, grace,
+ESI, the request id, and that surrogate keys never leave the edge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests import servers
+from upstack.stack import project, render
+from upstack.stack.context import Resources
+from upstack.stack.services import STANDARD_PORTS
+
+pytestmark = pytest.mark.servers
+
+
+class Backend:
+    """Answers GET with a page whose body names the path; knobs per path."""
+
+    def __init__(self):
+        self.hits: list[tuple[str, dict]] = []
+        self.set_cookie_paths: set[str] = set()
+        self.fail = False
+        self.version = 1
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.hits.append((self.path, dict(self.headers)))
+                if outer.fail and self.path != "/healthz":
+                    self.close_connection = True  # a dead app server: no response at all
+                    return
+                if self.path.startswith("/esi-page"):
+                    body = b'<html>before <esi:include src="/fragment"/> after</html>'
+                elif self.path == "/fragment":
+                    body = b"FRAGMENT"
+                else:
+                    body = f"<html>page {self.path} v{outer.version} cookie={self.headers.get('Cookie')}</html>".encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                ttl = 1 if self.path.startswith("/short") else 3600
+                self.send_header("Cache-Control", f"public, max-age=0, s-maxage={ttl}")
+                self.send_header("xkey", f"page:{self.path.split('?')[0]} common")
+                self.send_header("X-Seen-Request-ID", self.headers.get("X-Request-ID", ""))
+                if self.path in outer.set_cookie_paths:
+                    self.send_header("Set-Cookie", "sessionid=abc; Path=/")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self, path: str) -> int:
+        return sum(1 for p, _ in self.hits if p == path)
+
+
+@pytest.fixture(scope="module")
+def edge():
+    servers.require_binary("varnishd")
+    backend = Backend()
+    ports = {**{name: 10000 + i for i, name in enumerate(STANDARD_PORTS)}, "app": backend.port}
+    ctx = project.context(Resources(2, 2 << 30), ports=ports, local=True)
+    # Purges and the bypass parameter are trusted only from 127.0.0.2: 127.0.0.1 is an outsider here.
+    ctx = dataclasses.replace(ctx, internal_networks=("127.0.0.2",),
+                              redirects=(("/old-home", "/"),), not_found=(r"^/wp-admin",))
+    vcl = render.render("local", ctx)["etc/varnish/default.vcl"]
+    varnish = servers.Varnish(vcl=vcl)
+    varnish.start()
+    yield varnish, backend
+    varnish.stop()
+    backend.server.shutdown()
+    backend.server.server_close()
+
+
+def request(varnish, method, path, source="127.0.0.1", headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", varnish.port, timeout=10, source_address=(source, 0))
+    conn.request(method, path, headers={"Host": "127.0.0.1", **(headers or {})})
+    response = conn.getresponse()
+    body = response.read().decode()
+    conn.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
+def test_anonymous_pages_are_cached_with_x_cache_and_age(edge):
+    varnish, backend = edge
+    first = request(varnish, "GET", "/cached")
+    second = request(varnish, "GET", "/cached")
+    assert (first[1]["x-cache"], second[1]["x-cache"]) == ("MISS", "HIT")
+    assert "age" in second[1] and backend.count("/cached") == 1
+    assert "xkey" not in second[1]  # surrogate keys stay at the edge
+
+
+def test_xkey_purge_only_from_the_acl(edge):
+    varnish, backend = edge
+    request(varnish, "GET", "/purge-me")
+    request(varnish, "GET", "/keep-me")
+    status, _, _ = request(varnish, "PURGE", "/", headers={"xkey": "page:/purge-me"})
+    assert status == 403  # 127.0.0.1 is not in this ACL
+    assert request(varnish, "GET", "/purge-me")[1]["x-cache"] == "HIT"
+    status, _, body = request(varnish, "PURGE", "/", source="127.0.0.2", headers={"xkey": "page:/purge-me"})
+    assert status == 200 and "Purged 1" in body
+    assert request(varnish, "GET", "/purge-me")[1]["x-cache"] == "MISS"
+    assert request(varnish, "GET", "/keep-me")[1]["x-cache"] == "HIT"
+    assert request(varnish, "PURGE", "/keep-me")[0] == 403
+
+
+def test_bypass_parameter_only_for_trusted_callers(edge):
+    varnish, backend = edge
+    request(varnish, "GET", "/bypass")
+    outsider = request(varnish, "GET", "/bypass?flush-the-cache=1")
+    assert outsider[1]["x-cache"] == "HIT" and backend.count("/bypass?flush-the-cache=1") == 0
+    trusted = request(varnish, "GET", "/bypass?flush-the-cache=1", source="127.0.0.2")
+    assert trusted[1]["x-cache"] == "MISS" and backend.count("/bypass?flush-the-cache=1") == 1
+
+
+def test_tracking_parameters_and_analytics_cookies_do_not_split_the_cache(edge):
+    varnish, backend = edge
+    request(varnish, "GET", "/track?page=2")
+    again = request(varnish, "GET", "/track?utm_source=x&page=2&fbclid=abc", headers={"Cookie": "_ga=1; csrftoken=zz"})
+    assert again[1]["x-cache"] == "HIT" and "cookie=None" in again[2]
+
+
+def test_session_cookie_requests_pass_and_set_cookie_responses_are_not_shared(edge):
+    varnish, backend = edge
+    assert request(varnish, "GET", "/mine", headers={"Cookie": "sessionid=s1"})[1]["x-cache"] == "PASS"
+    backend.set_cookie_paths.add("/sets-cookie")
+    request(varnish, "GET", "/sets-cookie")
+    second = request(varnish, "GET", "/sets-cookie")
+    assert second[1]["x-cache"] != "HIT" and backend.count("/sets-cookie") == 2
+
+
+def test_synthetic_404_redirects_and_request_id(edge):
+    varnish, backend = edge
+    status, _, _ = request(varnish, "GET", "/wp-admin/setup.php")
+    assert status == 404 and backend.count("/wp-admin/setup.php") == 0
+    status, headers, _ = request(varnish, "GET", "/old-home")
+    assert status == 301 and headers["location"] == "/"
+    _, headers, _ = request(varnish, "GET", "/rid", headers={"X-Request-ID": "abc-123"})
+    assert headers["x-request-id"] == "abc-123"
+    assert dict(backend.hits)["/rid"]["X-Request-ID"] == "abc-123"
+
+
+def test_esi_is_processed_for_html(edge):
+    varnish, backend = edge
+    _, _, body = request(varnish, "GET", "/esi-page")
+    assert body == "<html>before FRAGMENT after</html>"
+    assert "Surrogate-Capability" in dict(backend.hits)["/esi-page"]
+
+
+def test_grace_serves_stale_pages_while_the_app_fails_and_errors_get_the_error_page(edge):
+    varnish, backend = edge
+    request(varnish, "GET", "/short-lived")
+    time.sleep(1.5)  # past its 1 s TTL, inside the 10 s grace a healthy director allows
+    backend.fail = True
+    try:
+        for _ in range(3):  # the background refetch fails and is not stored: the stale copy stays
+            status, headers, body = request(varnish, "GET", "/short-lived")
+            assert status == 200 and "page /short-lived v1" in body
+        status, headers, body = request(varnish, "GET", "/never-cached")
+        assert status == 503 and "will be right back" in body and headers["retry-after"] == "5"
+    finally:
+        backend.fail = False
+    servers.wait_until(lambda: request(varnish, "GET", "/never-cached")[0] == 200, 10, "recovery")
