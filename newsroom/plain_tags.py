@@ -19,3 +19,23 @@ def do_fragment(parser, token):
     nodelist = parser.parse(("endfragment",))
     parser.delete_first_token()
     return PlainFragmentNode(nodelist)
+
+
+class PlainEsiNode(template.Node):
+    def __init__(self, name, params):
+        self.name, self.params = name, params
+
+    def render(self, context):
+        from upstack.edge import esi
+
+        params = {key: value.resolve(context) for key, value in self.params.items()}
+        with context.push(**{key: value for key, value in params.items() if key not in context}):
+            return esi.render_inline(self.name.resolve(context), context)
+
+
+@register.tag("esi")
+def do_esi(parser, token):
+    """Always inline in plain: the fragment's template with the page's context."""
+    bits = token.split_contents()
+    params = {key: parser.compile_filter(value) for key, _, value in (b.partition("=") for b in bits[2:])}
+    return PlainEsiNode(parser.compile_filter(bits[1]), params)

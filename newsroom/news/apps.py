@@ -8,4 +8,4 @@ class NewsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import data  # noqa: F401 - registers the refresh-ahead payloads (web and workers)
+        from . import data, fragments  # noqa: F401 - registers refresh-ahead payloads and ESI fragments

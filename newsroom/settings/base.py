@@ -100,6 +100,10 @@ SHARED_CACHE = bool(CACHE_URL)
 # (from the database) while the cache server is down (BLUEPRINT C8).
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_CACHE_ALIAS = "sessions"
+# The CSRF token lives in the session, not in its own cookie: per-user fragments served through
+# ESI cannot set cookies (an include's headers never reach the browser), and the session cookie is
+# already there for every reader who can post.
+CSRF_USE_SESSIONS = True
 
 # The query cache (django-cachalot) on the queries namespace. Only with a shared cache server: a
 # per-process cache would let one worker serve results another worker's write invalidated.
@@ -135,6 +139,7 @@ UPSTACK = {
            if env.str("EDGE_URL", default="") or env.list("EDGE_URLS", default=[]) else {}),
     },
     "BYPASS_SECRET": env.str("BYPASS_SECRET", default=""),
+    "PASS_PATHS": ["/accounts/", f"/{ADMIN_URL}", "/metrics"],
 }
 
 LOGIN_URL = "/accounts/login/"

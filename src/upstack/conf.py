@@ -36,8 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_CACHE_TTL": 3600,
     # Seconds browsers may keep a shared page (short: the edge is purged on writes, browsers are not).
     "BROWSER_MAX_AGE": 0,
-    # Path prefixes never stored in the page cache.
-    "PAGE_CACHE_SKIP": ["/accounts/", "/_esi/", "/healthz", "/metrics"],
+    # Path prefixes that are always personal: never cached by the edge or the page cache.
+    "PASS_PATHS": ["/accounts/", "/admin/", "/metrics"],
     # Query parameters that never change a page (dropped from the page-cache key); fnmatch patterns.
     "TRACKING_PARAMS": ["utm_*", "fbclid", "gclid", "mc_cid", "mc_eid", "_ga"],
     # The response header carrying surrogate keys: "xkey" (Varnish), "Surrogate-Key", "Cache-Tag"; "" for none.

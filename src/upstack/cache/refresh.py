@@ -48,7 +48,15 @@ class RefreshAhead:
     def _build(self):
         return {"value": self.compute(), "computed_at": time.time()}
 
+    @property
+    def surrogate_key(self) -> str:
+        """Pages that show this payload carry this key; a refresh that changes it purges them."""
+        return f"upstack.refresh:{self.name}"
+
     def get(self) -> Any:
+        from ..edge import keys
+
+        keys.record(self.surrogate_key)
         stored = self.cache.get(self.key)  # get_or_compute's envelope: (payload, delta, expiry)
         if stored is None:
             # Completely cold: one reader computes (single flight), the others wait for it.
@@ -77,8 +85,13 @@ class RefreshAhead:
             logger.exception("refreshing %r failed; the previous value stays in use", self.name)
             return
         envelope = (payload, time.perf_counter() - started, time.time() + self.serve_for)
+        previous = self.cache.get(self.key)
         self.cache.set(self.key, envelope, int(self.serve_for))
         self.cache.delete(f"{self.key}:scheduled")
+        if previous is None or previous[0]["value"] != payload["value"]:
+            from ..edge import purge
+
+            purge.add({self.surrogate_key})
 
 
 def refresh_ahead(name: str, *, every: float, serve_for: float, namespace: str = "data"):

@@ -18,6 +18,7 @@ from django.http import HttpResponse
 from .. import conf
 from ..cache.bypass import fresh_render_requested
 from ..edge import keys as surrogate
+from ..edge.esi import edge_processes_esi
 from . import policy, store
 
 SKIP_HEADERS = {"set-cookie", "x-page-cache", "content-length"}
@@ -29,12 +30,14 @@ class UpstackPageMiddleware:
 
     def __call__(self, request):
         eligible = policy.request_cacheable(request.method, request.COOKIES, settings.SESSION_COOKIE_NAME) and \
-            not request.path.startswith(tuple(conf.get("PAGE_CACHE_SKIP")))
+            not request.path.startswith((*conf.get("PASS_PATHS"), "/_esi/", "/healthz"))
         bypass = eligible and fresh_render_requested(request)
         page_key = None
         if eligible:
             drop = [*conf.get("TRACKING_PARAMS"), conf.get("BYPASS_PARAM")]
-            page_key = policy.cache_key(request.get_host(), request.path,
+            # Pages rendered for an ESI edge hold includes where others hold fragments: two variants.
+            host = request.get_host() + ("|esi" if edge_processes_esi(request) else "")
+            page_key = policy.cache_key(host, request.path,
                                         policy.normalize_query(request.META.get("QUERY_STRING", ""), drop))
             if not bypass:
                 entry = store.get(page_key)

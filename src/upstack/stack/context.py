@@ -62,6 +62,7 @@ class StackContext:
     tracking_params: tuple[str, ...] = ("utm_[a-z]+", "fbclid", "gclid")
     not_found: tuple[str, ...] = ()
     redirects: tuple[tuple[str, str], ...] = ()
+    pass_paths: tuple[str, ...] = ("/accounts/", "/admin/")
     error_page: str = "<!doctype html><title>Back soon</title><h1>We will be right back</h1>"
     # Networks allowed to purge, besides loopback (BLUEPRINT A4).
     internal_networks: tuple[str, ...] = ("127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")

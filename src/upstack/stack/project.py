@@ -92,6 +92,7 @@ def context(resources: Resources, *, ports: dict[str, int] | None = None, with_p
         not_found=tuple(conf.get("EDGE_NOT_FOUND")),
         redirects=tuple(sorted(conf.get("EDGE_REDIRECTS").items())),
         error_page=error_page(name),
+        pass_paths=tuple(conf.get("PASS_PATHS")),
     )
 
 

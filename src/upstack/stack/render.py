@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 from functools import lru_cache
 from pathlib import Path
@@ -114,6 +115,7 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
         "backend_max_connections": sizing.app_workers * sizing.app_threads * 2,
         "grace_healthy": "10s", "grace_sick": "6h",
         "bypass_param": ctx.bypass_param, "tracking_regex": "|".join(ctx.tracking_params),
+        "pass_regex": "|".join(re.escape(p) for p in ctx.pass_paths) or "^$",
         "not_found": ctx.not_found, "redirects": ctx.redirects, "error_page": ctx.error_page,
         # Load balancers.
         "edge_nodes": [{"name": "varnish1", "host": host["varnish"], "port": port["varnish"]}],

@@ -90,3 +90,37 @@ def do_fragment(parser, token):
     nodelist = parser.parse(("endfragment",))
     parser.delete_first_token()
     return FragmentNode(nodelist, name, args, ttl)
+
+
+class EsiNode(template.Node):
+    def __init__(self, name, params):
+        self.name, self.params = name, params
+
+    def render(self, context):
+        from ..edge import esi
+
+        name = self.name.resolve(context)
+        params = {key: value.resolve(context) for key, value in self.params.items()}
+        request = context.get("request")
+        if esi.edge_processes_esi(request):
+            return mark_safe(esi.include_tag(name, params))
+        # Inline: the page already holds what its fragments show (and a form's errors); no queries.
+        with context.push(**{key: value for key, value in params.items() if key not in context}):
+            return mark_safe(esi.render_inline(name, context))
+
+
+@register.tag("esi")
+def do_esi(parser, token):
+    """``{% esi "like" article=article.slug %}``: an ESI include behind an ESI-capable edge, the
+    fragment's template rendered inline with the page's context (plus the parameters) otherwise
+    (``upstack.edge.esi``)."""
+    bits = token.split_contents()
+    if len(bits) < 2:
+        raise template.TemplateSyntaxError('{% esi %} needs a fragment name: {% esi "name" key=value %}')
+    params = {}
+    for bit in bits[2:]:
+        key, sep, value = bit.partition("=")
+        if not sep:
+            raise template.TemplateSyntaxError(f"{{% esi %}} parameters are key=value, got {bit!r}")
+        params[key] = parser.compile_filter(value)
+    return EsiNode(parser.compile_filter(bits[1]), params)

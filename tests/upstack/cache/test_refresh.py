@@ -89,7 +89,7 @@ def test_bad_declarations_are_refused():
         RefreshAhead("bad", Source(), every=10, serve_for=5)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # purges happen on commit
 def test_most_read_api_is_refresh_ahead_and_shared(client, django_user_model):
     from django.core.management import call_command
 

@@ -45,6 +45,10 @@ class Backend:
                     return
                 if self.path.startswith("/esi-page"):
                     body = b'<html>before <esi:include src="/fragment"/> after</html>'
+                elif self.path == "/esi-cookie-page":
+                    body = b'<html><esi:include src="/_esi/who/"/></html>'
+                elif self.path == "/_esi/who/":
+                    body = f"FRAGMENT-cookie={self.headers.get('Cookie')}".encode()
                 elif self.path == "/fragment":
                     body = b"FRAGMENT"
                 else:
@@ -135,9 +139,20 @@ def test_tracking_parameters_and_analytics_cookies_do_not_split_the_cache(edge):
     assert again[1]["x-cache"] == "HIT" and "cookie=None" in again[2]
 
 
-def test_session_cookie_requests_pass_and_set_cookie_responses_are_not_shared(edge):
+def test_logged_in_pages_are_shared_and_only_fragments_get_the_cookie(edge):
     varnish, backend = edge
-    assert request(varnish, "GET", "/mine", headers={"Cookie": "sessionid=s1"})[1]["x-cache"] == "PASS"
+    request(varnish, "GET", "/shared")
+    status, headers, body = request(varnish, "GET", "/shared", headers={"Cookie": "sessionid=s1; _ga=2"})
+    assert headers["x-cache"] == "HIT" and "s1" not in body
+    status, headers, body = request(varnish, "GET", "/_esi/userbar/?next=/", headers={"Cookie": "sessionid=s1"})
+    assert headers["x-cache"] == "PASS" and "cookie=sessionid=s1" in body
+    assert request(varnish, "GET", "/accounts/login/", headers={"Cookie": "sessionid=s1"})[1]["x-cache"] == "PASS"
+    _, _, body = request(varnish, "GET", "/esi-cookie-page", headers={"Cookie": "sessionid=s2"})
+    assert "FRAGMENT-cookie=sessionid=s2" in body and backend.hits[-2][1].get("Cookie") is None
+
+
+def test_set_cookie_responses_are_not_shared(edge):
+    varnish, backend = edge
     backend.set_cookie_paths.add("/sets-cookie")
     request(varnish, "GET", "/sets-cookie")
     second = request(varnish, "GET", "/sets-cookie")

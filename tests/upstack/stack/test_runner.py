@@ -183,6 +183,55 @@ def test_writes_are_fresh_at_the_edge_and_unrelated_pages_stay_cached(stack):
     assert data["unrelated_still_cached"] == "16/16"
 
 
+def test_logged_in_readers_get_shared_pages_with_only_their_fragments_from_django(stack):
+    """Several readers in parallel with anonymous visitors: pages come from the edge, only the
+    per-user ESI fragments reach Django, and no one sees another reader's name or CSRF token."""
+    state, _ = stack
+    env = dict(line.split("=", 1) for line in upstack(state, "env").stdout.splitlines())
+    code = ("import json, bench.edge_mix as m; r = m.run({edge!r}, {vdir!r}, 120, 3); "
+            "r['article'] = m.logged_in_backend_requests({edge!r}, {vdir!r}, 12); print(json.dumps(r))").format(
+        edge=env["EDGE_URL"], vdir=str(state / "varnish"))
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["errors"] == 0 and data["leak_count"] == 0, data["leaks"]
+    assert data["varnish"]["cache_miss"] == 0  # every page and anonymous fragment came from the edge
+    assert data["article"]["backend_requests_per_view"] == data["article"]["esi_per_view"] == 3.0
+
+
+def test_a_reader_comments_through_the_edge_in_a_browser(stack):
+    chromium = servers.require_binary("chromium")
+    from playwright.sync_api import sync_playwright
+
+    state, _ = stack
+    edge = status(state)["edge_url"]
+    env = dict(line.split("=", 1) for line in upstack(state, "env").stdout.splitlines())
+    subprocess.run([sys.executable, "manage.py", "demo_user"], cwd=ROOT, env={**os.environ, **env}, check=True,
+                   capture_output=True, timeout=60)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(edge + "/")
+            page.locator("section.latest article.teaser h3 a").first.click()
+            page.wait_for_url("**/articles/**")
+            article_url = page.url
+            page.get_by_role("link", name="Log in").first.click()
+            page.fill("input[name=username]", "demo")
+            page.fill("input[name=password]", "read-the-news")
+            page.get_by_role("button", name="Log in").click()
+            page.goto(article_url)
+            assert "Signed in as" in page.locator("nav.userbar").inner_text()
+            page.fill("textarea[name=body]", "Posted through Varnish with ESI")
+            page.get_by_role("button", name="Post comment").click()
+            page.wait_for_url("**#comments")
+            assert page.locator(".comment", has_text="Posted through Varnish with ESI").count() == 1
+        finally:
+            browser.close()
+
+
 def test_grace_drill_pages_survive_the_app_being_down(stack):
     state, _ = stack
     edge = status(state)["edge_url"]

@@ -49,6 +49,10 @@ sub vcl_recv {
         set req.grace = {{ grace_healthy }};
     }
 
+    # Only this VCL sets the header that carries a reader's cookies to their fragments.
+    if (req.esi_level == 0) {
+        unset req.http.X-Upstack-Cookie;
+    }
     # A request id for the logs of every layer (BLUEPRINT A5).
     if (!req.http.X-Request-ID) {
         set req.http.X-Request-ID = req.xid;
@@ -108,15 +112,37 @@ sub vcl_recv {
             unset req.http.Cookie;
         }
     }
-    # A logged-in reader's page is personal: pass it to Django.
-    if (req.http.Cookie ~ "(^|; ){{ session_cookie }}=") {
+    # Per-user fragments (ESI includes): an include runs with its page's request, whose cookies were
+    # set aside below; with a session they are personal (pass), without one they are shared.
+    if (req.url ~ "^/_esi/") {
+        if (req.esi_level > 0 && req.http.X-Upstack-Cookie) {
+            set req.http.Cookie = req.http.X-Upstack-Cookie;
+        }
+        if (req.http.Cookie ~ "(^|; ){{ session_cookie }}=") {
+            return (pass);
+        }
+        unset req.http.Cookie;
+        return (hash);
+    }
+    # Always-personal paths (login, the admin): pass, with the cookies.
+    if (req.url ~ "^({{ pass_regex }})") {
         return (pass);
     }
-    # Anonymous: the CSRF cookie alone does not change a page; do not let it split the cache.
+    # A logged-in reader gets the shared page; only its per-user fragments reach Django, with the
+    # reader's cookies (BLUEPRINT A6). Django renders the page itself without them.
+    if (req.http.Cookie ~ "(^|; ){{ session_cookie }}=") {
+        set req.http.X-Upstack-Cookie = req.http.Cookie;
+    }
+    # The CSRF cookie alone does not change a page either; do not let it split the cache.
     unset req.http.Cookie;
-    # Tell Django that ESI will be processed here (BLUEPRINT A6).
+    # Tell Django that ESI will be processed here.
     set req.http.Surrogate-Capability = "varnish=ESI/1.0";
     return (hash);
+}
+
+sub vcl_backend_fetch {
+    # The reader's cookies were only kept for their fragments.
+    unset bereq.http.X-Upstack-Cookie;
 }
 
 sub vcl_backend_response {

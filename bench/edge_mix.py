@@ -1,0 +1,179 @@
+"""A mixed anonymous and logged-in browse through the edge: hit ratio, backend requests per page
+view, and a leak check (no reader's name or CSRF token in anyone else's response).
+
+Run in the stack's environment (`upstack up`), e.g.:
+
+    env $(python manage.py upstack env) python -m bench.edge_mix --views 600 --readers 4 \
+        --varnish-dir .upstack/varnish
+
+Readers are seeded accounts logged in through the edge; anonymous and logged-in views alternate
+over the sampled pages with Zipf-like popularity (a few pages get most views), in parallel threads.
+The edge's own counters (varnishstat) give hits, misses, passes and backend requests. Prints JSON
+and writes bench/results/edge-mix-<date>.json unless --no-save.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import os
+import random
+import re
+import subprocess
+import threading
+import urllib.parse
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SEEDED_PASSWORD = "newsroom-seeded-reader"
+
+
+class Browser:
+    def __init__(self, edge: str):
+        self.edge = edge
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def get(self, path: str, data: dict | None = None) -> tuple[int, dict, str]:
+        body = urllib.parse.urlencode(data).encode() if data else None
+        request = urllib.request.Request(self.edge + path, data=body, headers={"Host": "127.0.0.1"})
+        try:
+            with self.opener.open(request, timeout=15) as response:
+                return response.status, dict(response.headers), response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read().decode()
+
+    def login(self, username: str, password: str) -> None:
+        _, _, page = self.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        status, _, body = self.get("/accounts/login/", {"username": username, "password": password,
+                                                        "csrfmiddlewaretoken": token, "next": "/"})
+        if "Signed in as" not in body:
+            raise RuntimeError(f"login as {username} failed ({status})")
+
+
+def varnish_counters(workdir: str) -> dict[str, int]:
+    fields = ["MAIN.cache_hit", "MAIN.cache_miss", "MAIN.s_pass", "MAIN.backend_req", "MAIN.esi_req",
+              "MAIN.client_req"]
+    out = subprocess.run(["varnishstat", "-n", str(Path(workdir).resolve()), "-1", *sum((["-f", f] for f in fields), [])],
+                         capture_output=True, text=True, check=True).stdout
+    return {line.split()[0].split(".")[1]: int(line.split()[1]) for line in out.splitlines() if line.strip()}
+
+
+def zipf_choice(rng: random.Random, items: list, s: float = 1.1):
+    weights = [1 / (rank ** s) for rank in range(1, len(items) + 1)]
+    return rng.choices(items, weights=weights, k=1)[0]
+
+
+def run(edge: str, varnish_dir: str, views: int, readers: int, seed: int = 1) -> dict:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from newsroom.news.models import Article
+
+    rng = random.Random(seed)
+    users = list(get_user_model().objects.filter(username__startswith="reader").order_by("pk")[:readers])
+    if len(users) < readers:
+        raise RuntimeError(f"need {readers} seeded readers, found {len(users)}")
+    articles = [a.get_absolute_url() for a in Article.objects.published().order_by("-read_count")[:60]]
+    urls = ["/", *articles[:40], "/sections/" + Article.objects.published().first().section.slug + "/"]
+    browsers = []
+    for user in users:
+        browser = Browser(edge)
+        browser.login(user.username, SEEDED_PASSWORD)
+        browsers.append((user, browser))
+    tokens_seen: dict[str, str] = {}  # CSRF token -> the reader it was served to
+    # Warm the edge with one anonymous pass over the pages, as a deploy's cache warming would.
+    anonymous = Browser(edge)
+    for url in urls:
+        anonymous.get(url)
+    before = varnish_counters(varnish_dir)
+    leaks, errors, lock = [], 0, threading.Lock()
+    counts = {"anonymous": 0, "logged_in": 0}
+    plan = [(rng.random() < 0.5, zipf_choice(rng, urls)) for _ in range(views)]
+
+    def worker(index: int):
+        nonlocal errors
+        user, browser = browsers[index % len(browsers)]
+        for logged_in, url in plan[index::len(browsers) * 2]:
+            client = browser if logged_in else Browser(edge)
+            status, _, body = client.get(url)
+            me = user.username if logged_in else "anonymous"
+            signed_in_as = re.findall(r"Signed in as <strong>([^<]+)</strong>", body)
+            expected = [user.get_full_name() or user.username] if logged_in else []
+            tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', body)
+            with lock:
+                counts["logged_in" if logged_in else "anonymous"] += 1
+                errors += status != 200
+                if signed_in_as != expected:
+                    leaks.append((url, me, f"user bar shows {signed_in_as}"))
+                if tokens and not logged_in:
+                    leaks.append((url, me, "a CSRF token in an anonymous page"))
+                for token in tokens:
+                    if tokens_seen.setdefault(token, me) != me:
+                        leaks.append((url, me, f"{tokens_seen[token]}'s CSRF token"))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(browsers) * 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = varnish_counters(varnish_dir)
+    delta = {k: after[k] - before[k] for k in after}
+    page_views = counts["anonymous"] + counts["logged_in"]
+    lookups = delta["cache_hit"] + delta["cache_miss"] + delta["s_pass"]
+    return {
+        "date": date.today().isoformat(), "page_views": page_views, "counts": counts, "readers": readers,
+        "errors": errors, "leaks": leaks[:10], "leak_count": len(leaks), "varnish": delta,
+        "edge_hit_ratio": round(delta["cache_hit"] / lookups, 4) if lookups else None,
+        "backend_requests_per_page_view": round(delta["backend_req"] / page_views, 3) if page_views else None,
+    }
+
+
+def logged_in_backend_requests(edge: str, varnish_dir: str, views: int = 30) -> dict:
+    """Backend requests per logged-in article view, once the pages are in the edge."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from newsroom.news.models import Article
+
+    user = get_user_model().objects.filter(username__startswith="reader").order_by("pk").first()
+    browser = Browser(edge)
+    browser.login(user.username, SEEDED_PASSWORD)
+    urls = [a.get_absolute_url() for a in Article.objects.published().order_by("-read_count")[:10]]
+    for url in urls:
+        Browser(edge).get(url)
+    before = varnish_counters(varnish_dir)
+    for i in range(views):
+        browser.get(urls[i % len(urls)])
+    after = varnish_counters(varnish_dir)
+    return {"views": views, "backend_requests_per_view": round((after["backend_req"] - before["backend_req"]) / views, 3),
+            "esi_per_view": round((after["esi_req"] - before["esi_req"]) / views, 3)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edge", default=os.environ.get("EDGE_URL"))
+    parser.add_argument("--varnish-dir", default=".upstack/varnish", help="varnishd's -n directory")
+    parser.add_argument("--views", type=int, default=600)
+    parser.add_argument("--readers", type=int, default=4)
+    parser.add_argument("--no-save", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.edge.rstrip("/"), args.varnish_dir, args.views, args.readers)
+    result["logged_in_article_view"] = logged_in_backend_requests(args.edge.rstrip("/"), args.varnish_dir)
+    if not args.no_save:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"edge-mix-{result['date']}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0 if result["leak_count"] == 0 and result["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
