@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
     "EDGE_TOUCH": {},
     # Where purges go, configured like CACHES; every entry gets every batch of keys.
     "PURGE_BACKENDS": {"pages": {"BACKEND": "upstack.edge.backends.pagecache.PageCacheBackend"}},
+    # Read your own writes: after a request whose writes purge pages, the browser gets a cookie that
+    # makes the edge and the page cache render its pages fresh for this many seconds (0: off).
+    "FRESH_AFTER_WRITE": 5,
     # Send purges through Celery when a broker is configured (else synchronously after commit).
     "PURGE_IN_WORKER": True,
     # Purge each batch once more this many seconds later, for renders that raced the write (0: off).

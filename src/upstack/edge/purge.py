@@ -10,6 +10,7 @@ callbacks); in autocommit they go at once. ``dispatch(keys)`` sends a batch: as 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -21,6 +22,8 @@ from django.utils.module_loading import import_string
 from .. import conf
 
 logger = logging.getLogger("upstack.edge")
+# Set per request by the page middleware: did this request write anything that purges?
+_wrote: contextvars.ContextVar[list | None] = contextvars.ContextVar("upstack_wrote", default=None)
 _pending = threading.local()
 _listeners: list = []
 
@@ -29,6 +32,9 @@ def add(keys: Iterable[str], using: str | None = None) -> None:
     keys = set(keys)
     if not keys:
         return
+    wrote = _wrote.get()
+    if wrote is not None:
+        wrote.append(len(keys))
     alias = using or DEFAULT_DB_ALIAS
     connection = connections[alias]
     if not connection.in_atomic_block:
@@ -52,6 +58,17 @@ def add(keys: Iterable[str], using: str | None = None) -> None:
         batch["flush"] = flush
         transaction.on_commit(flush, using=alias)
     batch["keys"] |= keys
+
+
+def track_writes() -> contextvars.Token:
+    return _wrote.set([])
+
+
+def stop_tracking(token: contextvars.Token) -> bool:
+    """True when purges were queued since ``track_writes``."""
+    wrote = bool(_wrote.get())
+    _wrote.reset(token)
+    return wrote
 
 
 def backends() -> list:

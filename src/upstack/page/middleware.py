@@ -18,10 +18,12 @@ from django.http import HttpResponse
 from .. import conf
 from ..cache.bypass import fresh_render_requested
 from ..edge import keys as surrogate
+from ..edge import purge
 from ..edge.esi import edge_processes_esi
 from . import policy, store
 
 SKIP_HEADERS = {"set-cookie", "x-page-cache", "content-length"}
+FRESH_COOKIE = "upstack_fresh"
 
 
 class UpstackPageMiddleware:
@@ -31,7 +33,9 @@ class UpstackPageMiddleware:
     def __call__(self, request):
         eligible = policy.request_cacheable(request.method, request.COOKIES, settings.SESSION_COOKIE_NAME) and \
             not request.path.startswith((*conf.get("PASS_PATHS"), "/_esi/", "/healthz"))
-        bypass = eligible and fresh_render_requested(request)
+        # A reader who just wrote sees fresh pages (the cookie) even before the purge lands.
+        own_write = FRESH_COOKIE in request.COOKIES or request.META.get("HTTP_X_UPSTACK_FRESH") == "1"
+        bypass = eligible and (own_write or fresh_render_requested(request))
         page_key = None
         if eligible:
             drop = [*conf.get("TRACKING_PARAMS"), conf.get("BYPASS_PARAM")]
@@ -44,11 +48,12 @@ class UpstackPageMiddleware:
                 if entry is not None:
                     return self._from_entry(entry, request.method == "HEAD")
         rendered_at = time.time()
-        token = surrogate.start()
+        token, writes = surrogate.start(), purge.track_writes()
         try:
             response = self.get_response(request)
         finally:
             collected = surrogate.stop(token)
+            wrote = purge.stop_tracking(writes)
         user = getattr(request, "user", None)
         cacheable = eligible and policy.response_cacheable(
             response.status_code, response.headers, streaming=response.streaming,
@@ -63,6 +68,10 @@ class UpstackPageMiddleware:
             store.put(page_key, rendered_at, response.status_code, headers, response.content, collected,
                       conf.get("PAGE_CACHE_TTL"))
         response["X-Page-Cache"] = "BYPASS" if (bypass or not eligible) else "MISS"
+        window = conf.get("FRESH_AFTER_WRITE")
+        if window and wrote and response.status_code < 400:
+            response.set_cookie(FRESH_COOKIE, "1", max_age=window, httponly=True, samesite="Lax",
+                                secure=request.is_secure())
         return response
 
     @staticmethod

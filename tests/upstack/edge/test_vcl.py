@@ -191,3 +191,15 @@ def test_grace_serves_stale_pages_while_the_app_fails_and_errors_get_the_error_p
     finally:
         backend.fail = False
     servers.wait_until(lambda: request(varnish, "GET", "/never-cached")[0] == 200, 10, "recovery")
+
+
+def test_the_fresh_after_write_cookie_refreshes_the_shared_copy(edge):
+    varnish, backend = edge
+    request(varnish, "GET", "/own-write")
+    backend.version = 2
+    assert "v1" in request(varnish, "GET", "/own-write")[2]
+    status, headers, body = request(varnish, "GET", "/own-write", headers={"Cookie": "upstack_fresh=1"})
+    assert "v2" in body and headers["x-cache"] == "MISS"
+    assert dict(backend.hits)["/own-write"].get("X-Upstack-Fresh") == "1"
+    assert "v2" in request(varnish, "GET", "/own-write")[2]  # everyone now gets the fresh copy
+    backend.version = 1

@@ -81,3 +81,23 @@ def test_policy_functions():
     assert not policy.response_cacheable(500, {}, **ok)
     assert not policy.response_cacheable(200, {}, **{**ok, "sets_cookie": True})
     assert policy.cache_control(False, 3600, 0) == "private, no-cache"
+
+
+def test_a_reader_sees_their_own_write_before_any_purge(client, settings, django_user_model):
+    """Purges may lag (a worker); the writer's next views are rendered fresh thanks to a short cookie."""
+    settings.UPSTACK = {**settings.UPSTACK, "PURGE_BACKENDS": {}}  # no purge will ever arrive
+    article = Article.objects.published().first()
+    url = article.get_absolute_url()
+    get(client, url)
+    assert get(client, url)["X-Page-Cache"] == "HIT"
+    user = django_user_model.objects.create_user("writer", password="pw-for-tests-1")
+    client.force_login(user)
+    posted = client.post(url + "comments/", {"body": "my own fresh comment"}, HTTP_HOST="127.0.0.1")
+    assert posted.status_code == 302 and posted.cookies["upstack_fresh"]["max-age"] == 5
+    client.logout()
+    client.cookies["upstack_fresh"] = "1"
+    mine = get(client, url)
+    assert mine["X-Page-Cache"] == "BYPASS" and "my own fresh comment" in mine.content.decode()
+    del client.cookies["upstack_fresh"]
+    assert get(client, url)["X-Page-Cache"] == "HIT"  # the fresh render also refreshed the shared copy
+    assert "my own fresh comment" in get(client, url).content.decode()

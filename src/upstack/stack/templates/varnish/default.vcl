@@ -52,6 +52,7 @@ sub vcl_recv {
     # Only this VCL sets the header that carries a reader's cookies to their fragments.
     if (req.esi_level == 0) {
         unset req.http.X-Upstack-Cookie;
+        unset req.http.X-Upstack-Fresh;
     }
     # A request id for the logs of every layer (BLUEPRINT A5).
     if (!req.http.X-Request-ID) {
@@ -105,12 +106,18 @@ sub vcl_recv {
     if (req.http.Cookie) {
         set req.http.Cookie = ";" + req.http.Cookie;
         set req.http.Cookie = regsuball(req.http.Cookie, "; +", ";");
-        set req.http.Cookie = regsuball(req.http.Cookie, ";({{ session_cookie }}|{{ csrf_cookie }})=", "; \1=");
+        set req.http.Cookie = regsuball(req.http.Cookie, ";({{ session_cookie }}|{{ csrf_cookie }}|upstack_fresh)=", "; \1=");
         set req.http.Cookie = regsuball(req.http.Cookie, ";[^ ][^;]*", "");
         set req.http.Cookie = regsuball(req.http.Cookie, "^[; ]+|[; ]+$", "");
         if (req.http.Cookie == "") {
             unset req.http.Cookie;
         }
+    }
+    # Read your own writes: for a few seconds after a reader's POST, their page views are rendered
+    # fresh (and refresh the shared copy), even if the purge has not landed yet.
+    if (req.esi_level == 0 && req.http.Cookie ~ "(^|; )upstack_fresh=") {
+        set req.hash_always_miss = true;
+        set req.http.X-Upstack-Fresh = "1";
     }
     # Per-user fragments (ESI includes): an include runs with its page's request, whose cookies were
     # set aside below; with a session they are personal (pass), without one they are shared.
