@@ -39,3 +39,9 @@ def do_esi(parser, token):
     bits = token.split_contents()
     params = {key: parser.compile_filter(value) for key, _, value in (b.partition("=") for b in bits[2:])}
     return PlainEsiNode(parser.compile_filter(bits[1]), params)
+
+
+@register.simple_tag
+def thumbnail(image, size="medium", fmt="jpeg"):
+    """No thumbnails in plain: the original image."""
+    return image.url if image else ""

@@ -10,6 +10,8 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from upstack.tasks import enqueue_on_commit
+
 from . import data, queries
 from .forms import CommentForm
 from .models import Article, Author, Like, Section, Tag
@@ -96,6 +98,7 @@ def comment_create(request, slug):
     form.instance.article = target
     form.instance.user = request.user
     form.save()
+    enqueue_on_commit("newsroom.notify_thread", form.instance.pk)  # mail goes out later, never in the request
     return redirect(target.get_absolute_url() + "#comments")
 
 

@@ -127,6 +127,12 @@ AUTH_PASSWORD_VALIDATORS = [
 # sqs:// work too). Without one, tasks run eagerly in-process.
 CELERY_BROKER_URL = env.str("BROKER_URL", default="")
 
+# Mail: printed to the console by default; EMAIL_URL selects SMTP (smtp+tls://user:pass@host:587)
+# or a directory (filemail:///path).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Newsroom <news@localhost>")
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
 # Where `manage.py upstack up` keeps the local stack's state (ports, data, logs).
 UPSTACK = {
     "STATE_DIR": env.str("UPSTACK_STATE_DIR", default=".upstack"),
@@ -155,8 +161,19 @@ STATIC_URL = "/static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+# Uploaded media (lead images, thumbnails): the filesystem, or an S3-compatible store when
+# AWS_STORAGE_BUCKET_NAME is set (django-storages; AWS_S3_ENDPOINT_URL for MinIO and the like,
+# credentials from the standard AWS_* variables).
+MEDIA_STORAGE = (
+    {"BACKEND": "storages.backends.s3.S3Storage",
+     "OPTIONS": {"bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+                 "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+                 "querystring_auth": False, "file_overwrite": False}}
+    if env.str("AWS_STORAGE_BUCKET_NAME", default="") else
+    {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": MEDIA_STORAGE,
     # Served straight from the apps' static/ directories, so no collectstatic is needed to browse the
     # site; the deploy profile switches to WhiteNoise's hashed, compressed manifest storage.
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -61,6 +61,8 @@ DEFAULTS: dict[str, Any] = {
     "EDGE_NOT_FOUND": [r"^/wp-(admin|login|content)", r"^/\.(env|git)", r"\.php(\?|$)"],
     # {"/old-path": "/new-path"}: permanent redirects answered by the edge.
     "EDGE_REDIRECTS": {},
+    # Thumbnail sizes, {name: [width, height]}; each is made as JPEG and WebP (upstack.images).
+    "THUMBNAIL_SIZES": {"small": [320, 180], "medium": [640, 360], "large": [1280, 720]},
     # The WSGI application for the stack runner.
     "WSGI_APPLICATION": None,
     # The Django project's settings module the stack runs with (default: the current one).

@@ -124,3 +124,12 @@ def do_esi(parser, token):
             raise template.TemplateSyntaxError(f"{{% esi %}} parameters are key=value, got {bit!r}")
         params[key] = parser.compile_filter(value)
     return EsiNode(parser.compile_filter(bits[1]), params)
+
+
+@register.simple_tag
+def thumbnail(image, size="medium", fmt="jpeg"):
+    """``{% thumbnail article.lead_image "medium" "webp" %}``: the thumbnail's URL (made on the
+    spot if no worker has made it yet; upstack.images)."""
+    from .. import images
+
+    return images.url(image, size, fmt)

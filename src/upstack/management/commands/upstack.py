@@ -57,6 +57,11 @@ class Command(BaseCommand):
         stats = cache_sub.add_parser("stats", help="Hits, misses, errors and skipped calls per namespace, "
                                                    "summed over every process using the same servers.")
         stats.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
+        tasks = sub.add_parser("tasks", help="Background tasks: queue depths and counts per queue.")
+        tasks_sub = tasks.add_subparsers(dest="tasks_action", required=True, metavar="ACTION")
+        tstats = tasks_sub.add_parser("stats", help="Depth and sent/succeeded/failed/retried per queue, "
+                                                    "and enqueue failures.")
+        tstats.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
         sub.add_parser("env", help="Print KEY=VALUE lines that point Django at the running stack, e.g. "
                                    "env $(python manage.py upstack env) python manage.py shell")
 
@@ -105,6 +110,11 @@ class Command(BaseCommand):
             return
         self.print_cache_stats(self.guard(upstack_cache.stats), options["json"])
 
+    def handle_tasks(self, tasks_action, json, **options):
+        from upstack.tasks import stats
+
+        self.print_task_stats(self.guard(stats), json)
+
     # --- helpers -------------------------------------------------------------------------------
 
     def _sizing_arguments(self, parser):
@@ -132,6 +142,16 @@ class Command(BaseCommand):
             ratio = f"{row['hit_ratio'] * 100:5.1f}" if row["hit_ratio"] is not None else "    -"
             self.stdout.write(f"{namespace:<10} {row['calls']:>9} {row['hits']:>9} {row['misses']:>9} {ratio:>6} "
                               f"{row['errors']:>7} {row['skipped']:>8}")
+
+    def print_task_stats(self, data, as_json):
+        if as_json:
+            self.stdout.write(json.dumps(data, indent=2))
+            return
+        self.stdout.write(f"broker: {data['broker']}   enqueue failures: {data['enqueue_failed']}")
+        self.stdout.write(f"{'queue':<8} {'depth':>7} {'sent':>8} {'ok':>8} {'failed':>7} {'retried':>8}")
+        for queue, row in data["queues"].items():
+            cells = [("-" if row[k] is None else row[k]) for k in ("depth", "sent", "succeeded", "failed", "retried")]
+            self.stdout.write(f"{queue:<8} {cells[0]:>7} {cells[1]:>8} {cells[2]:>8} {cells[3]:>7} {cells[4]:>8}")
 
     def guard(self, function, *args, **kwargs):
         """Call the library; turn its expected errors into a CommandError with a return code."""

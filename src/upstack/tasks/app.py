@@ -1,0 +1,222 @@
+"""The Celery application factory and upstack's task plumbing (BLUEPRINT D).
+
+``make_celery("newsroom")`` returns a Celery app configured from Django settings with the
+``CELERY_`` prefix, with upstack's defaults for the settings a project did not set: the three queues
+(high, default, low), prefetch 1, late acks with reject-on-worker-lost, time limits, results off.
+Without a broker (``CELERY_BROKER_URL`` empty) tasks run eagerly in-process, which is what the
+embedded default (``make run``) wants.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import Celery, shared_task
+from kombu import Queue
+
+logger = logging.getLogger("upstack.tasks")
+
+DEFAULTS = {
+    "task_queues": (Queue("high"), Queue("default"), Queue("low")),
+    "task_default_queue": "default",
+    "worker_prefetch_multiplier": 1,
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "task_soft_time_limit": 60,
+    "task_time_limit": 120,
+    "task_ignore_result": True,
+    "broker_connection_retry_on_startup": True,
+    # A web process that cannot reach the broker gives up quickly and does the work itself.
+    "broker_connection_timeout": 1.0,
+    "worker_hijack_root_logger": False,
+    "worker_send_task_events": False,
+    # With Redis as the broker, a task whose worker died unacknowledged is redelivered after this.
+    "broker_transport_options": {"visibility_timeout": 300},
+    # A user is waiting: high. Maintenance: low. Everything else: default.
+    "task_routes": {
+        "upstack.purge": {"queue": "high"},
+        "upstack.refresh": {"queue": "low"},
+        "upstack.refresh_all": {"queue": "low"},
+        "upstack.clearsessions": {"queue": "low"},
+        "upstack.backup": {"queue": "low"},
+        "upstack.thumbnails": {"queue": "default"},
+    },
+    "beat_schedule": {
+        "refresh-ahead data": {"task": "upstack.refresh_all", "schedule": 10.0},
+        "expired sessions": {"task": "upstack.clearsessions", "schedule": 3600.0},
+        "nightly backup": {"task": "upstack.backup", "schedule": 86400.0},
+    },
+}
+# Retries for tasks that talk to other servers: exponential backoff with jitter.
+RETRY = {"autoretry_for": (ConnectionError, OSError, TimeoutError), "retry_backoff": 2, "retry_backoff_max": 300,
+         "retry_jitter": True, "max_retries": 5}
+
+
+def make_celery(name: str) -> Celery:
+    from django.conf import settings
+
+    from . import stats  # noqa: F401 - connects the task counters
+
+    app = Celery(name)
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    for key, value in DEFAULTS.items():
+        configured = getattr(settings, "CELERY_" + key.upper(), None)
+        if configured is None:
+            app.conf[key] = value
+        elif isinstance(value, dict) and key in ("task_routes", "beat_schedule"):
+            app.conf[key] = {**value, **configured}  # the project's entries extend upstack's
+    if not getattr(settings, "CELERY_BROKER_URL", ""):
+        app.conf.broker_url = "memory://"
+        app.conf.task_always_eager = True
+    app.autodiscover_tasks()
+    return app
+
+
+def broker_configured() -> bool:
+    from django.conf import settings
+
+    return bool(getattr(settings, "CELERY_BROKER_URL", ""))
+
+
+def celery_app() -> Celery:
+    """The project's Celery app (``UPSTACK["CELERY_APP"]``, default ``<project>.celery:app``), so any
+    process - web, command, worker - sends tasks to the configured broker."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    from .. import conf
+
+    path = conf.get("CELERY_APP") or f"{settings.SETTINGS_MODULE.split('.')[0]}.celery:app"
+    return import_string(path.replace(":", "."))
+
+
+def send(task_name: str, args: tuple, queue: str | None = None, countdown: float | None = None,
+         kwargs: dict | None = None) -> None:
+    options = {"queue": queue} if queue else {}
+    celery_app().send_task(task_name, args=args, kwargs=kwargs, countdown=countdown, retry=False, **options)
+
+
+def enqueue_on_commit(task, *args, using: str | None = None, **kwargs) -> None:
+    """Enqueue ``task`` (a task or its name) once the current transaction commits; at once outside
+    one. Pass primary keys, not model instances. Nothing is enqueued if the transaction rolls back.
+    A broker that cannot take it is logged and counted (``upstack tasks stats``), never raised."""
+    from django.db import transaction
+
+    if any(hasattr(a, "_meta") and hasattr(a, "pk") for a in (*args, *kwargs.values())):
+        raise TypeError("pass primary keys to tasks, not model instances")
+    name = task if isinstance(task, str) else task.name
+
+    def enqueue():
+        try:
+            send(name, args, kwargs=kwargs)
+        except Exception:  # noqa: BLE001 - the broker being down must not break the request
+            from .stats import count_enqueue_failure
+
+            count_enqueue_failure(name)
+            logger.warning("could not enqueue %s; it will not run", name, exc_info=True)
+
+    transaction.on_commit(enqueue, using=using)
+
+
+def run_in_background(task_name: str, *args, fallback) -> None:
+    """Send ``task_name`` to the workers when a broker is configured; else run ``fallback`` in a
+    thread of this process. Never raises into the caller: a broker that is down means the fallback."""
+    if broker_configured():
+        try:
+            send(task_name, args, "low")
+            return
+        except Exception:  # noqa: BLE001 - the broker being down must not break a page
+            from .stats import count_enqueue_failure
+
+            count_enqueue_failure(task_name)
+            logger.warning("could not enqueue %s; running it in this process", task_name, exc_info=True)
+    threading.Thread(target=fallback, name=f"upstack:{task_name}", daemon=True).start()
+
+
+def enqueue_purge(keys: list[str], repeat: float = 0.0) -> bool:
+    """Queue a purge (and its repeat) on the high queue; False when the broker cannot take it."""
+    try:
+        send("upstack.purge", (keys,), "high")
+        if repeat:
+            send("upstack.purge", (keys,), "high", countdown=repeat)
+        return True
+    except Exception:  # noqa: BLE001 - the broker being down means purging in-process instead
+        from .stats import count_enqueue_failure
+
+        count_enqueue_failure("upstack.purge")
+        logger.warning("could not enqueue a purge; purging in this process", exc_info=True)
+        return False
+
+
+@shared_task(name="upstack.purge", ignore_result=True, acks_late=True, autoretry_for=(Exception,),
+             retry_backoff=True, retry_jitter=True, max_retries=5)
+def purge(keys: list[str]) -> None:
+    """Purge surrogate keys from every purge backend (upstack.edge.purge)."""
+    from upstack.edge.purge import purge_now
+
+    outcome = purge_now(keys)
+    if not all(outcome.values()):
+        raise ConnectionError(f"purge failed for: {[name for name, ok in outcome.items() if not ok]}")
+
+
+@shared_task(name="upstack.refresh", ignore_result=True, acks_late=True)
+def refresh(name: str) -> None:
+    """Recompute one refresh-ahead payload (upstack.cache.refresh)."""
+    from upstack.cache import refresh as refresh_module
+
+    refresh_module.get(name).refresh()
+
+
+@shared_task(name="upstack.refresh_all", ignore_result=True)
+def refresh_all() -> list[str]:
+    from upstack.cache import refresh as refresh_module
+
+    return refresh_module.refresh_all()
+
+
+@shared_task(name="upstack.clearsessions", ignore_result=True)
+def clearsessions() -> None:
+    """Delete expired sessions (the beat schedule runs it hourly)."""
+    from django.core.management import call_command
+
+    call_command("clearsessions")
+
+
+@shared_task(name="upstack.backup", ignore_result=True, **RETRY)
+def backup() -> None:
+    """The nightly backup: ``manage.py upstack backup`` (operations), when the project has it."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    try:
+        call_command("upstack", "backup")
+    except (CommandError, SystemExit) as exc:
+        logger.error("the nightly backup failed: %s", exc)
+        raise
+
+
+@shared_task(name="upstack.thumbnails", ignore_result=True, acks_late=True, **RETRY)
+def thumbnails(app_label: str, model: str, pk: int, field: str) -> list[str]:
+    """Generate every configured thumbnail of one image field (idempotent: existing ones are kept)."""
+    from django.apps import apps
+
+    from .. import images
+
+    instance = apps.get_model(app_label, model).objects.filter(pk=pk).first()
+    if instance is None or not getattr(instance, field):
+        return []
+    return images.generate_all(getattr(instance, field))
+
+
+def ping_workers(broker_url: str, timeout: float = 1.0) -> list[str]:
+    """Names of the workers that answer a ping through ``broker_url`` within ``timeout`` seconds."""
+    app = Celery("upstack-ping", broker=broker_url, set_as_current=False)
+    try:
+        replies = app.control.ping(timeout=timeout) or []
+    finally:
+        app.close()
+    return [name for reply in replies for name in reply]
+
+
+__all__ = ["make_celery", "ping_workers", "refresh", "refresh_all", "run_in_background"]
