@@ -126,9 +126,11 @@ AUTH_PASSWORD_VALIDATORS = [
 # Celery (upstack.tasks.make_celery): BROKER_URL selects the broker (Redis by default; amqp:// or
 # sqs:// work too). Without one, tasks run eagerly in-process.
 CELERY_BROKER_URL = env.str("BROKER_URL", default="")
+# With Redis as the broker, a task whose worker died without acknowledging it comes back after this.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
 
 # Mail: printed to the console by default; EMAIL_URL selects SMTP (smtp+tls://user:pass@host:587)
-# or a directory (filemail:///path).
+# or a directory (filemail:////absolute/path - django-environ drops one leading slash).
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Newsroom <news@localhost>")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")

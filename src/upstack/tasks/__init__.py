@@ -8,8 +8,17 @@ transaction commits; a broker that is down is logged and counted, never raised i
 """
 
 from .app import (
-    DEFAULTS, broker_configured, celery_app, enqueue_on_commit, enqueue_purge, make_celery, ping_workers,
-    refresh, refresh_all, run_in_background, send,
+    DEFAULTS,
+    broker_configured,
+    celery_app,
+    enqueue_on_commit,
+    enqueue_purge,
+    make_celery,
+    ping_workers,
+    refresh,
+    refresh_all,
+    run_in_background,
+    send,
 )
 from .stats import stats
 
