@@ -13,6 +13,8 @@ from pathlib import Path
 import environ
 
 from upstack.cache import caches_setting
+from upstack.metrics.logs import logging_config
+from upstack.metrics.sentry import init_sentry
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = BASE_DIR / "var"
@@ -44,6 +46,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it measures everything below (time breakdown, JSON request log, metrics).
+    "upstack.metrics.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Surrogate keys, Cache-Control and the page cache; outside the session and CSRF middleware so it
@@ -184,12 +188,11 @@ WHITENOISE_USE_FINDERS = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
-    "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# JSON lines on stderr for Django, Celery and upstack alike; one line per request (upstack.metrics).
+LOGGING = logging_config(env.str("LOG_LEVEL", default="INFO"))
+
+# Errors to Sentry when SENTRY_DSN is set; nothing at all otherwise.
+init_sentry(env.str("SENTRY_DSN", default=""), environment=env.str("SENTRY_ENVIRONMENT", default="production"))
 
 # Newsroom's own knobs.
 NEWSROOM_PAGE_SIZE = 20

@@ -15,3 +15,10 @@ class UpstackConfig(AppConfig):
         conf.connect()
         tracking.install()
         invalidation.install()
+        try:
+            from .metrics import prometheus
+        except ImportError:  # prometheus-client is optional
+            return
+        from .edge import purge
+
+        purge._listeners.append(prometheus.observe_purge)

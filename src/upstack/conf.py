@@ -63,6 +63,16 @@ DEFAULTS: dict[str, Any] = {
     "EDGE_REDIRECTS": {},
     # Thumbnail sizes, {name: [width, height]}; each is made as JPEG and WebP (upstack.images).
     "THUMBNAIL_SIZES": {"small": [320, 180], "medium": [640, 360], "large": [1280, 720]},
+    # --- observability (BLUEPRINT G) ---
+    # Send Server-Timing to "trusted" callers (internal addresses, staff), "always" or "never".
+    "SERVER_TIMING": "trusted",
+    # Addresses and networks that count as internal (metrics, Server-Timing, the edge's request id).
+    "INTERNAL_IPS": ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+    # A bearer token that also opens /metrics (for a Prometheus outside the private network).
+    "METRICS_TOKEN": "",
+    # Statements slower than this (ms) are logged; a share of them with their EXPLAIN plan (0: off).
+    "SLOW_QUERY_MS": 200,
+    "SLOW_QUERY_SAMPLE": 0.1,
     # The WSGI application for the stack runner.
     "WSGI_APPLICATION": None,
     # The Django project's settings module the stack runs with (default: the current one).

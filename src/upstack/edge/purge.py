@@ -100,6 +100,7 @@ def purge_now(keys: Iterable[str], attempts: int = 3) -> dict[str, bool]:
     """Purge ``keys`` everywhere now, retrying each backend with backoff; never raises."""
     keys = sorted(set(keys))
     outcome = {}
+    started = time.perf_counter()
     for backend in backends():
         ok = False
         for attempt in range(attempts):
@@ -112,5 +113,5 @@ def purge_now(keys: Iterable[str], attempts: int = 3) -> dict[str, bool]:
                 time.sleep(0.05 * 3**attempt)
         outcome[backend.alias] = ok
     for listener in tuple(_listeners):
-        listener(keys, outcome)
+        listener(keys, outcome, time.perf_counter() - started)
     return outcome

@@ -90,6 +90,7 @@ class LocalStack:
             # Plain HTTP on loopback: the deploy profile's HTTPS-only switches would lock us out.
             "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
             "SECURE_HSTS_SECONDS": "0", "STATIC_ROOT": str(self.dir / "static"), "MEDIA_ROOT": str(self.dir / "media"),
+            "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "prometheus"),
         })
         return env
 
@@ -107,7 +108,8 @@ class LocalStack:
         state = self._prepare_state(options, resources, settings_module)
         ctx = self.context(state, resources)
         self._check_ports(ctx)
-        for sub in ("logs", "run", "varnish", "redis-cache", "redis-broker", "static", "media", "nginx"):
+        shutil.rmtree(self.dir / "prometheus", ignore_errors=True)  # metrics of processes long gone
+        for sub in ("logs", "run", "varnish", "redis-cache", "redis-broker", "static", "media", "nginx", "prometheus"):
             (self.dir / sub).mkdir(exist_ok=True)
         render.write(render.render("local", ctx), self.dir)
         if os.geteuid() == 0:  # PgBouncer runs as postgres and must read its (0600) user list

@@ -13,6 +13,7 @@ import logging
 import threading
 
 from celery import Celery, shared_task
+from celery.signals import setup_logging
 from kombu import Queue
 
 logger = logging.getLogger("upstack.tasks")
@@ -51,6 +52,16 @@ DEFAULTS = {
 # Retries for tasks that talk to other servers: exponential backoff with jitter.
 RETRY = {"autoretry_for": (ConnectionError, OSError, TimeoutError), "retry_backoff": 2, "retry_backoff_max": 300,
          "retry_jitter": True, "max_retries": 5}
+
+
+@setup_logging.connect(dispatch_uid="upstack.tasks.logging")
+def _django_logging(**kwargs):
+    """Celery logs through Django's LOGGING (JSON lines), not its own format."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
 
 
 def make_celery(name: str) -> Celery:

@@ -10,8 +10,9 @@ counters show as unavailable.
 from __future__ import annotations
 
 import logging
+import time
 
-from celery.signals import after_task_publish, task_failure, task_retry, task_success
+from celery.signals import after_task_publish, task_failure, task_postrun, task_prerun, task_retry, task_success
 
 logger = logging.getLogger("upstack.tasks")
 QUEUES = ("high", "default", "low")
@@ -68,6 +69,26 @@ def _failed(sender=None, **kwargs):
 @task_retry.connect(dispatch_uid="upstack.tasks.retried")
 def _retried(sender=None, request=None, **kwargs):
     _count((request.delivery_info or {}).get("routing_key") if request else None, "retried")
+
+
+_started: dict[str, float] = {}
+
+
+@task_prerun.connect(dispatch_uid="upstack.tasks.prerun")
+def _prerun(task_id=None, **kwargs):
+    _started[task_id] = time.perf_counter()
+
+
+@task_postrun.connect(dispatch_uid="upstack.tasks.postrun")
+def _postrun(task_id=None, task=None, state=None, **kwargs):
+    started = _started.pop(task_id, None)
+    try:
+        from ..metrics.prometheus import TASK_SECONDS, TASKS
+    except ImportError:
+        return
+    TASKS.labels(task.name, state or "unknown").inc()
+    if started is not None:
+        TASK_SECONDS.labels(task.name).observe(time.perf_counter() - started)
 
 
 def stats() -> dict:

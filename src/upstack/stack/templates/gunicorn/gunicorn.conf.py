@@ -21,5 +21,16 @@ loglevel = "info"
 # Load the app in each worker, so a graceful reload (HUP) picks up new code.
 preload_app = False
 proc_name = "{{ project }}-app"
+
+
+def child_exit(server, worker):
+    """Prometheus multiprocess mode: a dead worker's live gauges must not linger."""
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
 {% if app_statsd %}statsd_host = "{{ app_statsd }}"
 {% endif %}

@@ -179,6 +179,10 @@ sub vcl_deliver {
         set resp.http.X-Cache = "MISS";
     }
     set resp.http.X-Request-ID = req.http.X-Request-ID;
+    # Timings are for insiders (Django also sends them to staff).
+    if (client.ip !~ purgers) {
+        unset resp.http.Server-Timing;
+    }
     # Surrogate keys are for this cache only.
     unset resp.http.xkey;
     unset resp.http.Surrogate-Key;

@@ -1,0 +1,16 @@
+"""Sentry (BLUEPRINT G5) through sentry-sdk: on when a DSN is given, nothing at all otherwise.
+sentry-sdk is imported here only, and only when there is a DSN."""
+
+from __future__ import annotations
+
+
+def init_sentry(dsn: str, environment: str = "production", traces_sample_rate: float = 0.0) -> bool:
+    if not dsn:
+        return False
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(dsn=dsn, environment=environment, traces_sample_rate=traces_sample_rate, send_default_pii=False,
+                    integrations=[DjangoIntegration(), CeleryIntegration()])
+    return True
