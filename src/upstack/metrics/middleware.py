@@ -42,11 +42,12 @@ class RequestMetricsMiddleware:
         collector.install()
 
     def __call__(self, request):
-        from .prometheus import is_internal, observe_request
+        from .prometheus import IN_FLIGHT, is_internal, observe_request
 
         internal = is_internal(request.META.get("REMOTE_ADDR", ""))
         request.request_id = _request_id(request, internal)
         token = collector.start()
+        IN_FLIGHT.inc()
         try:
             with ExitStack() as stack:
                 for connection in connections.all():
@@ -55,6 +56,7 @@ class RequestMetricsMiddleware:
             parts = collector.current().breakdown()
         finally:
             collector.stop(token)
+            IN_FLIGHT.dec()
         match = getattr(request, "resolver_match", None)
         page_cache = response.get("X-Page-Cache")
         view = (match.view_name or match._func_path) if match else ("page-cache" if page_cache == "HIT" else "unresolved")

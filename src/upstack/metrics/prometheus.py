@@ -14,7 +14,7 @@ import os
 
 from django.http import Http404, HttpResponse
 from django.utils.crypto import constant_time_compare
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from .. import conf
@@ -22,6 +22,7 @@ from .. import conf
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 REQUEST_SECONDS = Histogram("upstack_request_seconds", "Request latency", ["view", "status"], buckets=BUCKETS)
 PART_SECONDS = Histogram("upstack_request_part_seconds", "Request time by part", ["view", "part"], buckets=BUCKETS)
+IN_FLIGHT = Gauge("upstack_requests_in_flight", "Requests being served", multiprocess_mode="livesum")
 CACHE_OPS = Counter("upstack_cache_lookups_total", "Cache lookups", ["namespace", "result"])
 PAGE_CACHE = Counter("upstack_page_cache_total", "Page cache results", ["result"])
 PURGES = Counter("upstack_purge_keys_total", "Surrogate keys purged", ["backend", "result"])

@@ -11,6 +11,7 @@ def init_sentry(dsn: str, environment: str = "production", traces_sample_rate: f
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration
 
-    sentry_sdk.init(dsn=dsn, environment=environment, traces_sample_rate=traces_sample_rate, send_default_pii=False,
+    # Personal data stays out by default (the SDK sends none unless told to).
+    sentry_sdk.init(dsn=dsn, environment=environment, traces_sample_rate=traces_sample_rate,
                     integrations=[DjangoIntegration(), CeleryIntegration()])
     return True

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from django.template import Context, Engine
 
-from . import kubernetes, services
+from . import kubernetes, observability, services
 from .context import StackContext
 from .sizing import GB, MB, Sizing, pg_size, plan, redis_size
 
@@ -155,7 +155,11 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
 
 
 def _server_configs(variables: dict) -> dict[str, str]:
-    return {path: _template(name, variables) for path, name in SERVER_CONFIGS.items()}
+    files = {path: _template(name, variables) for path, name in SERVER_CONFIGS.items()}
+    app_targets = [f"{b['host']}:{b['port']}" for b in variables["app_backends"]]
+    exporter_host = "127.0.0.1" if variables["target"] in ("local", "systemd") else "exporters"
+    files.update(observability.files(variables["project"], app_targets, exporter_host))
+    return files
 
 
 def _command(argv) -> str:

@@ -277,3 +277,21 @@ def test_render_command_writes_files_and_rejects_bad_input(open_tmp):
     assert not (open_tmp / "d").exists()
     call_command("upstack", "render", "--target", "kubernetes", "--out", str(open_tmp / "k"), "--memory", "8G")
     assert (open_tmp / "k" / "kubernetes" / "app.yaml").exists()
+
+
+def test_prometheus_files_pass_promtool_and_the_dashboard_is_grafana_json(open_tmp):
+    servers.require_binary("promtool")
+    render.write(render.render("systemd", remote_ctx()), open_tmp)
+    prom = open_tmp / "etc/prometheus"
+    for args in (["check", "config", str(prom / "prometheus.yml")], ["check", "rules", str(prom / "upstack-alerts.yml")]):
+        result = subprocess.run([machine.find_binary("promtool"), *args], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+    rules = yaml.safe_load((prom / "upstack-alerts.yml").read_text())["groups"][0]["rules"]
+    assert {r["alert"] for r in rules} >= {"HighErrorRate", "BackendUnhealthy", "EdgeHitRateDropping", "QueueGrowing",
+                                          "MemoryHigh", "DiskHigh"}
+    jobs = {j["job_name"] for j in yaml.safe_load((prom / "prometheus.yml").read_text())["scrape_configs"]}
+    assert jobs == {"django", "varnish", "redis", "postgres", "node"}
+    dashboard = json.loads((open_tmp / "etc/grafana/upstack-dashboard.json").read_text())
+    jsonschema.validate(dashboard, {"type": "object", "required": ["uid", "title", "panels", "schemaVersion"],
+                                    "properties": {"panels": {"type": "array", "minItems": 8, "items": {
+                                        "type": "object", "required": ["id", "type", "title", "targets", "gridPos"]}}}})

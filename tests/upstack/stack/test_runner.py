@@ -232,6 +232,33 @@ def test_a_reader_comments_through_the_edge_in_a_browser(stack):
             browser.close()
 
 
+def test_metrics_add_up_across_workers_and_top_and_report_read_the_stack(stack):
+    state, _ = stack
+    app = "http://" + service(state, "app")["address"]
+
+    def search_count() -> float:
+        body = get(app + "/metrics")[2]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
+                   if line.startswith("upstack_request_seconds_count{") and 'view="news:search"' in line)
+
+    before = search_count()
+    for i in range(40):  # spread over the gunicorn workers
+        assert get(f"{app}/search/?q=metrics-{i}")[0] == 200
+    assert search_count() - before == 40
+    top = upstack(state, "top", "--once", "--json", "--interval", "0.5")
+    assert top.returncode == 0, top.stderr
+    snapshot = json.loads(top.stdout)
+    assert set(snapshot) == {"edge", "app", "cache", "db", "queues"}
+    assert not [k for k, v in snapshot.items() if isinstance(v, dict) and "error" in v], snapshot
+    assert snapshot["app"]["requests"] >= 40 and snapshot["db"]["connections"] >= 1
+    assert snapshot["edge"]["totals"]["client_req"] > 0 and "high" in snapshot["queues"]
+    report = upstack(state, "report", "views", "--json")
+    rows = {row["view"]: row for row in json.loads(report.stdout)}
+    assert rows["news:search"]["requests"] >= 40 and set(rows["news:search"]["share"]) == {
+        "sql", "cache", "template", "http", "python"}
+    assert "news:search" in upstack(state, "report", "views").stdout
+
+
 def test_grace_drill_pages_survive_the_app_being_down(stack):
     state, _ = stack
     edge = status(state)["edge_url"]

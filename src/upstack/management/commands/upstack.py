@@ -62,6 +62,16 @@ class Command(BaseCommand):
         tstats = tasks_sub.add_parser("stats", help="Depth and sent/succeeded/failed/retried per queue, "
                                                     "and enqueue failures.")
         tstats.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
+        top = sub.add_parser("top", help="A live view of the running stack: edge, app, cache, database, queues.")
+        top.add_argument("--once", action="store_true", help="Print one snapshot and exit.")
+        top.add_argument("--json", action="store_true", help="With --once: print the snapshot as JSON.")
+        top.add_argument("--interval", type=float, default=1.0, help="Seconds between refreshes (default 1).")
+        report = sub.add_parser("report", help="Reports from the running stack's metrics.")
+        report_sub = report.add_subparsers(dest="report_kind", required=True, metavar="REPORT")
+        rviews = report_sub.add_parser("views", help="Views by total time, with their breakdown; flags any part "
+                                                     "over 30%% of a view's time.")
+        rviews.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
+        rviews.add_argument("--threshold", type=float, default=0.30, help="Flag parts above this share (0.30).")
         sub.add_parser("env", help="Print KEY=VALUE lines that point Django at the running stack, e.g. "
                                    "env $(python manage.py upstack env) python manage.py shell")
 
@@ -114,6 +124,49 @@ class Command(BaseCommand):
         from upstack.tasks import stats
 
         self.print_task_stats(self.guard(stats), json)
+
+    def handle_top(self, once, json, interval, **options):
+        from upstack.ops import top
+
+        stack_env = self.guard(stack.LocalStack().env)
+        state_dir = stack.LocalStack().dir
+        if once:
+            data = top.snapshot(state_dir, stack_env, interval)
+            self.stdout.write(top.dumps(data) if json else self._rich(top.render(data)))
+            return
+        from rich.live import Live
+
+        try:
+            with Live(top.render(top.snapshot(state_dir, stack_env, interval)), refresh_per_second=2) as live:
+                while True:
+                    live.update(top.render(top.snapshot(state_dir, stack_env, interval)))
+        except KeyboardInterrupt:
+            pass
+
+    def handle_report(self, report_kind, json, threshold, **options):
+        from pathlib import Path
+
+        from upstack.ops import report
+
+        rows = report.views(Path(self.guard(stack.LocalStack().env)["PROMETHEUS_MULTIPROC_DIR"]), threshold)
+        if json:
+            import json as json_module
+
+            self.stdout.write(json_module.dumps(rows, indent=2))
+            return
+        self.stdout.write(f"{'view':<28} {'requests':>8} {'total ms':>10} {'mean ms':>8}  sql cache tmpl http py  flagged")
+        for row in rows:
+            share = " ".join(f"{row['share'][p] * 100:4.0f}" for p in report.PARTS)
+            self.stdout.write(f"{row['view'][:28]:<28} {row['requests']:>8} {row['total_ms']:>10} "
+                              f"{row['mean_ms'] or 0:>8}  {share}  {','.join(row['flagged']) or '-'}")
+
+    @staticmethod
+    def _rich(renderable) -> str:
+        from rich.console import Console
+
+        console = Console(width=120, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+        console.print(renderable)
+        return console.export_text()
 
     # --- helpers -------------------------------------------------------------------------------
 
