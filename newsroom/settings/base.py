@@ -151,6 +151,8 @@ UPSTACK = {
            if env.str("EDGE_URL", default="") or env.list("EDGE_URLS", default=[]) else {}),
     },
     "BYPASS_SECRET": env.str("BYPASS_SECRET", default=""),
+    "BACKUP_DIR": env.str("BACKUP_DIR", default="var/backups"),
+    "BACKUP_KEEP": env.int("BACKUP_KEEP", default=7),
     "PASS_PATHS": ["/accounts/", f"/{ADMIN_URL}", "/metrics"],
 }
 

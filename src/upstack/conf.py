@@ -73,6 +73,10 @@ DEFAULTS: dict[str, Any] = {
     # Statements slower than this (ms) are logged; a share of them with their EXPLAIN plan (0: off).
     "SLOW_QUERY_MS": 200,
     "SLOW_QUERY_SAMPLE": 0.1,
+    # --- operations (BLUEPRINT H) ---
+    # Where backups go (relative to BASE_DIR) and how many to keep.
+    "BACKUP_DIR": "var/backups",
+    "BACKUP_KEEP": 7,
     # The WSGI application for the stack runner.
     "WSGI_APPLICATION": None,
     # The Django project's settings module the stack runs with (default: the current one).

@@ -5,7 +5,10 @@ Each subcommand's handler is one to three lines over the public library (``upsta
 """
 
 import json
+from pathlib import Path
+from urllib.parse import quote
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
@@ -72,6 +75,15 @@ class Command(BaseCommand):
                                                      "over 30%% of a view's time.")
         rviews.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
         rviews.add_argument("--threshold", type=float, default=0.30, help="Flag parts above this share (0.30).")
+        backup = sub.add_parser("backup", help="PostgreSQL backups: create (default), verify, list.")
+        backup.add_argument("action", nargs="?", default="create", choices=("create", "verify", "list"),
+                            help="create a backup, verify one by restoring it into a scratch database, or list them")
+        backup.add_argument("--file", help="The backup to verify (default: the newest).")
+        backup.add_argument("--dir", help="Backup directory (default: UPSTACK BACKUP_DIR).")
+        backup.add_argument("--keep", type=int, help="Backups to keep (default: UPSTACK BACKUP_KEEP).")
+        restore = sub.add_parser("restore", help="Replace the database's contents with a backup (asks first).")
+        restore.add_argument("file", help="The backup file.")
+        restore.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
         sub.add_parser("env", help="Print KEY=VALUE lines that point Django at the running stack, e.g. "
                                    "env $(python manage.py upstack env) python manage.py shell")
 
@@ -168,6 +180,49 @@ class Command(BaseCommand):
         console.print(renderable)
         return console.export_text()
 
+    def handle_backup(self, action, file, dir, keep, **options):
+        from upstack.ops import backup
+
+        directory = self.backup_dir(dir)
+        if action == "create":
+            self.guard(backup.backup, self.database_url(), directory, keep or conf.get("BACKUP_KEEP"),
+                       say=self.stdout.write)
+        elif action == "list":
+            for path in backup.list_backups(directory):
+                self.stdout.write(f"{path.name}  {path.stat().st_size} bytes")
+        else:
+            path = Path(file) if file else next(iter(backup.list_backups(directory)), None)
+            if path is None or not path.exists():
+                self.fail(f"no backup to verify in {directory}; run `manage.py upstack backup` first", 2)
+            result = self.guard(backup.verify, self.database_url(), path, say=self.stdout.write)
+            if not result["ok"]:
+                self.fail(f"backup {path.name} does not match its manifest: {result['differences']}", 1)
+
+    def handle_restore(self, file, yes, **options):
+        from upstack.ops import backup
+
+        path = Path(file)
+        if not path.exists() or not Path(str(path) + ".json").exists():
+            self.fail(f"{path} is not a complete upstack backup (the file and its .json manifest)", 2)
+        name = settings.DATABASES["default"]["NAME"]
+        if not yes:
+            answer = input(f"This replaces every table of database {name!r} with {path.name}. Type the database "
+                           "name to go on: ")
+            if answer.strip() != name:
+                self.fail("Not confirmed; nothing was changed.", 1)
+        self.guard(backup.restore, self.database_url(), path, say=self.stdout.write)
+
+    def database_url(self) -> str:
+        db = settings.DATABASES["default"]
+        if db["ENGINE"] != "django.db.backends.postgresql":
+            self.fail("backups need PostgreSQL (DATABASE_URL=postgres://...); this database is " + db["ENGINE"], 2)
+        auth = db["USER"] + (f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else "")
+        return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+    def backup_dir(self, given) -> Path:
+        path = Path(given or conf.get("BACKUP_DIR"))
+        return path if path.is_absolute() else Path(settings.BASE_DIR) / path
+
     # --- helpers -------------------------------------------------------------------------------
 
     def _sizing_arguments(self, parser):
@@ -216,6 +271,12 @@ class Command(BaseCommand):
             self.fail(str(exc), 2)
         except (ConnectionError, ImproperlyConfigured) as exc:
             self.fail(str(exc), 1)
+        except Exception as exc:
+            from upstack.ops.backup import BackupError
+
+            if isinstance(exc, BackupError) or type(exc).__module__.startswith("psycopg"):
+                self.fail(str(exc).strip(), 1)
+            raise
 
     def fail(self, message, returncode=1):
         raise CommandError(message, returncode=returncode)
