@@ -153,6 +153,7 @@ UPSTACK = {
     "BYPASS_SECRET": env.str("BYPASS_SECRET", default=""),
     "BACKUP_DIR": env.str("BACKUP_DIR", default="var/backups"),
     "BACKUP_KEEP": env.int("BACKUP_KEEP", default=7),
+    "DIRECT_DATABASE_URL": env.str("DIRECT_DATABASE_URL", default=""),
     "PASS_PATHS": ["/accounts/", f"/{ADMIN_URL}", "/metrics"],
 }
 

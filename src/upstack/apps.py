@@ -10,6 +10,7 @@ class UpstackConfig(AppConfig):
 
     def ready(self):
         from . import conf
+        from .checks import system  # noqa: F401 - registers the upstack.* system checks
         from .edge import invalidation, tracking
 
         conf.connect()

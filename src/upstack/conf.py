@@ -77,6 +77,11 @@ DEFAULTS: dict[str, Any] = {
     # Where backups go (relative to BASE_DIR) and how many to keep.
     "BACKUP_DIR": "var/backups",
     "BACKUP_KEEP": 7,
+    # PostgreSQL itself, when DATABASE_URL goes through PgBouncer (backups, restores, verification).
+    "DIRECT_DATABASE_URL": "",
+    # How many app servers run this site (shared-nothing check), and whether MEDIA_ROOT is a shared mount.
+    "APP_SERVERS": 1,
+    "SHARED_MEDIA": False,
     # The WSGI application for the stack runner.
     "WSGI_APPLICATION": None,
     # The Django project's settings module the stack runs with (default: the current one).

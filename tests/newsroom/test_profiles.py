@@ -58,8 +58,13 @@ def test_every_page_works_in_each_profile(profile, tmp_path):
 def test_deploy_profile_passes_check_deploy(tmp_path):
     code = "import sys; from django.core.management import execute_from_command_line; " \
            "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"
-    ok = run("newsroom.settings.deploy", code, tmp_path, SECRET_KEY="x" * 30 + "-Zq9!deploy-check-key-value-42")
+    complete = {"SECRET_KEY": "x" * 30 + "-Zq9!deploy-check-key-value-42", "REDIS_URL": "redis://127.0.0.1:6379/0",
+                "BYPASS_SECRET": "a-long-random-bypass-secret-value"}
+    ok = run("newsroom.settings.deploy", code, tmp_path, **complete)
     assert ok.returncode == 0, ok.stderr[-3000:]
+    # upstack's own checks catch what Django's do not: here, a per-process cache in production.
+    local = run("newsroom.settings.deploy", code, tmp_path, **{**complete, "REDIS_URL": ""})
+    assert local.returncode != 0 and "upstack.E004" in local.stderr
     missing = run("newsroom.settings.deploy", code, tmp_path, SECRET_KEY="")
     assert missing.returncode != 0 and "SECRET_KEY" in missing.stderr
 

@@ -42,10 +42,12 @@ class RequestMetricsMiddleware:
         collector.install()
 
     def __call__(self, request):
-        from .prometheus import IN_FLIGHT, is_internal, observe_request
+        from .prometheus import IN_FLIGHT, client_ip, is_internal, observe_request
 
-        internal = is_internal(request.META.get("REMOTE_ADDR", ""))
-        request.request_id = _request_id(request, internal)
+        # The request id comes from the proxy in front (an internal peer); Server-Timing goes only to
+        # callers who are internal themselves, wherever they came through.
+        request.request_id = _request_id(request, is_internal(request.META.get("REMOTE_ADDR", "")))
+        internal = is_internal(client_ip(request))
         token = collector.start()
         IN_FLIGHT.inc()
         try:

@@ -82,7 +82,21 @@ def _allowed(request) -> bool:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if token and constant_time_compare(header, f"Bearer {token}"):
         return True
-    return is_internal(request.META.get("REMOTE_ADDR", ""))
+    return is_internal(client_ip(request))
+
+
+def client_ip(request) -> str:
+    """The caller's address. Behind internal proxies (the edge, the load balancer) it is the last
+    address in X-Forwarded-For that is not internal - earlier entries are the client's own say."""
+    address = request.META.get("REMOTE_ADDR", "")
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if not forwarded or not is_internal(address):
+        return address
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not is_internal(hop):
+            return hop
+        address = hop
+    return address
 
 
 def is_internal(address: str) -> bool:

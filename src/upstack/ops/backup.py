@@ -72,7 +72,8 @@ def backup(database_url: str, directory: Path, keep: int = 7, say=print) -> Path
     if keep < 1:
         raise ValueError("keep must be at least 1")
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"  # two backups a second apart differ
     name = f"{_database_name(database_url)}-{stamp}.dump" + (".enc" if os.environ.get(KEY_ENV) else "")
     final, partial = directory / name, directory / (name + ".partial")
     started = time.monotonic()
@@ -131,6 +132,16 @@ def _plain_dump(path: Path, workdir: Path) -> Path:
     return plain
 
 
+def _restore_list(dump: Path, workdir: Path) -> Path:
+    """pg_restore's table of contents without extensions: creating them needs a superuser, and the
+    server's own (pg_stat_statements) are not the application's data."""
+    toc = _run([require("pg_restore"), "--list", str(dump)]).stdout
+    keep = [line for line in toc.splitlines() if " EXTENSION " not in line]
+    path = workdir / "restore.list"
+    path.write_text("\n".join(keep) + "\n")
+    return path
+
+
 def verify(database_url: str, path: Path, say=print) -> dict:
     """Restore ``path`` into a scratch database and compare it with the backup's manifest."""
     import psycopg
@@ -144,8 +155,8 @@ def verify(database_url: str, path: Path, say=print) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="upstack-verify-") as tmp:
             dump = _plain_dump(path, Path(tmp))
-            _run([require("pg_restore"), "--no-owner", "--exit-on-error", f"--dbname={_with_database(database_url, scratch)}",
-                  str(dump)])
+            _run([require("pg_restore"), "--no-owner", "--exit-on-error", f"--use-list={_restore_list(dump, Path(tmp))}",
+                  f"--dbname={_with_database(database_url, scratch)}", str(dump)])
         with psycopg.connect(_with_database(database_url, scratch)) as conn:
             restored = fingerprint(conn)
     finally:
@@ -165,7 +176,8 @@ def restore(database_url: str, path: Path, say=print) -> None:
     with tempfile.TemporaryDirectory(prefix="upstack-restore-") as tmp:
         dump = _plain_dump(path, Path(tmp))
         _run([require("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
-              "--exit-on-error", f"--dbname={_psycopg_url(database_url)}", str(dump)])
+              "--exit-on-error", f"--use-list={_restore_list(dump, Path(tmp))}", f"--dbname={_psycopg_url(database_url)}",
+              str(dump)])
     say(f"Restored {path.name} into {_database_name(database_url)}")
 
 

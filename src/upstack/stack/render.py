@@ -93,6 +93,8 @@ def django_env(ctx: StackContext, target: str) -> dict[str, str]:
         env["MEMCACHED_LOCATION"] = f"{host['memcached']}:{port['memcached']}"
     if ctx.with_pgbouncer:
         env["DISABLE_SERVER_SIDE_CURSORS"] = "true"
+        # Backups and restores talk to PostgreSQL itself (sessions, other databases).
+        env["DIRECT_DATABASE_URL"] = f"postgres://{ctx.db_user}{password}@{host['postgres']}:{port['postgres']}/{ctx.db_name}"
     return env
 
 

@@ -110,3 +110,12 @@ def test_slow_queries_are_logged_with_a_sampled_plan(settings, caplog, monkeypat
     client().get("/")
     assert not [r for r in caplog.records if r.name == "upstack.slow_query"]
     assert slowlog.logger.name == "upstack.slow_query"
+
+
+def test_behind_a_proxy_the_client_address_decides():
+    via_edge = client("127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert via_edge.get("/metrics").status_code == 404
+    spoofed = client("127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1, 203.0.113.7")
+    assert spoofed.get("/metrics").status_code == 404 and "Server-Timing" not in spoofed.get("/")
+    inside = client("127.0.0.1", HTTP_X_FORWARDED_FOR="10.1.2.3, 127.0.0.1")
+    assert inside.get("/metrics").status_code == 200

@@ -84,6 +84,10 @@ class Command(BaseCommand):
         restore = sub.add_parser("restore", help="Replace the database's contents with a backup (asks first).")
         restore.add_argument("file", help="The backup file.")
         restore.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+        check = sub.add_parser("check", help="The launch checklist: deploy settings, and with --live the running stack.")
+        check.add_argument("--live", metavar="EDGE_URL", help="Probe the running stack through its edge.")
+        check.add_argument("--host", help="The public Host header for the probes (default: 127.0.0.1).")
+        check.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
         sub.add_parser("env", help="Print KEY=VALUE lines that point Django at the running stack, e.g. "
                                    "env $(python manage.py upstack env) python manage.py shell")
 
@@ -212,7 +216,29 @@ class Command(BaseCommand):
                 self.fail("Not confirmed; nothing was changed.", 1)
         self.guard(backup.restore, self.database_url(), path, say=self.stdout.write)
 
+    def handle_check(self, live, host, json, **options):
+        from upstack.ops import checklist
+
+        postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql") or conf.get("DIRECT_DATABASE_URL")
+        db_url = self.database_url() if postgres else None
+        items = checklist.run(live, host, db_url, self.backup_dir(None))
+        if json:
+            import json as json_module
+
+            self.stdout.write(json_module.dumps(items, indent=2))
+        else:
+            for item in items:
+                mark = self.style.SUCCESS("PASS") if item["ok"] else self.style.ERROR("FAIL")
+                self.stdout.write(f"[{mark}] {item['check']} - {item['detail']}")
+                if not item["ok"]:
+                    self.stdout.write(f"       fix: {item['fix']}")
+        failed = [i for i in items if not i["ok"]]
+        if failed:
+            self.fail(f"{len(failed)} of {len(items)} checks failed", 1)
+
     def database_url(self) -> str:
+        if conf.get("DIRECT_DATABASE_URL"):
+            return conf.get("DIRECT_DATABASE_URL")
         db = settings.DATABASES["default"]
         if db["ENGINE"] != "django.db.backends.postgresql":
             self.fail("backups need PostgreSQL (DATABASE_URL=postgres://...); this database is " + db["ENGINE"], 2)

@@ -80,6 +80,10 @@ sub vcl_recv {
         return (synth(751, "Moved Permanently"));
     }{% endfor %}
 
+    # Metrics are for the monitoring network only (Django checks too).
+    if (req.url ~ "^/metrics" && client.ip !~ purgers) {
+        return (synth(404, "Not Found"));
+    }
     # The health URL is always answered by a live backend, never from cache.
     if (req.url == "{{ health_path }}") {
         return (pass);

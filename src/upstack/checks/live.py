@@ -1,0 +1,86 @@
+"""Live launch probes (BLUEPRINT H5): does the running stack do what the checklist promises?
+
+Each probe returns ``(ok, detail, fix)``. Probes that must look like an outsider send from
+127.0.0.2 when the edge is on loopback (outside the purge ACL, which lists 127.0.0.1); against a
+remote edge, run the checklist from a host outside the ACL.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+
+def _request(edge: str, method: str, path: str, outsider: bool = False, headers: dict | None = None,
+             host: str | None = None):
+    parts = urlsplit(edge)
+    source = ("127.0.0.2", 0) if outsider and parts.hostname in ("127.0.0.1", "localhost") else None
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10, source_address=source)
+    try:
+        conn.request(method, path, headers={"Host": host or parts.netloc, **(headers or {})})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def edge_caches_pages(edge: str, host: str):
+    _request(edge, "GET", "/", host=host)
+    status, headers, _ = _request(edge, "GET", "/", host=host)
+    ok = status == 200 and headers.get("x-cache") == "HIT"
+    return ok, f"GET / twice: {status}, X-Cache {headers.get('x-cache')}", \
+        "Anonymous pages must be cacheable: no Set-Cookie, public Cache-Control, cookies normalised in the VCL."
+
+
+def purge_refused_from_outside(edge: str, host: str):
+    status, _, _ = _request(edge, "PURGE", "/", outsider=True, headers={"xkey": "news.article@*"}, host=host)
+    return status in (403, 405), f"PURGE from an outsider: {status}", "Restrict PURGE to the ACL in the VCL."
+
+
+def bypass_ignored_for_outsiders(edge: str, host: str):
+    _request(edge, "GET", "/", host=host)
+    status, headers, _ = _request(edge, "GET", "/?flush-the-cache=1", outsider=True, host=host)
+    return headers.get("x-cache") == "HIT", f"GET /?flush-the-cache from an outsider: X-Cache {headers.get('x-cache')}", \
+        "Honour the bypass parameter only for the ACL in the VCL (and staff/signed requests in Django)."
+
+
+def error_pages(edge: str, host: str):
+    status_edge, _, body_edge = _request(edge, "GET", "/wp-admin/install.php", host=host)
+    status_app, headers, body_app = _request(edge, "GET", "/no-such-page-at-all/", host=host)
+    ok = status_edge == 404 and status_app == 404 and b"<html" in body_app.lower() and b"Traceback" not in body_app
+    return ok, f"edge 404 {status_edge}, app 404 {status_app}", \
+        "Render the edge error page (upstack render) and give Django 404/500 templates; DEBUG must be off."
+
+
+def health_behind_the_proxy(edge: str, host: str):
+    status, _, body = _request(edge, "GET", "/healthz", host=host)
+    return status == 200, f"GET /healthz with Host {host}: {status}", \
+        "Add the public host to ALLOWED_HOSTS and exempt /healthz from the HTTPS redirect."
+
+
+def metrics_not_public(edge: str, host: str):
+    status, _, _ = _request(edge, "GET", "/metrics", outsider=True, host=host)
+    return status != 200, f"GET /metrics from an outsider: {status}", \
+        "Serve /metrics only to internal addresses or with UPSTACK METRICS_TOKEN."
+
+
+PROBES: list[tuple[str, Callable]] = [
+    ("the edge caches anonymous pages", edge_caches_pages),
+    ("a purge from outside is refused", purge_refused_from_outside),
+    ("the bypass parameter is ignored for outsiders", bypass_ignored_for_outsiders),
+    ("error pages at the edge and in Django", error_pages),
+    ("the health endpoint works behind the proxy", health_behind_the_proxy),
+    ("/metrics is not public", metrics_not_public),
+]
+
+
+def run(edge: str, host: str) -> list[dict]:
+    results = []
+    for title, probe in PROBES:
+        try:
+            ok, detail, fix = probe(edge.rstrip("/"), host)
+        except OSError as exc:
+            ok, detail, fix = False, f"could not reach the edge: {exc}", "Start the stack (upstack up) or fix --live."
+        results.append({"check": title, "ok": ok, "detail": detail, "fix": None if ok else fix})
+    return results
