@@ -95,7 +95,45 @@ class LocalStack:
         return env
 
     def edge_url(self) -> str:
-        return f"http://127.0.0.1:{self.state()['ports']['varnish']}"
+        state = self.state()
+        if not state:
+            raise StackError("the stack has never been up here; run `manage.py upstack up` first")
+        return f"http://127.0.0.1:{state['ports']['varnish']}"
+
+    # --- release steps (upstack.ops.release) ------------------------------------------------------
+    def _require_running(self) -> dict:
+        if not self.supervisor.running():
+            raise StackError("the stack is not running; start it with `manage.py upstack up`", returncode=2)
+        return self.state()
+
+    def reload_edge(self) -> str:
+        """Re-render the configs (the VCL embeds the site's error page) and load the new VCL into the
+        running Varnish: its cache survives (BLUEPRINT A8)."""
+        state = self._require_running()
+        ctx = self.context(state)
+        render.write(render.render("local", ctx), self.dir)
+        name = f"upstack_{int(time.time() * 1000)}"
+        adm = [ctx.binaries["varnishadm"], "-n", str(self.dir / "varnish")]
+        for args in (["vcl.load", name, str(self.dir / "etc" / "varnish" / "default.vcl")], ["vcl.use", name]):
+            result = subprocess.run([*adm, *args], capture_output=True, text=True, timeout=60)
+            if result.returncode != 0:
+                raise StackError(f"varnishadm {args[0]} failed: {result.stdout}{result.stderr}")
+        return name
+
+    def reload_app(self) -> None:
+        """gunicorn's graceful reload: new workers with the new code, old ones finish their requests."""
+        state = self._require_running()
+        self.supervisor.rpc().signalProcess("app", "HUP")
+        port = state["ports"]["app"]
+        self._wait(lambda: _http_status(f"http://127.0.0.1:{port}/healthz") == 200, "app", timeout=60)
+
+    def restart_workers(self) -> None:
+        """Warm shutdown (running tasks finish; late acks requeue any that cannot), then start again."""
+        self._require_running()
+        env = self.env()
+        self.supervisor.stop_program("worker")
+        self.supervisor.start_program("worker")
+        self._wait(lambda: self._celery_ping(env), "worker", timeout=60)
 
     # --- up --------------------------------------------------------------------------------------
     def up(self, options: Options, resources, settings_module: str, say=print) -> dict:

@@ -283,6 +283,48 @@ def test_the_launch_checklist_probes_the_running_stack(stack):
     assert failed and all(i["fix"] for i in failed) and result.returncode == 1
 
 
+def test_release_under_load_drops_nothing_and_refuses_debug(stack):
+    import threading
+
+    state, _ = stack
+    edge = status(state)["edge_url"]
+    paths = ["/", "/feed/", "/sitemap.xml"]
+    results, stop = [], threading.Event()
+
+    def load(worker: int):
+        i = 0
+        while not stop.is_set() and len(results) < 20000:  # bounded in requests and in time (the release)
+            path = paths[i % 3] if i % 2 else f"/search/?q=release-{worker}-{i}"  # half reach the app
+            try:
+                code = get(edge + path)[0]
+            except OSError as exc:
+                code = f"{type(exc).__name__}"
+            results.append(code)
+            i += 1
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        released = upstack(state, "release", "--backup", "--warm", "30", "--json",
+                           env={"BACKUP_DIR": str(state / "backups")}, timeout=600)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert released.returncode == 0, released.stdout[-3000:] + released.stderr[-3000:]
+    steps = json.loads(released.stdout[released.stdout.index("["):released.stdout.rindex("]") + 1])
+    assert [s["step"] for s in steps] == ["deploy checks", "backup", "migrate", "collectstatic",
+                                          "edge: error page and VCL reload", "graceful app reload",
+                                          "graceful worker restart", "cache warming"]
+    failures = [code for code in results if code != 200]
+    print(f"release under load: {len(results)} requests, {len(failures)} failed; steps {steps}")
+    assert len(results) > 50 and failures == []
+    refused = upstack(state, "release", "--warm", "0", env={"DEBUG": "true"})
+    assert refused.returncode == 1 and "release stopped at 'deploy checks'" in refused.stderr
+    assert "upstack.E001" in refused.stderr
+
+
 def test_grace_drill_pages_survive_the_app_being_down(stack):
     state, _ = stack
     edge = status(state)["edge_url"]

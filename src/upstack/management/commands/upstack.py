@@ -88,6 +88,19 @@ class Command(BaseCommand):
         check.add_argument("--live", metavar="EDGE_URL", help="Probe the running stack through its edge.")
         check.add_argument("--host", help="The public Host header for the probes (default: 127.0.0.1).")
         check.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
+        warm = sub.add_parser("warm", help="Request the most popular URLs through the edge, with a progress bar.")
+        warm.add_argument("--from", dest="source", default="sitemap",
+                          help="sitemap (default), access-log:PATH, or a file with one URL per line.")
+        warm.add_argument("--top", type=int, default=500, help="How many URLs (default 500).")
+        warm.add_argument("--concurrency", type=int, default=4, help="Parallel requests (default 4).")
+        warm.add_argument("--edge", help="The edge URL (default: the local stack's).")
+        warm.add_argument("--host", default="127.0.0.1", help="The Host header to send (default 127.0.0.1).")
+        warm.add_argument("--json", action="store_true", help="Print the result as JSON.")
+        release = sub.add_parser("release", help="Release in one command: checks, [backup], migrate, collectstatic, "
+                                                "edge reload, graceful app reload, worker restart, cache warming.")
+        release.add_argument("--backup", action="store_true", help="Take a backup before migrating.")
+        release.add_argument("--warm", type=int, default=100, metavar="N", help="Warm the N top URLs (0: skip).")
+        release.add_argument("--json", action="store_true", help="Print the steps and durations as JSON.")
         sub.add_parser("env", help="Print KEY=VALUE lines that point Django at the running stack, e.g. "
                                    "env $(python manage.py upstack env) python manage.py shell")
 
@@ -236,6 +249,43 @@ class Command(BaseCommand):
         if failed:
             self.fail(f"{len(failed)} of {len(items)} checks failed", 1)
 
+    def handle_warm(self, source, top, concurrency, edge, host, json, **options):
+        from upstack.ops import warm
+
+        edge = edge or self.guard(stack.LocalStack().edge_url)
+        if source == "sitemap":
+            paths = self.guard(warm.from_sitemap, edge, host, top)
+        elif source.startswith("access-log:"):
+            paths = self.guard(warm.from_access_log, Path(source.split(":", 1)[1]), top)
+        elif Path(source).exists():
+            paths = warm.from_file(Path(source), top)
+        else:
+            self.fail(f"--from {source!r}: use sitemap, access-log:PATH, or an existing file", 2)
+        result = self.guard(warm.warm, edge, paths, host, concurrency, not json)
+        if json:
+            import json as json_module
+
+            self.stdout.write(json_module.dumps(result, indent=2))
+            return
+        self.stdout.write(f"Warmed {result['urls']} URLs. Status counts: {result['before']['statuses']}")
+        for label in ("before", "after"):
+            row = result[label]
+            self.stdout.write(f"  {label:<6} edge hit ratio {row['edge_hit_ratio']:.1%}, "
+                              f"page-cache hit ratio {row['page_cache_hit_ratio']:.1%}")
+
+    def handle_release(self, backup, warm, json, **options):
+        from upstack.ops import release
+
+        try:
+            done = release.release(stack.LocalStack(), backup=backup, warm_top=warm, say=self.stdout.write)
+        except (release.ReleaseError, stack.StackError) as exc:
+            self.fail(str(exc), 1)
+        if json:
+            import json as json_module
+
+            self.stdout.write(json_module.dumps(done, indent=2))
+        self.stdout.write(f"Released in {sum(step['seconds'] for step in done):.1f}s.")
+
     def database_url(self) -> str:
         if conf.get("DIRECT_DATABASE_URL"):
             return conf.get("DIRECT_DATABASE_URL")
@@ -293,7 +343,7 @@ class Command(BaseCommand):
             return function(*args, **kwargs)
         except stack.StackError as exc:
             self.fail(str(exc), exc.returncode)
-        except (ValueError, MissingBinary) as exc:
+        except (ValueError, MissingBinary, OSError) as exc:
             self.fail(str(exc), 2)
         except (ConnectionError, ImproperlyConfigured) as exc:
             self.fail(str(exc), 1)
