@@ -16,7 +16,6 @@ healthy in-process cache and against the blackhole, and writes bench/results/cac
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import statistics
@@ -24,7 +23,6 @@ import tempfile  # noqa: E402
 import threading
 import time
 from datetime import date
-from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsroom.settings.test")
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='bench-faults-')}/db.sqlite3")
@@ -34,10 +32,9 @@ django.setup()
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedis  # noqa: E402
 
+from bench.results import save  # noqa: E402
 from upstack import conf  # noqa: E402
 from upstack.cache.backends.redis import RedisCache  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def blackhole() -> tuple[socket.socket, int]:
@@ -130,9 +127,7 @@ def main(argv=None) -> dict:
                    "exceptions": django_errors},
     }
     result["ratio_after_breaker"] = round(result["django"]["median_ms"] / max(result["upstack"]["median_after_ms"], 1e-6))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"cache-faults-{result['date']}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save("cache-faults", result)
     return result
 
 

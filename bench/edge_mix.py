@@ -27,7 +27,8 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.results import save
+
 SEEDED_PASSWORD = "newsroom-seeded-reader"
 
 
@@ -169,8 +170,7 @@ def main(argv=None) -> int:
     result = run(args.edge.rstrip("/"), args.varnish_dir, args.views, args.readers)
     result["logged_in_article_view"] = logged_in_backend_requests(args.edge.rstrip("/"), args.varnish_dir)
     if not args.no_save:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"edge-mix-{result['date']}.json").write_text(json.dumps(result, indent=2) + "\n")
+        save("edge-mix", result, echo=False)
     print(json.dumps(result, indent=2))
     return 0 if result["leak_count"] == 0 and result["errors"] == 0 else 1
 

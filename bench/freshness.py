@@ -25,9 +25,8 @@ import sys
 import time
 import urllib.request
 from datetime import date
-from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.results import save
 
 
 def fetch(url: str, host: str = "127.0.0.1") -> tuple[int, dict, str]:
@@ -153,8 +152,7 @@ def main(argv=None) -> int:
         parser.error("--edge or EDGE_URL is required")
     result = run(args.edge.rstrip("/"), args.app, args.writes, args.seed)
     if not args.no_save:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"freshness-{result['date']}.json").write_text(json.dumps(result, indent=2) + "\n")
+        save("freshness", result, echo=False)
     print(json.dumps(result, indent=2))
     return 0 if result["stale_after_timeout"] == 0 else 1
 

@@ -11,13 +11,11 @@ and page-cache hits. Writes bench/results/instrumentation-<date>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
 import time
 from datetime import date
-from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsroom.settings.test")
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='bench-instr-')}/db.sqlite3")
@@ -30,7 +28,8 @@ from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.results import save  # noqa: E402
+
 METRICS = "upstack.metrics.middleware.RequestMetricsMiddleware"
 
 
@@ -76,9 +75,7 @@ def main(argv=None) -> dict:
         m_off, m_on = statistics.median(off), statistics.median(on)
         result[label] = {"off_ms": round(m_off * 1000, 3), "on_ms": round(m_on * 1000, 3),
                          "overhead_us": round((m_on - m_off) * 1e6, 1), "ratio": round(m_on / m_off, 3)}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"instrumentation-{result['date']}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save("instrumentation", result)
     return result
 
 

@@ -15,13 +15,11 @@ once with a barrier, and counts computations. Writes bench/results/stampede-<dat
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import threading
 import time
 from datetime import date
-from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsroom.settings.test")
 import django  # noqa: E402
@@ -32,10 +30,9 @@ from django.core.cache import caches  # noqa: E402
 from django.core.cache.backends.redis import RedisCache as DjangoRedis  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
+from bench.results import save  # noqa: E402
 from tests.servers import Redis  # noqa: E402
 from upstack.cache import caches_setting, get_or_compute  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def storm(readers: int, read) -> tuple[int, float]:
@@ -99,9 +96,7 @@ def main(argv=None) -> dict:
         result[name] = {"computations_per_expiry_median": statistics.median(n for n, _ in runs),
                         "computations_per_round": [n for n, _ in runs],
                         "slowest_reader_ms_median": round(statistics.median(w for _, w in runs) * 1000, 1)}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"stampede-{result['date']}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save("stampede", result)
     return result
 
 
