@@ -25,3 +25,14 @@ def test_nothing_to_warm_is_an_error():
 
     with pytest.raises(ValueError, match="no URLs"):
         warm.warm("http://127.0.0.1:9", [])
+
+
+def test_load_test_durations_are_bounded():
+    import pytest
+
+    from upstack.ops.loadtest import parse_duration
+
+    assert parse_duration("60s") == 60 and parse_duration("5m") == 300 and parse_duration("90") == 90
+    for bad in ("0s", "2h", "soon", "-5s"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)

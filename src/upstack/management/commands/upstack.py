@@ -101,6 +101,15 @@ class Command(BaseCommand):
         release.add_argument("--backup", action="store_true", help="Take a backup before migrating.")
         release.add_argument("--warm", type=int, default=100, metavar="N", help="Warm the N top URLs (0: skip).")
         release.add_argument("--json", action="store_true", help="Print the steps and durations as JSON.")
+        load = sub.add_parser("loadtest", help="Run one Locust scenario headless and bounded; CSV, HTML and PNG charts.")
+        load.add_argument("--scenario", default="anonymous", help="anonymous, readers, editors, ajax or mixed.")
+        load.add_argument("--users", type=int, default=20, help="Concurrent simulated users (default 20).")
+        load.add_argument("--duration", default="60s", help="How long, e.g. 60s or 5m (at most 1h).")
+        load.add_argument("--target", help="Base URL to load (default: the local stack's edge). Loopback only "
+                                           "unless --allow-remote.")
+        load.add_argument("--out", help="Output directory (default: var/loadtest/<scenario>).")
+        load.add_argument("--allow-remote", action="store_true", help="Allow a target outside 127.0.0.0/8.")
+        load.add_argument("--json", action="store_true", help="Print the summary as JSON.")
         sub.add_parser("env", help="Print KEY=VALUE lines that point Django at the running stack, e.g. "
                                    "env $(python manage.py upstack env) python manage.py shell")
 
@@ -286,6 +295,32 @@ class Command(BaseCommand):
             self.stdout.write(json_module.dumps(done, indent=2))
         self.stdout.write(f"Released in {sum(step['seconds'] for step in done):.1f}s.")
 
+    def handle_loadtest(self, scenario, users, duration, target, out, allow_remote, json, **options):
+        import ipaddress
+        from urllib.parse import urlsplit
+
+        from upstack.ops import loadtest
+
+        target = target or self.guard(stack.LocalStack().edge_url)
+        host = urlsplit(target).hostname or ""
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback and not allow_remote:
+            self.fail(f"{target} is not on loopback; load tests only hit 127.0.0.0/8 unless --allow-remote", 2)
+        directory = Path(out) if out else Path(settings.BASE_DIR) / "var" / "loadtest" / scenario
+        locustfile = Path(settings.BASE_DIR) / "bench" / "locustfile.py"
+        summary = self.guard(loadtest.run, scenario, users, duration, target, directory, locustfile)
+        if json:
+            import json as json_module
+
+            self.stdout.write(json_module.dumps(summary, indent=2))
+            return
+        self.stdout.write(f"{summary['requests']} requests, {summary['failures']} failed, {summary['rps']:.1f} req/s, "
+                          f"p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms")
+        self.stdout.write(f"Report, CSV and charts in {directory}: {', '.join(summary['charts'])}")
+
     def database_url(self) -> str:
         if conf.get("DIRECT_DATABASE_URL"):
             return conf.get("DIRECT_DATABASE_URL")
@@ -343,7 +378,7 @@ class Command(BaseCommand):
             return function(*args, **kwargs)
         except stack.StackError as exc:
             self.fail(str(exc), exc.returncode)
-        except (ValueError, MissingBinary, OSError) as exc:
+        except (ValueError, MissingBinary, OSError, RuntimeError) as exc:
             self.fail(str(exc), 2)
         except (ConnectionError, ImproperlyConfigured) as exc:
             self.fail(str(exc), 1)

@@ -1,0 +1,130 @@
+"""``upstack loadtest``: one Locust scenario, headless and bounded, with CSV, HTML and PNG charts.
+
+Locust runs as a subprocess on ``bench/locustfile.py`` (Locust is imported nowhere in the package);
+this module prepares its inputs - the URL list by popularity from the database, a staff account for
+the editors - and turns its CSV output into charts with matplotlib: latency over time, and latency
+histograms split by ``X-Cache`` (edge) and ``X-Page-Cache`` (Django's page cache).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+SCENARIOS = ("anonymous", "readers", "editors", "ajax", "mixed")
+
+
+def parse_duration(text: str) -> int:
+    match = re.fullmatch(r"(\d+)\s*([smh]?)", text.strip())
+    if not match:
+        raise ValueError(f"bad duration {text!r}: use e.g. 60s, 5m, 1h")
+    seconds = int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if not 1 <= seconds <= 3600:
+        raise ValueError("the duration must be between 1 s and 1 h (load tests are bounded)")
+    return seconds
+
+
+def prepare(out: Path, top: int = 300) -> dict[str, str]:
+    """Write the URL list and make sure the editor account exists; returns Locust's environment."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from newsroom.news.models import Article, Section, Tag
+
+    articles = list(Article.objects.published().order_by("-read_count").values_list("slug", "pk")[:top])
+    urls = ["/", *[f"/articles/{slug}/" for slug, _ in articles],
+            *[s.get_absolute_url() for s in Section.objects.all()], *[t.get_absolute_url() for t in Tag.objects.all()[:20]]]
+    (out / "urls.txt").write_text("\n".join(urls) + "\n")
+    password = secrets.token_urlsafe(16)
+    editor, _ = get_user_model().objects.get_or_create(username="loadtest-editor",
+                                                       defaults={"is_staff": True, "is_superuser": True})
+    editor.set_password(password)
+    editor.save()
+    readers = get_user_model().objects.filter(username__startswith="reader").count()
+    return {"UPSTACK_LOADTEST_URLS": str(out / "urls.txt"), "UPSTACK_LOADTEST_OUT": str(out),
+            "UPSTACK_LOADTEST_EDITOR": editor.username, "UPSTACK_LOADTEST_EDITOR_PASSWORD": password,
+            "UPSTACK_LOADTEST_READERS": str(max(1, readers)), "UPSTACK_LOADTEST_ADMIN": "/" + settings.ADMIN_URL,
+            "UPSTACK_LOADTEST_ARTICLE_IDS": ",".join(str(pk) for _, pk in articles[:50]) or "1"}
+
+
+def run(scenario: str, users: int, duration: str, target: str, out: Path, locustfile: Path) -> dict:
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; scenarios: {', '.join(SCENARIOS)}")
+    if users < 1:
+        raise ValueError("--users must be at least 1")
+    seconds = parse_duration(duration)
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **prepare(out), "UPSTACK_SCENARIO": scenario}
+    command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--users", str(users),
+               "--spawn-rate", str(max(1, users // 5)), "--run-time", f"{seconds}s", "--host", target.rstrip("/"),
+               "--csv", str(out / "run"), "--csv-full-history", "--html", str(out / "report.html"),
+               "--only-summary", "--stop-timeout", "5", "--loglevel", "WARNING"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 120)
+    if not (out / "run_stats.csv").exists():
+        raise RuntimeError(f"locust did not run: {result.stderr[-2000:]}")
+    summary = summarize(out)
+    summary["charts"] = charts(out)
+    summary["exit_code"] = result.returncode  # Locust exits 1 when any request failed
+    return summary
+
+
+def summarize(out: Path) -> dict:
+    with open(out / "run_stats.csv") as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    total = rows.get("Aggregated", {})
+    return {"requests": int(total.get("Request Count", 0)), "failures": int(total.get("Failure Count", 0)),
+            "rps": float(total.get("Requests/s", 0) or 0), "p50_ms": float(total.get("50%", 0) or 0),
+            "p95_ms": float(total.get("95%", 0) or 0), "p99_ms": float(total.get("99%", 0) or 0),
+            "files": sorted(p.name for p in out.iterdir())}
+
+
+def charts(out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    history = out / "run_stats_history.csv"
+    if history.exists():
+        with open(history) as handle:
+            rows = [r for r in csv.DictReader(handle) if r["Name"] == "Aggregated"]
+        if rows:
+            start = int(rows[0]["Timestamp"])
+            seconds = [int(r["Timestamp"]) - start for r in rows]
+            fig, ax = plt.subplots(figsize=(9, 4))
+            for column in ("50%", "95%", "99%"):
+                ax.plot(seconds, [float(r[column]) if r[column] not in ("N/A", "") else 0 for r in rows], label=f"p{column[:-1]}")
+            ax.set_xlabel("seconds")
+            ax.set_ylabel("response time (ms)")
+            ax.set_title("Latency over time")
+            ax.legend()
+            fig.savefig(out / "latency_over_time.png", dpi=100, bbox_inches="tight")
+            plt.close(fig)
+            made.append("latency_over_time.png")
+    layers = out / "layers.csv"
+    if layers.exists():
+        by = {"x_cache": defaultdict(list), "x_page_cache": defaultdict(list)}
+        with open(layers) as handle:
+            for row in csv.DictReader(handle):
+                by["x_cache"][row["x_cache"]].append(float(row["response_ms"]))
+                by["x_page_cache"][row["x_page_cache"]].append(float(row["response_ms"]))
+        for header, groups in by.items():
+            fig, ax = plt.subplots(figsize=(9, 4))
+            for label, values in sorted(groups.items()):
+                ax.hist(values, bins=40, alpha=0.6, label=f"{label} ({len(values)})")
+            ax.set_xlabel("response time (ms)")
+            ax.set_ylabel("requests")
+            ax.set_title(f"Latency by {header.replace('_', '-').title()}")
+            ax.legend()
+            name = f"histogram_by_{header}.png"
+            fig.savefig(out / name, dpi=100, bbox_inches="tight")
+            plt.close(fig)
+            made.append(name)
+    return made
