@@ -5,11 +5,13 @@ fragment, query or edge caching. The site must work exactly as with upstack on.
 """
 
 from .base import *  # noqa: F403
-from .base import INSTALLED_APPS, TEMPLATES, env
+from .base import DATABASES, INSTALLED_APPS, MIDDLEWARE, TEMPLATES, env
 
 DEBUG = env.bool("DEBUG", default=False)
 INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in ("upstack", "cachalot")]
 CACHALOT_ENABLED = False
+MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("upstack.")]
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # No caching anywhere: every alias the newsroom's code names is Django's DummyCache, so helpers
 # such as refresh-ahead data compute on every call, as plain Django would.

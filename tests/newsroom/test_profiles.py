@@ -103,3 +103,16 @@ def test_deploy_turns_every_cache_layer_on_and_plain_turns_them_off(tmp_path):
     assert off["session"] == "django.contrib.sessions.backends.db"
     assert off["cachalot"] is False and "cachalot" not in off["apps"] and "upstack" not in off["apps"]
     assert not [cp for cp in off["cps"] if cp.startswith("upstack")]
+
+
+def test_plain_and_typical_have_no_upstack_middleware(tmp_path):
+    code = ("import django; django.setup(); from django.conf import settings as s; import json; "
+            "print(json.dumps([s.MIDDLEWARE, sorted({c['BACKEND'] for c in s.CACHES.values()}), "
+            "s.DATABASES['default']['CONN_MAX_AGE'], s.SESSION_ENGINE]))")
+    for profile, cache, age in (("plain", "django.core.cache.backends.dummy.DummyCache", 0),
+                                ("typical", "django.core.cache.backends.redis.RedisCache", 600)):
+        result = run(f"newsroom.settings.{profile}", code, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0")
+        assert result.returncode == 0, result.stderr
+        middleware, backends, conn_age, sessions = json.loads(result.stdout)
+        assert not [m for m in middleware if m.startswith("upstack.")]
+        assert backends == [cache] and conn_age == age and sessions == "django.contrib.sessions.backends.db"
