@@ -373,19 +373,20 @@ class Command(BaseCommand):
             self.stdout.write(f"{queue:<8} {cells[0]:>7} {cells[1]:>8} {cells[2]:>8} {cells[3]:>7} {cells[4]:>8}")
 
     def guard(self, function, *args, **kwargs):
-        """Call the library; turn its expected errors into a CommandError with a return code."""
+        """Call the library; turn its expected errors into a CommandError with a return code:
+        2 for bad input (arguments, a missing file or binary), 1 when the operation failed."""
+        from upstack.ops.backup import BackupError
+
         try:
             return function(*args, **kwargs)
         except stack.StackError as exc:
             self.fail(str(exc), exc.returncode)
-        except (ValueError, MissingBinary, OSError, RuntimeError) as exc:
+        except (BackupError, ConnectionError, ImproperlyConfigured, RuntimeError) as exc:
+            self.fail(str(exc).strip(), 1)
+        except (ValueError, MissingBinary, OSError) as exc:
             self.fail(str(exc), 2)
-        except (ConnectionError, ImproperlyConfigured) as exc:
-            self.fail(str(exc), 1)
         except Exception as exc:
-            from upstack.ops.backup import BackupError
-
-            if isinstance(exc, BackupError) or type(exc).__module__.startswith("psycopg"):
+            if type(exc).__module__.startswith("psycopg"):
                 self.fail(str(exc).strip(), 1)
             raise
 
