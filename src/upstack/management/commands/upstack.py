@@ -381,9 +381,11 @@ class Command(BaseCommand):
             return function(*args, **kwargs)
         except stack.StackError as exc:
             self.fail(str(exc), exc.returncode)
+        except (ValueError, MissingBinary) as exc:
+            self.fail(str(exc), 2)
         except (BackupError, ConnectionError, ImproperlyConfigured, RuntimeError) as exc:
             self.fail(str(exc).strip(), 1)
-        except (ValueError, MissingBinary, OSError) as exc:
+        except OSError as exc:  # a file that is not there, a path that is not allowed
             self.fail(str(exc), 2)
         except Exception as exc:
             if type(exc).__module__.startswith("psycopg"):
