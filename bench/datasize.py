@@ -1,0 +1,66 @@
+"""Does the site stay fast as the data grows? (BLUEPRINT I4)
+
+For each size a separate local stack is brought up (its own state dir, seeded with that many
+articles), then: edge-hit throughput (wrk on one cached article page, pinned to CPU 0) and
+cold-render p95 (wrk over 200 different article pages straight from the app server with a signed
+fresh-render parameter, so the page and fragment caches are bypassed).
+
+    python -m bench.datasize --sizes 10000,100000 [--seconds 5]
+
+Writes bench/results/datasize-<date>.json. 1,000,000 articles works too but seeds for ~10 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+
+from bench.results import save
+from bench.run import MANAGE, ROOT, sh, wrk
+
+SIGN = ("import django; django.setup(); from upstack.cache.bypass import bypass_signature; "
+        "from newsroom.news.models import Article; "
+        "[print(f'{u}?flush-the-cache={bypass_signature(u)}') for u in "
+        "(a.get_absolute_url() for a in Article.objects.published().order_by('-id')[:200])]")
+
+
+def measure(size: int, seconds: int) -> dict:
+    state = ROOT / "var" / "bench" / f"datasize-{size}"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "newsroom.settings.dev", "UPSTACK_STATE_DIR": str(state)}
+    sh([*MANAGE, "upstack", "up", "--stack-settings", "newsroom.settings.deploy", "--memory", "4G",
+        "--seed-articles", str(size)], env=env, timeout=7200)
+    try:
+        stack_env = dict(line.split("=", 1) for line in sh([*MANAGE, "upstack", "env"], env=env).splitlines())
+        status = json.loads(sh([*MANAGE, "upstack", "status", "--json"], env=env))
+        app = "http://" + next(s["address"] for s in status["services"] if s["name"] == "app")
+        signed = [line for line in subprocess.run([sys.executable, "-c", SIGN], cwd=ROOT, env={**os.environ, **stack_env},
+                                                  capture_output=True, text=True, check=True).stdout.splitlines()
+                  if line.startswith("/")]
+        article = signed[0].split("?")[0]
+        wrk(status["edge_url"], [article], 1, 4)  # cache it
+        return {"articles": size, "edge_hit": wrk(status["edge_url"], [article], seconds, 16),
+                "cold_render": wrk(app, signed, seconds, 4)}
+    finally:
+        sh([*MANAGE, "upstack", "down"], env=env, check=False)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args(argv)
+    rows = [measure(int(size), args.seconds) for size in args.sizes.split(",")]
+    result = {"date": date.today().isoformat(), "cpus": os.cpu_count(), "rows": rows}
+    save("datasize", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+
