@@ -49,7 +49,28 @@ def steal() -> tuple[int, int]:
     return values[7] if len(values) > 7 else 0, sum(values)
 
 
-def wrk(url: str, paths: list[str], seconds: int, connections: int, cookie: str = "") -> dict:
+class Counters:
+    """Database statements (pg_stat_statements) and edge backend requests, read around a run."""
+
+    def __init__(self, database_url: str | None = None, varnish_dir: Path | None = None):
+        self.database_url, self.varnish_dir = database_url, varnish_dir
+
+    def read(self) -> dict:
+        values = {}
+        if self.database_url:
+            import psycopg
+
+            with psycopg.connect(self.database_url.replace("postgres://", "postgresql://", 1)) as conn:
+                values["statements"] = int(conn.execute(
+                    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                    "WHERE d.datname = current_database()").fetchone()[0])
+        if self.varnish_dir:
+            out = sh(["varnishstat", "-n", str(self.varnish_dir), "-1", "-f", "MAIN.backend_req"])
+            values["backend_req"] = int(out.split()[1])
+        return values
+
+
+def wrk(url: str, paths: list[str], seconds: int, connections: int, cookie: str = "", counters=None) -> dict:
     script = ROOT / "var" / "bench" / "paths.lua"
     script.parent.mkdir(parents=True, exist_ok=True)
     lua_paths = ",".join(json.dumps(p) for p in paths)
@@ -63,12 +84,20 @@ def wrk(url: str, paths: list[str], seconds: int, connections: int, cookie: str 
                       "latency:percentile(50), latency:percentile(95), latency:percentile(99)))\nend\n")
     pin = ["taskset", "-c", "0"] if (os.cpu_count() or 1) > 1 and shutil.which("taskset") else []
     before = steal()
+    counted = counters.read() if counters else {}
     out = sh([*pin, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url],
              timeout=seconds + 60)
     after = steal()
     data = json.loads(out.split("JSON ", 1)[1].splitlines()[0])
     total = max(1, after[1] - before[1])
-    return {"rps": round(data["requests"] / seconds, 1), "p50_ms": data["p50"] / 1000, "p95_ms": data["p95"] / 1000,
+    extra = {}
+    if counters:
+        now = counters.read()
+        requests = max(1, data["requests"])
+        extra["queries_per_request"] = round((now["statements"] - counted["statements"] - 1) / requests, 2)
+        extra["backend_requests_per_view"] = round(
+            (now["backend_req"] - counted["backend_req"]) / requests, 3) if "backend_req" in now else 1.0
+    return {**extra, "rps": round(data["requests"] / seconds, 1), "p50_ms": data["p50"] / 1000, "p95_ms": data["p95"] / 1000,
             "p99_ms": data["p99"] / 1000, "errors": data["errors"], "requests": data["requests"],
             "steal_pct": round(100 * (after[0] - before[0]) / total, 2)}
 
@@ -131,12 +160,16 @@ def main(argv=None) -> int:
         for base in targets.values():  # one warm pass each, as a deploy would
             wrk(base, paths, 2, 4)
         cookies = {name: login_cookie(base) for name, base in targets.items()}
+        direct = stack_env.get("DIRECT_DATABASE_URL") or stack_env["DATABASE_URL"]
+        counters = {"plain": Counters(direct), "typical": Counters(direct),
+                    "upstack": Counters(direct, ROOT / ".upstack" / "varnish")}
         results = {w: {s: [] for s in targets} for w in ("anonymous", "logged_in")}
         for _ in range(args.rounds):
             for workload in results:
                 for name, base in targets.items():
                     results[workload][name].append(
-                        wrk(base, paths, seconds, connections, cookies[name] if workload == "logged_in" else ""))
+                        wrk(base, paths, seconds, connections, cookies[name] if workload == "logged_in" else "",
+                            counters[name]))
         article = next(p for p in paths if p.startswith("/articles/"))
         limits = {"varnish_cached_article": wrk(edge, [article], seconds, connections),
                   "django_minimal_view": wrk(app, ["/healthz"], seconds, connections)}
@@ -164,7 +197,16 @@ PATHS_CODE = ("import django; django.setup(); from newsroom.news.models import A
 
 
 def _median(runs: list[dict]) -> dict:
-    return {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "errors", "steal_pct")}
+    keys = ("rps", "p50_ms", "p95_ms", "p99_ms", "errors", "steal_pct", "queries_per_request", "backend_requests_per_view")
+    return {k: statistics.median(r[k] for r in runs) for k in keys if k in runs[0]}
+
+
+def _freshness() -> str:
+    found = sorted((ROOT / "bench" / "results").glob("freshness-*.json"))
+    if not found:
+        return "not measured"
+    data = json.loads(found[-1].read_text())
+    return f"p50 {data['lag_ms_p50']} ms, p99 {data['lag_ms_p99']} ms over {data['writes']} writes ({found[-1].name})"
 
 
 def summarize(results, limits, ladder, articles, seconds, connections, rounds) -> dict:
@@ -175,7 +217,7 @@ def summarize(results, limits, ladder, articles, seconds, connections, rounds) -
               for w, t in table.items()}
     return {"date": date.today().isoformat(), "articles": articles, "seconds_per_run": seconds, "rounds": rounds,
             "connections": connections, "cpus": os.cpu_count(), "table": table, "ratios": ratios,
-            "limits": limits, "ladder": ladder, "raw": results}
+            "limits": limits, "ladder": ladder, "freshness": _freshness(), "raw": results}
 
 
 def markdown(report: dict) -> str:
@@ -186,10 +228,12 @@ def markdown(report: dict) -> str:
              f"CPU 0, {report['seconds_per_run']} s per run, medians of {report['rounds']} interleaved rounds.", ""]
     for workload, stacks in report["table"].items():
         lines += [f"## {workload.replace('_', ' ')} browsing", "",
-                  "| stack | req/s | p50 ms | p95 ms | p99 ms | errors | CPU steal % |", "| --- | --- | --- | --- | --- | --- | --- |"]
+                  "| stack | req/s | p50 ms | p95 ms | p99 ms | errors | DB queries / request | backend requests / view "
+                  "| CPU steal % |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for name, row in stacks.items():
             lines.append(f"| {name} | {row['rps']} | {row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | "
-                         f"{row['errors']} | {row['steal_pct']} |")
+                         f"{row['errors']} | {row.get('queries_per_request', '-')} | "
+                         f"{row.get('backend_requests_per_view', '-')} | {row['steal_pct']} |")
         r = report["ratios"][workload]
         lines += ["", f"upstack / plain: x{r['upstack_vs_plain']}; upstack / typical: x{r['upstack_vs_typical']}; "
                   f"upstack / the Varnish limit: {r['upstack_vs_varnish_limit']}", ""]
@@ -198,9 +242,9 @@ def markdown(report: dict) -> str:
     lines += ["", "## The response-time ladder (4 connections)", "", "| layer | p50 ms | p99 ms | req/s |",
               "| --- | --- | --- | --- |"]
     lines += [f"| {k} | {v['p50_ms']} | {v['p99_ms']} | {v['rps']} |" for k, v in report["ladder"].items()]
-    lines += ["", "Not yet measured here: queries per request and backend requests per page view per stack, "
-              "freshness lag (see docs/edge.md for the measured figures), the writes workload side by side, "
-              "and the 10k/100k/1M data-size series.", ""]
+    lines += ["", f"Freshness after writes through the edge (upstack, bench/freshness.py): {report.get('freshness')}.",
+              "", "Not yet measured here: the workload mixed with writes side by side (see `upstack loadtest "
+              "--scenario mixed`), and the data-size series (bench/datasize.py, results under bench/results/).", ""]
     return "\n".join(lines)
 
 
