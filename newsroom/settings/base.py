@@ -102,7 +102,9 @@ SHARED_CACHE = bool(CACHE_URL)
 
 # Sessions: cached_db on the sessions namespace - off the database's hot path, and still working
 # (from the database) while the cache server is down (BLUEPRINT C8).
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Without a shared cache server (make run: gunicorn workers each with their own in-process cache) a
+# cached session could outlive a logout in another worker, so sessions then stay in the database.
+SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if SHARED_CACHE else "db")
 SESSION_CACHE_ALIAS = "sessions"
 # The CSRF token lives in the session, not in its own cookie: per-user fragments served through
 # ESI cannot set cookies (an include's headers never reach the browser), and the session cookie is
@@ -144,6 +146,8 @@ UPSTACK = {
     "STATE_DIR": env.str("UPSTACK_STATE_DIR", default=".upstack"),
     # A comment or a like changes its article's counts, shown wherever the article is.
     "EDGE_TOUCH": {"news.comment": ["article"], "news.like": ["article"]},
+    # The page cache needs a cache every worker shares: a purge must reach all of them.
+    "PAGE_CACHE": env.bool("PAGE_CACHE", default=SHARED_CACHE),
     "PURGE_BACKENDS": {
         "pages": {"BACKEND": "upstack.edge.backends.pagecache.PageCacheBackend"},
         **({"edge": {"BACKEND": "upstack.edge.backends.varnish.VarnishBackend",

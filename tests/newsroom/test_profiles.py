@@ -116,3 +116,14 @@ def test_plain_and_typical_have_no_upstack_middleware(tmp_path):
         middleware, backends, conn_age, sessions = json.loads(result.stdout)
         assert not [m for m in middleware if m.startswith("upstack.")]
         assert backends == [cache] and conn_age == age and sessions == "django.contrib.sessions.backends.db"
+
+
+def test_without_a_shared_cache_nothing_per_worker_can_go_stale(tmp_path):
+    """make run's gunicorn workers each have their own in-process cache: sessions stay in the
+    database and the page cache is off, so a logout or a purge in one worker holds in all."""
+    code = ("import django, json; django.setup(); from django.conf import settings as s; "
+            "from upstack import conf; print(json.dumps([s.SESSION_ENGINE, conf.get('PAGE_CACHE')]))")
+    alone = run("newsroom.settings.dev", code, tmp_path)
+    shared = run("newsroom.settings.dev", code, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0")
+    assert json.loads(alone.stdout) == ["django.contrib.sessions.backends.db", False]
+    assert json.loads(shared.stdout) == ["django.contrib.sessions.backends.cached_db", True]
