@@ -20,7 +20,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_init, post_s
 
 from . import keys, purge
 from .models import ignored_update, label_of, touched_parents, tracked
-from .tracking import scoped_fields
+from .tracking import fk_fields
 
 SNAPSHOT = "_upstack_scoped_snapshot"
 _originals: dict[str, object] = {}
@@ -55,7 +55,7 @@ def _parents(model) -> dict[str, str]:
 
 def keys_for_instance(instance, before: dict | None = None) -> set[str]:
     model = type(instance)
-    scoped = {name: att for name, att in scoped_fields(model).items() if att != name}  # FKs; M2M via m2m_changed
+    scoped = fk_fields(model)  # M2M changes come through m2m_changed
     return keys_for_row(label_of(model), instance.pk, _row_values(instance, scoped), scoped, _parents(model), before)
 
 
@@ -63,8 +63,7 @@ def keys_for_instance(instance, before: dict | None = None) -> set[str]:
 
 def _snapshot(sender, instance, **kwargs):
     if tracked(sender):
-        scoped = [att for name, att in scoped_fields(sender).items() if att != name]
-        instance.__dict__[SNAPSHOT] = {att: instance.__dict__.get(att) for att in scoped}
+        instance.__dict__[SNAPSHOT] = {att: instance.__dict__.get(att) for att in fk_fields(sender).values()}
 
 
 def _saved(sender, instance, update_fields=None, raw=False, using=None, **kwargs):
@@ -121,7 +120,7 @@ def _m2m_field(model, through, reverse, other):
 def _update(self, **kwargs):
     if not tracked(self.model):
         return _originals["update"](self, **kwargs)
-    scoped = {name: att for name, att in scoped_fields(self.model).items() if att != name}
+    scoped = fk_fields(self.model)
     rows = list(self.values("pk", *scoped.values()))  # the rows and the lists they are in now
     result = _originals["update"](self, **kwargs)
     changed = {scoped.get(k, k): (v.pk if hasattr(v, "pk") else v) for k, v in kwargs.items()

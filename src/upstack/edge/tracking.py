@@ -30,8 +30,10 @@ _original_get_compiler = None
 READ_COMPILERS = {"SQLCompiler", "SQLAggregateCompiler"}
 
 
+@functools.cache
 def scoped_fields(model) -> dict[str, str]:
-    """{filter name: attname} of the fields that scope a model's lists: FKs and M2Ms."""
+    """{filter name: attname} of the fields that scope a model's lists: FKs and M2Ms (cached: this
+    runs for every instance loaded; callers must not modify the result)."""
     fields = {}
     for field in model._meta.get_fields():
         if isinstance(field, ForeignKey) and field.concrete:
@@ -39,6 +41,12 @@ def scoped_fields(model) -> dict[str, str]:
         elif isinstance(field, ManyToManyField):
             fields[field.name] = field.name
     return fields
+
+
+@functools.cache
+def fk_fields(model) -> dict[str, str]:
+    """{name: attname} of the concrete foreign keys among ``scoped_fields`` (M2Ms have no column)."""
+    return {name: att for name, att in scoped_fields(model).items() if att != name}
 
 
 def _m2m_name(model, through_model) -> str | None:

@@ -19,6 +19,8 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from . import slowlog
+
 _current: contextvars.ContextVar[Collector | None] = contextvars.ContextVar("upstack_collector", default=None)
 
 
@@ -91,8 +93,6 @@ def sql_wrapper(execute, sql, params, many, context):
     finally:
         elapsed = time.perf_counter() - started
         collector.add_sql(elapsed)
-        from . import slowlog
-
         slowlog.maybe_log(sql, params, many, context, elapsed)
 
 

@@ -1,6 +1,8 @@
 """``upstack.page.middleware.UpstackPageMiddleware``: surrogate keys, Cache-Control and the page cache.
 
-Place it after ``AuthenticationMiddleware``. For every request it collects the surrogate keys of
+Place it before ``SessionMiddleware`` and ``CsrfViewMiddleware``, so that it sees the cookies they
+set (a response that sets one is never shared); ``request.user``, set further in, is read on the way
+out. For every request it collects the surrogate keys of
 what the view reads (``upstack.edge.keys``). On the way out it sets ``Cache-Control`` from one
 policy function, the key header for the edge (``UPSTACK["KEY_HEADER"]``, default ``xkey``; the edge
 strips it), and ``X-Page-Cache: HIT|MISS|BYPASS``. Anonymous GET/HEAD responses that are safe to
