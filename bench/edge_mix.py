@@ -20,7 +20,6 @@ import json
 import os
 import random
 import re
-import subprocess
 import threading
 import urllib.parse
 import urllib.request
@@ -57,11 +56,10 @@ class Browser:
 
 
 def varnish_counters(workdir: str) -> dict[str, int]:
-    fields = ["MAIN.cache_hit", "MAIN.cache_miss", "MAIN.s_pass", "MAIN.backend_req", "MAIN.esi_req",
-              "MAIN.client_req"]
-    out = subprocess.run(["varnishstat", "-n", str(Path(workdir).resolve()), "-1", *sum((["-f", f] for f in fields), [])],
-                         capture_output=True, text=True, check=True).stdout
-    return {line.split()[0].split(".")[1]: int(line.split()[1]) for line in out.splitlines() if line.strip()}
+    from upstack.ops.top import EDGE_FIELDS
+    from upstack.ops.top import varnish_counters as read
+
+    return read(Path(workdir), (*EDGE_FIELDS, "esi_req"))
 
 
 def zipf_choice(rng: random.Random, items: list, s: float = 1.1):

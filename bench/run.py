@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -65,8 +64,9 @@ class Counters:
                     "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
                     "WHERE d.datname = current_database()").fetchone()[0])
         if self.varnish_dir:
-            out = sh(["varnishstat", "-n", str(self.varnish_dir), "-1", "-f", "MAIN.backend_req"])
-            values["backend_req"] = int(out.split()[1])
+            from upstack.ops.top import varnish_counters
+
+            values["backend_req"] = varnish_counters(self.varnish_dir, ("backend_req",))["backend_req"]
         return values
 
 
@@ -119,15 +119,12 @@ def start_gunicorn(profile: str, port: int, env: dict, workers: int) -> subproce
 
 
 def login_cookie(base: str) -> str:
-    import http.cookiejar
+    """The session cookie of a seeded reader, logged in through ``base`` (edge_mix's browser)."""
+    from bench.edge_mix import SEEDED_PASSWORD, Browser
 
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(urllib.request.Request(base + "/accounts/login/", headers={"Host": "127.0.0.1"})).read().decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    data = f"username=reader000001&password=newsroom-seeded-reader&csrfmiddlewaretoken={token}&next=/".encode()
-    opener.open(urllib.request.Request(base + "/accounts/login/", data=data, headers={"Host": "127.0.0.1"}))
-    return "; ".join(f"{c.name}={c.value}" for c in jar if c.name == "sessionid")
+    browser = Browser(base)
+    browser.login("reader000001", SEEDED_PASSWORD)
+    return "; ".join(f"{c.name}={c.value}" for c in browser.jar if c.name == "sessionid")
 
 
 def main(argv=None) -> int:

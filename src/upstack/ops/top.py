@@ -16,16 +16,18 @@ from pathlib import Path
 EDGE_FIELDS = ("client_req", "cache_hit", "cache_miss", "s_pass", "backend_req")
 
 
-def _varnish(workdir: Path) -> dict[str, int]:
-    out = subprocess.run(["varnishstat", "-n", str(workdir), "-1", *sum((["-f", f"MAIN.{f}"] for f in EDGE_FIELDS), [])],
+def varnish_counters(workdir: Path, fields=EDGE_FIELDS) -> dict[str, int]:
+    """Varnish's MAIN counters (``client_req``, ``cache_hit``...) of the varnishd using ``workdir``."""
+    out = subprocess.run(["varnishstat", "-n", str(Path(workdir).resolve()), "-1",
+                          *sum((["-f", f"MAIN.{f}"] for f in fields), [])],
                          capture_output=True, text=True, timeout=10, check=True).stdout
     return {line.split()[0].split(".")[1]: int(line.split()[1]) for line in out.splitlines() if line.strip()}
 
 
 def edge(workdir: Path, interval: float) -> dict:
-    first = _varnish(workdir)
+    first = varnish_counters(workdir)
     time.sleep(interval)
-    second = _varnish(workdir)
+    second = varnish_counters(workdir)
     delta = {k: second[k] - first[k] for k in EDGE_FIELDS}
     lookups = second["cache_hit"] + second["cache_miss"] + second["s_pass"]
     return {"requests_per_second": round(delta["client_req"] / interval, 1),
