@@ -239,9 +239,9 @@ class LocalStack:
             raise StackError(f"initdb failed: {result.stderr.strip()[-1500:]}")
         return True
 
-    def _psql(self, ctx, sql: str) -> str:
+    def _psql(self, ctx, sql: str, database: str = "postgres") -> str:
         result = subprocess.run([ctx.binaries["psql"], "-h", "127.0.0.1", "-p", str(ctx.ports["postgres"]), "-U",
-                                 "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+                                 "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
                                 capture_output=True, text=True, timeout=30)
         if result.returncode != 0:
             raise StackError(f"psql failed: {result.stderr.strip()}")
@@ -253,11 +253,7 @@ class LocalStack:
         if not self._psql(ctx, f"SELECT 1 FROM pg_database WHERE datname = '{ctx.db_name}'").strip():
             self._psql(ctx, f"CREATE DATABASE {ctx.db_name} OWNER {ctx.db_user}")
         self._psql(ctx, f"ALTER DATABASE {ctx.db_name} SET statement_timeout = '30s'")
-        result = subprocess.run([ctx.binaries["psql"], "-h", "127.0.0.1", "-p", str(ctx.ports["postgres"]), "-U",
-                                 "postgres", "-d", ctx.db_name, "-qAtc", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"],
-                                capture_output=True, text=True, timeout=30)
-        if result.returncode != 0:
-            raise StackError(f"could not enable pg_stat_statements: {result.stderr.strip()}")
+        self._psql(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", database=ctx.db_name)
 
     def _wait(self, check, what: str, timeout: float = READY_TIMEOUT) -> None:
         """Poll ``check`` until true; fail at once when the service ``what`` names has given up (FATAL)."""
