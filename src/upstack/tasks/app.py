@@ -108,6 +108,21 @@ def send(task_name: str, args: tuple, queue: str | None = None, countdown: float
     celery_app().send_task(task_name, args=args, kwargs=kwargs, countdown=countdown, retry=False, **options)
 
 
+def try_send(task_name: str, args: tuple, queue: str | None = None, *, countdown: float | None = None,
+             kwargs: dict | None = None, otherwise: str) -> bool:
+    """``send``, but a broker that cannot take the task is logged (saying what happens ``otherwise``)
+    and counted (``upstack tasks stats``) instead of raised: False then."""
+    try:
+        send(task_name, args, queue, countdown, kwargs)
+        return True
+    except Exception:  # noqa: BLE001 - the broker being down must not break the request
+        from .stats import count_enqueue_failure
+
+        count_enqueue_failure(task_name)
+        logger.warning("could not enqueue %s; %s", task_name, otherwise, exc_info=True)
+        return False
+
+
 def enqueue_on_commit(task, *args, using: str | None = None, **kwargs) -> None:
     """Enqueue ``task`` (a task or its name) once the current transaction commits; at once outside
     one. Pass primary keys, not model instances. Nothing is enqueued if the transaction rolls back.
@@ -117,47 +132,24 @@ def enqueue_on_commit(task, *args, using: str | None = None, **kwargs) -> None:
     if any(hasattr(a, "_meta") and hasattr(a, "pk") for a in (*args, *kwargs.values())):
         raise TypeError("pass primary keys to tasks, not model instances")
     name = task if isinstance(task, str) else task.name
-
-    def enqueue():
-        try:
-            send(name, args, kwargs=kwargs)
-        except Exception:  # noqa: BLE001 - the broker being down must not break the request
-            from .stats import count_enqueue_failure
-
-            count_enqueue_failure(name)
-            logger.warning("could not enqueue %s; it will not run", name, exc_info=True)
-
-    transaction.on_commit(enqueue, using=using)
+    transaction.on_commit(lambda: try_send(name, args, kwargs=kwargs, otherwise="it will not run"), using=using)
 
 
 def run_in_background(task_name: str, *args, fallback) -> None:
     """Send ``task_name`` to the workers when a broker is configured; else run ``fallback`` in a
     thread of this process. Never raises into the caller: a broker that is down means the fallback."""
-    if broker_configured():
-        try:
-            send(task_name, args, "low")
-            return
-        except Exception:  # noqa: BLE001 - the broker being down must not break a page
-            from .stats import count_enqueue_failure
-
-            count_enqueue_failure(task_name)
-            logger.warning("could not enqueue %s; running it in this process", task_name, exc_info=True)
+    if broker_configured() and try_send(task_name, args, "low", otherwise="running it in this process"):
+        return
     threading.Thread(target=fallback, name=f"upstack:{task_name}", daemon=True).start()
 
 
 def enqueue_purge(keys: list[str], repeat: float = 0.0) -> bool:
     """Queue a purge (and its repeat) on the high queue; False when the broker cannot take it."""
-    try:
-        send("upstack.purge", (keys,), "high")
-        if repeat:
-            send("upstack.purge", (keys,), "high", countdown=repeat)
-        return True
-    except Exception:  # noqa: BLE001 - the broker being down means purging in-process instead
-        from .stats import count_enqueue_failure
-
-        count_enqueue_failure("upstack.purge")
-        logger.warning("could not enqueue a purge; purging in this process", exc_info=True)
+    if not try_send("upstack.purge", (keys,), "high", otherwise="purging in this process"):
         return False
+    if repeat:
+        try_send("upstack.purge", (keys,), "high", countdown=repeat, otherwise="the repeat purge is skipped")
+    return True
 
 
 @shared_task(name="upstack.purge", ignore_result=True, acks_late=True, autoretry_for=(Exception,),
