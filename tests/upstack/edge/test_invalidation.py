@@ -136,3 +136,15 @@ def test_a_failing_backend_never_raises_into_the_request(settings, caplog):
     assert Comment.objects.filter(body="still saved").exists()
     assert "purge via edge failed (attempt 3/3)" in caplog.text
     assert purge.purge_now(["x"]) == {"edge": False}
+
+
+def test_each_batch_is_purged_again_shortly_after(settings, capture):
+    """The repeat covers a render that read the old data and stored it just after the first purge."""
+    from tests import servers
+
+    settings.UPSTACK = {**settings.UPSTACK, "PURGE_REPEAT_AFTER": 0.1}
+    a, _ = two_unrelated_articles()
+    Comment.objects.create(article=a, user=User.objects.first(), body="twice")
+    assert len(dummy.purged) == 1
+    servers.wait_until(lambda: len(dummy.purged) == 2, 5, "the repeated purge")
+    assert dummy.purged[0] == dummy.purged[1]
