@@ -28,12 +28,17 @@ run: install
 	@exec .venv/bin/gunicorn newsroom.wsgi:application --bind 127.0.0.1:$(PORT) \
 		--workers 2 --threads 4 --access-logfile - --graceful-timeout 5
 
-# The whole suite on SQLite, then the newsroom and query-cache tests on a real PostgreSQL (tests/servers.py).
+# The whole suite on SQLite, then the newsroom and query-cache tests on a real PostgreSQL (tests/servers.py),
+# then the quick benchmark, which fails when a ratio regresses (its files go to var/bench/ci, not the tree).
 test: install services
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 	@echo "== the newsroom's tests again, on a real PostgreSQL =="
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m tests.servers run postgres -- \
 		$(PY) -m pytest -q -p no:cacheprovider tests/newsroom tests/upstack/test_query_cache.py
+	@echo "== the quick side-by-side benchmark (bench/baseline-quick.json) =="
+	@mkdir -p var/bench/ci && $(PY) -m bench.run --quick --out var/bench/ci > var/bench/ci/report.txt || \
+		{ cat var/bench/ci/report.txt; echo "make test: the quick benchmark failed (see above)"; exit 1; }
+	@sed -n '/^## Goals/,/^## anonymous/p' var/bench/ci/report.txt | head -n -1
 
 # The stack's Django processes run the deploy profile; `upstack up` itself runs with the dev one (it
 # generates the stack's SECRET_KEY, so it cannot need one).

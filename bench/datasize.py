@@ -7,7 +7,8 @@ fresh-render parameter, so the page and fragment caches are bypassed).
 
     python -m bench.datasize --sizes 10000,100000 [--seconds 5]
 
-Writes bench/results/datasize-<date>.json. 1,000,000 articles works too but seeds for ~10 minutes.
+Writes bench/results/datasize-<date>.json. ``make bench`` runs it at 10k, 100k and 1M articles (1M seeds
+for about 10 minutes).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import subprocess
 import sys
 from datetime import date
 
+from bench import wrk
 from bench.results import save
-from bench.run import MANAGE, ROOT, sh, wrk
+from bench.run import MANAGE, ROOT, sh
 
 SIGN = ("import django; django.setup(); from upstack.cache.bypass import bypass_signature; "
         "from newsroom.news.models import Article; "
@@ -41,9 +43,9 @@ def measure(size: int, seconds: int) -> dict:
                                                   capture_output=True, text=True, check=True).stdout.splitlines()
                   if line.startswith("/")]
         article = signed[0].split("?")[0]
-        wrk(status["edge_url"], [article], 1, 4)  # cache it
-        return {"articles": size, "edge_hit": wrk(status["edge_url"], [article], seconds, 16),
-                "cold_render": wrk(app, signed, seconds, 4)}
+        wrk.run(status["edge_url"], [wrk.get(article)], 1, 4)  # cache it
+        return {"articles": size, "edge_hit": wrk.run(status["edge_url"], [wrk.get(article)], seconds, 16),
+                "cold_render": wrk.run(app, [wrk.get(path) for path in signed], seconds, 4)}
     finally:
         sh([*MANAGE, "upstack", "down"], env=env, check=False)
 

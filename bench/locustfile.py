@@ -17,13 +17,16 @@ from __future__ import annotations
 import csv
 import os
 import random
-import re
+import sys
 import threading
 from pathlib import Path
 
 from locust import HttpUser, between, events, task
 
-TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # Locust puts only bench/ on the path
+from bench.forms import CSRF_TOKEN as TOKEN  # noqa: E402
+from bench.forms import form_fields  # noqa: E402
+
 URLS = [line.strip() for line in Path(os.environ.get("UPSTACK_LOADTEST_URLS", "/dev/null")).read_text().splitlines()
         if line.strip()] or ["/"]
 ARTICLES = [u for u in URLS if u.startswith("/articles/")] or ["/"]
@@ -137,12 +140,7 @@ class Editor(Reader):
         ids = os.environ.get("UPSTACK_LOADTEST_ARTICLE_IDS", "1").split(",")
         change = f"{self.admin}news/article/{random.choice(ids)}/change/"
         form = self.client.get(change, name="admin change form")
-        fields = dict(re.findall(r'<input type="(?:text|hidden|number|url)" name="([^"]+)" value="([^"]*)"', form.text))
-        for name, value in re.findall(r'<textarea name="([^"]+)"[^>]*>(.*?)</textarea>', form.text, re.S):
-            fields[name] = value
-        for name, value in re.findall(r'<select name="([^"]+)"[^>]*>.*?<option value="([^"]*)" selected', form.text, re.S):
-            fields[name] = value
-        fields["_save"] = "Save"
+        fields = [*form_fields(form.text, "article_form"), ("_save", "Save")]
         self.client.post(change, fields, name="admin save")
 
 

@@ -1,38 +1,59 @@
 """``make bench`` / ``make bench-quick``: upstack side by side with plain Django and a typical
-production template, on one machine, one data set, runs interleaved (BLUEPRINT I2, I3).
+production template, on one machine, one data set, runs interleaved (BLUEPRINT I2, I3, I4).
 
 1. ``upstack up`` brings up the full stack and seeds the data (quick: 2,000 articles; full: 20,000).
 2. Two more gunicorn servers run the same code on the same PostgreSQL: ``plain`` (every upstack
    layer off, database sessions) and ``typical`` (a Redis cache, WhiteNoise, database sessions,
    persistent connections). upstack is measured through its edge (Varnish).
-3. wrk (pinned to CPU 0 with taskset where there are 2+ CPUs) drives each workload against each
-   stack in turn - plain, typical, upstack, plain, ... - for ``--rounds`` rounds; each figure is the
-   median, with the CPU steal of that run (/proc/stat) beside it.
-   Workloads: anonymous browsing (Zipf-like over popular pages), logged-in browsing (one reader's
-   session), and browsing mixed with writes (a Locust "mixed" run: readers comment and like,
-   editors save) for upstack only in quick mode.
-4. Limits: Varnish serving one cached article page, and a minimal Django view (/healthz) on the
-   same app server. The ladder: edge hit, page-cache hit, warm render, cold render.
-5. Results go to bench/results/bench-<date>.json and docs/benchmarks.md.
+3. Each stack gets its own logged-in readers and an editor, logged in through it; every kind of
+   write is tried once on each stack (a 302 is required) before anything is measured.
+4. Freshness after writes through upstack (bench/freshness.py).
+5. wrk (pinned to CPU 0 where there are 2+ CPUs) replays each workload (bench/workloads.py:
+   anonymous, logged-in readers on articles, browsing mixed with writes) against each stack in turn -
+   plain, typical, upstack, plain, ... - for ``--rounds`` rounds; each figure is the median, with
+   the CPU steal of that run (/proc/stat) beside it.
+6. Limits: a bare Varnish serving the article page's bytes as a static object, upstack's edge on
+   that article, and a minimal Django view (/healthz) on the same app server. The ladder: edge hit,
+   page-cache hit, warm render, cold render, and plain Django's render.
+7. With the stack down: the stampede benchmark (its own Redis) and, in full mode, the data-size
+   series (one stack per size: 10k, 100k, 1M articles).
+8. Results: bench/results/{bench|quick}-<date>.json, bench/results/latest.json, docs/benchmarks.md
+   (full) or docs/benchmarks-quick.md (quick). A quick run then compares its ratios with
+   bench/baseline-quick.json and exits 1 when one fell beyond the tolerance written there.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import http.server
 import json
 import os
-import shutil
+import secrets
 import signal
-import statistics
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
 from datetime import date
 from pathlib import Path
 
+from bench import report as reports
+from bench import workloads, wrk
+from bench.forms import csrf_token, form_fields
+from upstack.stack.machine import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 MANAGE = [sys.executable, "manage.py"]
+BASELINE = ROOT / "bench" / "baseline-quick.json"
+MODES = {  # articles, seconds per run, connections, freshness writes, stampede rounds, data sizes
+    "quick": {"articles": 2000, "seconds": 5, "connections": 16, "writes": 30, "stampede_rounds": 3, "sizes": []},
+    "full": {"articles": 20000, "seconds": 20, "connections": 32, "writes": 120, "stampede_rounds": 5,
+             "sizes": [10_000, 100_000, 1_000_000]},
+}
+READERS = 4
 
 
 def sh(args, env=None, timeout=900, check=True) -> str:
@@ -42,72 +63,16 @@ def sh(args, env=None, timeout=900, check=True) -> str:
     return result.stdout
 
 
-def steal() -> tuple[int, int]:
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    values = [int(v) for v in fields]
-    return values[7] if len(values) > 7 else 0, sum(values)
-
-
-class Counters:
-    """Database statements (pg_stat_statements) and edge backend requests, read around a run."""
-
-    def __init__(self, database_url: str | None = None, varnish_dir: Path | None = None):
-        self.database_url, self.varnish_dir = database_url, varnish_dir
-
-    def read(self) -> dict:
-        values = {}
-        if self.database_url:
-            import psycopg
-
-            with psycopg.connect(self.database_url.replace("postgres://", "postgresql://", 1)) as conn:
-                values["statements"] = int(conn.execute(
-                    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-                    "WHERE d.datname = current_database()").fetchone()[0])
-        if self.varnish_dir:
-            from upstack.ops.top import varnish_counters
-
-            values["backend_req"] = varnish_counters(self.varnish_dir, ("backend_req",))["backend_req"]
-        return values
-
-
-def wrk(url: str, paths: list[str], seconds: int, connections: int, cookie: str = "", counters=None) -> dict:
-    script = ROOT / "var" / "bench" / "paths.lua"
-    script.parent.mkdir(parents=True, exist_ok=True)
-    lua_paths = ",".join(json.dumps(p) for p in paths)
-    header = f'wrk.headers["Cookie"] = {json.dumps(cookie)}\n' if cookie else ""
-    script.write_text(f'local paths = {{{lua_paths}}}\nlocal i = 0\nwrk.headers["Host"] = "127.0.0.1"\n{header}'
-                      "request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n"
-                      "done = function(summary, latency, requests)\n"
-                      '  io.write(string.format("JSON {\\"requests\\": %d, \\"errors\\": %d, \\"p50\\": %d, '
-                      '\\"p95\\": %d, \\"p99\\": %d}\\n", summary.requests, summary.errors.status + '
-                      "summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, "
-                      "latency:percentile(50), latency:percentile(95), latency:percentile(99)))\nend\n")
-    pin = ["taskset", "-c", "0"] if (os.cpu_count() or 1) > 1 and shutil.which("taskset") else []
-    before = steal()
-    counted = counters.read() if counters else {}
-    out = sh([*pin, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url],
-             timeout=seconds + 60)
-    after = steal()
-    data = json.loads(out.split("JSON ", 1)[1].splitlines()[0])
-    total = max(1, after[1] - before[1])
-    extra = {}
-    if counters:
-        now = counters.read()
-        requests = max(1, data["requests"])
-        extra["queries_per_request"] = round((now["statements"] - counted["statements"] - 1) / requests, 2)
-        extra["backend_requests_per_view"] = round(
-            (now["backend_req"] - counted["backend_req"]) / requests, 3) if "backend_req" in now else 1.0
-    return {**extra, "rps": round(data["requests"] / seconds, 1), "p50_ms": data["p50"] / 1000, "p95_ms": data["p95"] / 1000,
-            "p99_ms": data["p99"] / 1000, "errors": data["errors"], "requests": data["requests"],
-            "steal_pct": round(100 * (after[0] - before[0]) / total, 2)}
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def start_gunicorn(profile: str, port: int, env: dict, workers: int) -> subprocess.Popen:
-    log = open(ROOT / "var" / "bench" / f"{profile}.log", "wb")
+    out = open(ROOT / "var" / "bench" / f"{profile}.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "newsroom.wsgi:application", "--bind",
                              f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "4", "--worker-class",
                              "gthread"], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": f"newsroom.settings.{profile}"},
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -115,134 +80,226 @@ def start_gunicorn(profile: str, port: int, env: dict, workers: int) -> subproce
                 return proc
         except OSError:
             time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGTERM)
     raise RuntimeError(f"{profile} gunicorn did not start; see var/bench/{profile}.log")
 
 
-def login_cookie(base: str) -> str:
-    """The session cookie of a seeded reader, logged in through ``base`` (edge_mix's browser)."""
-    from bench.edge_mix import SEEDED_PASSWORD, Browser
+# --- sessions: readers and an editor, logged in through each stack -------------------------------
+
+def session(base: str, username: str, password: str, page: str) -> tuple[workloads.Session, str]:
+    """Log in through ``base``; the session, and ``page`` as that session sees it (for its forms)."""
+    from bench.edge_mix import Browser
 
     browser = Browser(base)
-    browser.login("reader000001", SEEDED_PASSWORD)
-    return "; ".join(f"{c.name}={c.value}" for c in browser.jar if c.name == "sessionid")
+    browser.login(username, password)
+    cookie = "; ".join(f"{c.name}={c.value}" for c in browser.jar if c.name == "sessionid")
+    status, _, html = browser.get(page)
+    token = csrf_token(html)
+    if status != 200 or not cookie or not token:
+        raise RuntimeError(f"{username} at {base}{page}: status {status}, session cookie {bool(cookie)}, "
+                           f"CSRF token {bool(token)}")
+    return workloads.Session(cookie, token), html
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="upstack vs plain Django vs a typical template, side by side")
-    parser.add_argument("--quick", action="store_true", help="small data, short runs (CI-sized)")
-    parser.add_argument("--full", action="store_true", help="the full benchmark")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args(argv)
-    articles, seconds, connections = (2000, 5, 16) if not args.full else (20000, 20, 32)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "newsroom.settings.dev"}
-    was_up = json.loads(sh([*MANAGE, "upstack", "status", "--json"], env=env, check=False) or "{}").get("running")
-    sh([*MANAGE, "upstack", "up", "--stack-settings", "newsroom.settings.deploy", "--memory", "4G",
-        "--seed-articles", str(articles)], env=env, timeout=1800)
-    stack_env = dict(line.split("=", 1) for line in sh([*MANAGE, "upstack", "env"], env=env).splitlines())
-    status = json.loads(sh([*MANAGE, "upstack", "status", "--json"], env=env))
-    app = "http://" + next(s["address"] for s in status["services"] if s["name"] == "app")
-    edge = status["edge_url"]
-    peers_env = {**os.environ, **stack_env, "DATABASE_URL": stack_env.get("DIRECT_DATABASE_URL") or stack_env["DATABASE_URL"],
-                 "REDIS_URL": stack_env["REDIS_URL"].rsplit("/", 1)[0] + "/5"}
-    peers_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the peers have no upstack metrics
-    (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
-    ports = {"plain": 18501, "typical": 18502}
-    procs = {p: start_gunicorn(p, port, peers_env, workers=3) for p, port in ports.items()}
-    targets = {"plain": f"http://127.0.0.1:{ports['plain']}", "typical": f"http://127.0.0.1:{ports['typical']}",
-               "upstack": edge}
+def writers(base: str, site: dict, editor_password: str) -> dict:
+    from bench.edge_mix import SEEDED_PASSWORD
+
+    article = next(p for p in site["paths"] if p.startswith("/articles/"))
+    readers = [session(base, f"reader{n:06d}", SEEDED_PASSWORD, article)[0] for n in range(1, READERS + 1)]
+    editor, forms = None, []
+    for path in site["editor_articles"]:
+        editor_session, html = session(base, site["editor"], editor_password, path) if editor is None else (
+            editor, _get(base, path, editor.cookie))
+        editor = editor_session
+        fields = form_fields(html, "article_form")
+        if not fields:
+            raise RuntimeError(f"no article form at {base}{path}")
+        forms.append(workloads.EditorForm(path, tuple(fields)))
+    return {"readers": readers, "editor": editor, "forms": forms}
+
+
+def _get(base: str, path: str, cookie: str) -> str:
+    request = urllib.request.Request(base + path, headers={"Host": wrk.HOST, "Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return response.read().decode()
+
+
+def check_writes(base: str, cycle: list[wrk.Request]) -> None:
+    """Send the first write of each kind once; each must redirect (302), or nothing is measured."""
+    seen = set()
+    parts = urllib.parse.urlsplit(base)
+    for method, path, headers, body in cycle:
+        kind = "admin" if "/change/" in path else path.rstrip("/").rsplit("/", 1)[-1]
+        if method != "POST" or kind in seen:
+            continue
+        seen.add(kind)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        conn.request(method, path, body=body, headers={"Host": wrk.HOST, **headers})
+        response = conn.getresponse()
+        content = response.read()
+        conn.close()
+        if response.status != 302:
+            raise RuntimeError(f"{kind} write at {base}{path} answered {response.status}, not 302: {content[:400]!r}")
+
+
+# --- limits -----------------------------------------------------------------------------------------
+
+def varnish_static(page: bytes, seconds: int, connections: int) -> dict:
+    """A bare varnishd (built-in VCL) serving ``page`` as a static object: the edge's ceiling here."""
+    from tests.servers import Varnish
+
+    class Static(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Cache-Control", "public, max-age=3600")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Static)
+    thread = threading.Thread(target=origin.serve_forever, daemon=True)
+    thread.start()
     try:
-        sys.path.insert(0, str(ROOT))
-        paths = [line for line in sh([sys.executable, "-c", PATHS_CODE], env={**os.environ, **stack_env}).splitlines()
-                 if line.startswith("/")]
-        for base in targets.values():  # one warm pass each, as a deploy would
-            wrk(base, paths, 2, 4)
-        cookies = {name: login_cookie(base) for name, base in targets.items()}
+        with Varnish(backend=("127.0.0.1", origin.server_address[1])) as varnish:
+            wrk.run(varnish.url, [wrk.get("/article")], 1, 4)  # cache it
+            return wrk.run(varnish.url, [wrk.get("/article")], seconds, connections)
+    finally:
+        origin.shutdown()
+        origin.server_close()
+
+
+# --- the run ------------------------------------------------------------------------------------------
+
+def measure_stacks(mode: dict, rounds: int, env: dict) -> dict:
+    """Everything measured while the stack and its two peers run; the stack is left as found."""
+    was_up = json.loads(sh([*MANAGE, "upstack", "status", "--json"], env=env, check=False) or "{}").get("running")
+    log(f"bringing the stack up with {mode['articles']} articles")
+    sh([*MANAGE, "upstack", "up", "--stack-settings", "newsroom.settings.deploy", "--memory", "4G",
+        "--seed-articles", str(mode["articles"])], env=env, timeout=3600)
+    procs = {}
+    try:
+        stack_env = dict(line.split("=", 1) for line in sh([*MANAGE, "upstack", "env"], env=env).splitlines())
+        status = json.loads(sh([*MANAGE, "upstack", "status", "--json"], env=env))
+        app = "http://" + next(s["address"] for s in status["services"] if s["name"] == "app")
+        edge = status["edge_url"]
         direct = stack_env.get("DIRECT_DATABASE_URL") or stack_env["DATABASE_URL"]
-        counters = {"plain": Counters(direct), "typical": Counters(direct),
-                    "upstack": Counters(direct, ROOT / ".upstack" / "varnish")}
-        results = {w: {s: [] for s in targets} for w in ("anonymous", "logged_in")}
-        for _ in range(args.rounds):
+        peers_env = {**os.environ, **stack_env, "DATABASE_URL": direct,
+                     "REDIS_URL": stack_env["REDIS_URL"].rsplit("/", 1)[0] + "/5"}
+        peers_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the peers have no upstack metrics
+        (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
+        targets = {}
+        for profile in ("plain", "typical"):
+            port = free_port()
+            procs[profile] = start_gunicorn(profile, port, peers_env, workers=3)
+            targets[profile] = f"http://127.0.0.1:{port}"
+        targets["upstack"] = edge
+        editor_password = secrets.token_urlsafe(18)
+        site = json.loads(sh([sys.executable, "-m", "bench.site"],
+                             env={**os.environ, **stack_env, "BENCH_EDITOR_PASSWORD": editor_password}))
+        paths = site["paths"]
+        articles = [p for p in paths if p.startswith("/articles/")]
+        log("warming each stack and logging readers and an editor in through it")
+        cycles = {}
+        for name, base in targets.items():  # one warm pass each, as a deploy would
+            wrk.run(base, [wrk.get(p) for p in paths], 2, 4)
+            w = writers(base, site, editor_password)
+            cycles[name] = {"anonymous": workloads.anonymous(paths),
+                            "logged_in": workloads.logged_in(articles, w["readers"]),
+                            "mixed_writes": workloads.mixed_writes(paths, w["readers"], w["editor"], w["forms"])}
+            check_writes(base, cycles[name]["mixed_writes"])
+        log(f"freshness: {mode['writes']} writes through upstack")
+        freshness = json.loads(sh([sys.executable, "-m", "bench.freshness", "--edge", edge, "--app", app,
+                                   "--writes", str(mode["writes"]), "--no-save"],
+                                  env={**os.environ, **stack_env}, check=False, timeout=1800) or "{}")
+        counters = {"plain": wrk.Counters(direct), "typical": wrk.Counters(direct),
+                    "upstack": wrk.Counters(direct, ROOT / ".upstack" / "varnish")}
+        results = {w: {s: [] for s in targets} for w in reports.WORKLOADS}
+        for n in range(rounds):
             for workload in results:
                 for name, base in targets.items():
-                    results[workload][name].append(
-                        wrk(base, paths, seconds, connections, cookies[name] if workload == "logged_in" else "",
-                            counters[name]))
-        article = next(p for p in paths if p.startswith("/articles/"))
-        limits = {"varnish_cached_article": wrk(edge, [article], seconds, connections),
-                  "django_minimal_view": wrk(app, ["/healthz"], seconds, connections)}
-        ladder = {"edge hit": wrk(edge, [article], seconds, 4),
-                  "page-cache hit": wrk(app, [article], seconds, 4),
-                  "cold render (plain)": wrk(targets["plain"], [article], seconds, 4)}
+                    log(f"round {n + 1}/{rounds}: {workload} on {name}")
+                    results[workload][name].append(wrk.run(base, cycles[name][workload], mode["seconds"],
+                                                           mode["connections"], counters[name]))
+        article = articles[0]
+        with urllib.request.urlopen(urllib.request.Request(edge + article, headers={"Host": wrk.HOST})) as response:
+            page = response.read()
+        log("limits and the ladder")
+        seconds, connections = mode["seconds"], mode["connections"]
+        limits = {"varnish_static": varnish_static(page, seconds, connections),
+                  "upstack_edge_hit": wrk.run(edge, [wrk.get(article)], seconds, connections),
+                  "django_minimal_view": wrk.run(app, [wrk.get("/healthz")], seconds, connections)}
+        ladder = {"edge hit": wrk.run(edge, [wrk.get(article)], seconds, 4),
+                  "page-cache hit": wrk.run(app, [wrk.get(article)], seconds, 4),
+                  "warm render (page cache bypassed)": wrk.run(app, [wrk.get(article, {"X-Upstack-Fresh": "1"})],
+                                                               seconds, 4),
+                  "cold render (every fragment re-rendered)": wrk.run(app, [wrk.get(site["signed"])], seconds, 4),
+                  "plain Django render": wrk.run(targets["plain"], [wrk.get(article)], seconds, 4)}
+        return {"results": results, "limits": limits, "ladder": ladder, "freshness": freshness}
     finally:
         for proc in procs.values():
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(30)
         if not was_up:  # leave the machine as we found it
             sh([*MANAGE, "upstack", "down"], env=env, check=False)
-    report = summarize(results, limits, ladder, articles, seconds, connections, args.rounds)
-    from bench.results import save
-
-    save("bench", report, echo=False)
-    (ROOT / "docs" / "benchmarks.md").write_text(markdown(report))
-    print(markdown(report))
-    return 0
 
 
-PATHS_CODE = ("import django; django.setup(); from newsroom.news.models import Article, Section; "
-              "print('/'); [print(a.get_absolute_url()) for a in Article.objects.published().order_by('-read_count')[:60]]; "
-              "[print(s.get_absolute_url()) for s in Section.objects.all()]")
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="upstack vs plain Django vs a typical template, side by side")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--quick", action="store_true", help="small data, short runs (CI-sized, under 5 minutes)")
+    which.add_argument("--full", action="store_true", help="the full benchmark, with the data-size series")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per figure (default 3)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write results and the report here instead of bench/results/ and docs/")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="quick: make this run's ratios the baseline (bench/baseline-quick.json)")
+    args = parser.parse_args(argv)
+    if args.rounds < 3:
+        parser.error("--rounds must be at least 3 (figures are medians of at least three runs)")
+    name = "quick" if args.quick else "full"
+    mode = MODES[name]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "newsroom.settings.dev"}
+    sys.path.insert(0, str(ROOT))
+    measured = measure_stacks(mode, args.rounds, env)
+    log(f"stampede: 100 readers, {mode['stampede_rounds']} rounds")
+    stampede = json.loads(sh([sys.executable, "-m", "bench.stampede", "--readers", "100", "--rounds",
+                              str(mode["stampede_rounds"]), "--no-save"], env=env))
+    sizes = []
+    if mode["sizes"]:
+        from bench import datasize
 
-
-def _median(runs: list[dict]) -> dict:
-    keys = ("rps", "p50_ms", "p95_ms", "p99_ms", "errors", "steal_pct", "queries_per_request", "backend_requests_per_view")
-    return {k: statistics.median(r[k] for r in runs) for k in keys if k in runs[0]}
-
-
-def _freshness() -> str:
-    found = sorted((ROOT / "bench" / "results").glob("freshness-*.json"))
-    if not found:
-        return "not measured"
-    data = json.loads(found[-1].read_text())
-    return f"p50 {data['lag_ms_p50']} ms, p99 {data['lag_ms_p99']} ms over {data['writes']} writes ({found[-1].name})"
-
-
-def summarize(results, limits, ladder, articles, seconds, connections, rounds) -> dict:
-    table = {w: {s: _median(runs) for s, runs in stacks.items()} for w, stacks in results.items()}
-    ratios = {w: {"upstack_vs_plain": round(t["upstack"]["rps"] / max(t["plain"]["rps"], 0.1), 1),
-                  "upstack_vs_typical": round(t["upstack"]["rps"] / max(t["typical"]["rps"], 0.1), 1),
-                  "upstack_vs_varnish_limit": round(t["upstack"]["rps"] / max(limits["varnish_cached_article"]["rps"], 0.1), 2)}
-              for w, t in table.items()}
-    return {"date": date.today().isoformat(), "articles": articles, "seconds_per_run": seconds, "rounds": rounds,
-            "connections": connections, "cpus": os.cpu_count(), "table": table, "ratios": ratios,
-            "limits": limits, "ladder": ladder, "freshness": _freshness(), "raw": results}
-
-
-def markdown(report: dict) -> str:
-    lines = [f"# Benchmarks ({report['date']})", "",
-             "Generated by `make bench-quick` / `make bench` (bench/run.py) from "
-             f"bench/results/bench-{report['date']}.json. One machine ({report['cpus']} CPUs), one data set "
-             f"({report['articles']} articles on PostgreSQL), wrk with {report['connections']} connections pinned to "
-             f"CPU 0, {report['seconds_per_run']} s per run, medians of {report['rounds']} interleaved rounds.", ""]
-    for workload, stacks in report["table"].items():
-        lines += [f"## {workload.replace('_', ' ')} browsing", "",
-                  "| stack | req/s | p50 ms | p95 ms | p99 ms | errors | DB queries / request | backend requests / view "
-                  "| CPU steal % |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for name, row in stacks.items():
-            lines.append(f"| {name} | {row['rps']} | {row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | "
-                         f"{row['errors']} | {row.get('queries_per_request', '-')} | "
-                         f"{row.get('backend_requests_per_view', '-')} | {row['steal_pct']} |")
-        r = report["ratios"][workload]
-        lines += ["", f"upstack / plain: x{r['upstack_vs_plain']}; upstack / typical: x{r['upstack_vs_typical']}; "
-                  f"upstack / the Varnish limit: {r['upstack_vs_varnish_limit']}", ""]
-    lines += ["## Limits", "", "| what | req/s | p50 ms | p99 ms |", "| --- | --- | --- | --- |"]
-    lines += [f"| {k.replace('_', ' ')} | {v['rps']} | {v['p50_ms']} | {v['p99_ms']} |" for k, v in report["limits"].items()]
-    lines += ["", "## The response-time ladder (4 connections)", "", "| layer | p50 ms | p99 ms | req/s |",
-              "| --- | --- | --- | --- |"]
-    lines += [f"| {k} | {v['p50_ms']} | {v['p99_ms']} | {v['rps']} |" for k, v in report["ladder"].items()]
-    lines += ["", f"Freshness after writes through the edge (upstack, bench/freshness.py): {report.get('freshness')}.",
-              "", "Not yet measured here: the workload mixed with writes side by side (see `upstack loadtest "
-              "--scenario mixed`), and the data-size series (bench/datasize.py, results under bench/results/).", ""]
-    return "\n".join(lines)
+        for size in mode["sizes"]:
+            log(f"data size: {size} articles")
+            sizes.append(datasize.measure(size, mode["seconds"]))
+    meta = {"date": date.today().isoformat(), "mode": name, "articles": mode["articles"],
+            "seconds_per_run": mode["seconds"], "rounds": args.rounds, "connections": mode["connections"],
+            "cpus": os.cpu_count(), "pinned": bool(wrk.pinned())}
+    full = reports.summarize(meta, measured["results"], measured["limits"], measured["ladder"], stampede,
+                             measured["freshness"], sizes)
+    summary = reports.latest(full)
+    results_dir = args.out or ROOT / "bench" / "results"
+    docs = (args.out or ROOT / "docs") / ("benchmarks-quick.md" if args.quick else "benchmarks.md")
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"{'quick' if args.quick else 'bench'}-{full['date']}.json").write_text(json.dumps(full, indent=2) + "\n")
+    (results_dir / "latest.json").write_text(json.dumps(summary, indent=2) + "\n")
+    docs.write_text(reports.markdown(full))
+    print(reports.markdown(full))
+    if not args.quick:
+        return 0
+    if args.update_baseline:
+        baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {"tolerance": 0.5}
+        baseline["ratios"] = reports.flat_ratios(summary)
+        BASELINE.write_text(json.dumps(baseline, indent=2) + "\n")
+        log(f"baseline updated: {BASELINE}")
+        return 0
+    failures = reports.regressions(summary, json.loads(BASELINE.read_text()))
+    for failure in failures:
+        log(f"REGRESSION {failure}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

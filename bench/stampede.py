@@ -15,6 +15,7 @@ once with a barrier, and counts computations. Writes bench/results/stampede-<dat
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import threading
@@ -79,6 +80,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--readers", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--compute-ms", type=float, default=50)
+    parser.add_argument("--no-save", action="store_true", help="print the JSON only (bench/run.py collects it)")
     args = parser.parse_args(argv)
     compute_s = args.compute_ms / 1000
     rows = {"upstack": [], "django": []}
@@ -96,7 +98,10 @@ def main(argv=None) -> dict:
         result[name] = {"computations_per_expiry_median": statistics.median(n for n, _ in runs),
                         "computations_per_round": [n for n, _ in runs],
                         "slowest_reader_ms_median": round(statistics.median(w for _, w in runs) * 1000, 1)}
-    save("stampede", result)
+    if args.no_save:
+        print(json.dumps(result, indent=2))
+    else:
+        save("stampede", result)
     return result
 
 

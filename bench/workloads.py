@@ -1,0 +1,82 @@
+"""The benchmark's workloads as request cycles for wrk (pure: no I/O).
+
+- ``anonymous``: page views over the sampled pages with Zipf-like popularity (rank r gets weight
+  1/r^1.1, so a few pages get most views), in a fixed shuffled order.
+- ``logged_in``: the same views, each by one of the logged-in readers (their session cookies).
+- ``mixed_writes``: per 100 requests, 80 anonymous views, 15 logged-in views, 2 comments, 2 likes
+  and 1 editor saving an article in the admin, spread through the cycle.
+
+A reader or editor is a ``Session``: the cookie header of a logged-in session and its CSRF token.
+The same seed gives the same cycle for every stack, so the stacks replay identical traffic.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from bench.wrk import Request, get, post
+
+CYCLE = 300
+MIX = {"anonymous": 80, "logged_in": 15, "comment": 2, "like": 2, "editor_save": 1}  # per 100 requests
+
+
+@dataclass(frozen=True)
+class Session:
+    cookie: str
+    csrf: str
+
+
+@dataclass(frozen=True)
+class EditorForm:
+    """An admin change form as served: its URL and the fields a browser would post back."""
+
+    path: str
+    fields: tuple[tuple[str, str], ...]
+
+
+def zipf_views(paths: list[str], count: int = CYCLE, seed: int = 1) -> list[str]:
+    weights = [1 / (rank ** 1.1) for rank in range(1, len(paths) + 1)]
+    return random.Random(seed).choices(paths, weights=weights, k=count)
+
+
+def anonymous(paths: list[str]) -> list[Request]:
+    return [get(p) for p in zipf_views(paths)]
+
+
+def logged_in(paths: list[str], readers: list[Session]) -> list[Request]:
+    if not readers:
+        raise ValueError("the logged-in workload needs at least one reader")
+    return [get(p, {"Cookie": readers[i % len(readers)].cookie}) for i, p in enumerate(zipf_views(paths))]
+
+
+def mixed_writes(paths: list[str], readers: list[Session], editor: Session, forms: list[EditorForm],
+                 seed: int = 1) -> list[Request]:
+    """100 requests in the proportions of ``MIX``, shuffled with ``seed``."""
+    if not readers or not forms:
+        raise ValueError("the mixed workload needs readers and at least one editor form")
+    rng = random.Random(seed)
+    articles = [p for p in paths if p.startswith("/articles/")] or paths
+    views = iter(zipf_views(paths, 100, seed))
+    kinds = [kind for kind, n in MIX.items() for _ in range(n)]
+    rng.shuffle(kinds)
+    cycle = []
+    for i, kind in enumerate(kinds):
+        reader = readers[i % len(readers)]
+        if kind == "anonymous":
+            cycle.append(get(next(views)))
+        elif kind == "logged_in":
+            cycle.append(get(next(views), {"Cookie": reader.cookie}))
+        elif kind == "comment":
+            body = urlencode({"body": f"A thought from the benchmark ({i}).", "csrfmiddlewaretoken": reader.csrf})
+            cycle.append(post(rng.choice(articles) + "comments/", body, {"Cookie": reader.cookie}))
+        elif kind == "like":
+            cycle.append(post(rng.choice(articles) + "like/", urlencode({"csrfmiddlewaretoken": reader.csrf}),
+                              {"Cookie": reader.cookie}))
+        else:
+            form = forms[i % len(forms)]
+            fields = [(k, v) for k, v in form.fields if k != "csrfmiddlewaretoken"]
+            body = urlencode([*fields, ("csrfmiddlewaretoken", editor.csrf), ("_save", "Save")])
+            cycle.append(post(form.path, body, {"Cookie": editor.cookie}))
+    return cycle
