@@ -170,4 +170,20 @@ def markdown(report: dict) -> str:
                   for row in report["datasize"]]
     else:
         lines += ["", "The data-size series runs with `make bench` only (docs/benchmarks.md)."]
+    lines += ["", "## What limits these figures", "", *LIMITS_TEXT]
     return "\n".join(lines) + "\n"
+
+
+LIMITS_TEXT = [
+    "- The load generator: one wrk thread on CPU 0, while the servers use both CPUs. Edge hits and the "
+    "static-object limit run close to what that one thread can drive, so they are lower bounds of what "
+    "Varnish can serve here, and their ratio says more than either figure.",
+    "- Renders: plain and typical render every page in Python (3 gunicorn workers x 4 threads) on the CPU "
+    "that PostgreSQL, Redis and Varnish also use; their throughput is that CPU's.",
+    "- Logged-in views: the page comes from the edge, but each article view sends its three per-user ESI "
+    "fragments (user bar, like, comment form) to Django; those fragment requests set the pace.",
+    "- Mixed writes: every comment, like and admin save purges the pages it changes, so the next views of "
+    "those pages are renders; the written-to pages set the pace.",
+    "- Short runs on a shared machine: figures move between runs (see the CPU steal column); the ratios, "
+    "measured side by side in one run, are what the regression check compares.",
+]

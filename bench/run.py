@@ -86,8 +86,8 @@ def start_gunicorn(profile: str, port: int, env: dict, workers: int) -> subproce
 
 # --- sessions: readers and an editor, logged in through each stack -------------------------------
 
-def session(base: str, username: str, password: str, page: str) -> tuple[workloads.Session, str]:
-    """Log in through ``base``; the session, and ``page`` as that session sees it (for its forms)."""
+def session(base: str, username: str, password: str, page: str):
+    """Log in through ``base``; the session and a browser holding it (``page`` gives the CSRF token)."""
     from bench.edge_mix import Browser
 
     browser = Browser(base)
@@ -98,30 +98,23 @@ def session(base: str, username: str, password: str, page: str) -> tuple[workloa
     if status != 200 or not cookie or not token:
         raise RuntimeError(f"{username} at {base}{page}: status {status}, session cookie {bool(cookie)}, "
                            f"CSRF token {bool(token)}")
-    return workloads.Session(cookie, token), html
+    return workloads.Session(cookie, token), browser
 
 
 def writers(base: str, site: dict, editor_password: str) -> dict:
+    """Readers (seeded accounts) and an editor with the admin forms they will save, through ``base``."""
     from bench.edge_mix import SEEDED_PASSWORD
 
     article = next(p for p in site["paths"] if p.startswith("/articles/"))
     readers = [session(base, f"reader{n:06d}", SEEDED_PASSWORD, article)[0] for n in range(1, READERS + 1)]
-    editor, forms = None, []
+    editor, browser = session(base, site["editor"], editor_password, site["editor_articles"][0])
+    forms = []
     for path in site["editor_articles"]:
-        editor_session, html = session(base, site["editor"], editor_password, path) if editor is None else (
-            editor, _get(base, path, editor.cookie))
-        editor = editor_session
-        fields = form_fields(html, "article_form")
+        fields = form_fields(browser.get(path)[2], "article_form")
         if not fields:
             raise RuntimeError(f"no article form at {base}{path}")
         forms.append(workloads.EditorForm(path, tuple(fields)))
     return {"readers": readers, "editor": editor, "forms": forms}
-
-
-def _get(base: str, path: str, cookie: str) -> str:
-    request = urllib.request.Request(base + path, headers={"Host": wrk.HOST, "Cookie": cookie})
-    with urllib.request.urlopen(request, timeout=15) as response:
-        return response.read().decode()
 
 
 def check_writes(base: str, cycle: list[wrk.Request]) -> None:
@@ -144,15 +137,23 @@ def check_writes(base: str, cycle: list[wrk.Request]) -> None:
 
 # --- limits -----------------------------------------------------------------------------------------
 
-def varnish_static(page: bytes, seconds: int, connections: int) -> dict:
-    """A bare varnishd (built-in VCL) serving ``page`` as a static object: the edge's ceiling here."""
+# What the edge adds on delivery; the rest of an edge response is the stored object's own headers.
+EDGE_ADDED = {"date", "content-length", "x-varnish", "age", "via", "accept-ranges", "x-cache", "x-request-id",
+              "connection", "transfer-encoding"}
+
+
+def varnish_static(page: bytes, headers: list[tuple[str, str]], seconds: int, connections: int) -> dict:
+    """A bare varnishd (built-in VCL) serving ``page`` with its stored ``headers`` as a static object:
+    the same object as upstack's edge hit, without upstack's VCL - the edge's ceiling here."""
     from tests.servers import Varnish
+
+    stored = [(k, v) for k, v in headers if k.lower() not in EDGE_ADDED]
 
     class Static(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Cache-Control", "public, max-age=3600")
+            self.send_response_only(200)
+            for name, value in stored:
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(page)))
             self.end_headers()
             self.wfile.write(page)
@@ -226,10 +227,10 @@ def measure_stacks(mode: dict, rounds: int, env: dict) -> dict:
                                                            mode["connections"], counters[name]))
         article = articles[0]
         with urllib.request.urlopen(urllib.request.Request(edge + article, headers={"Host": wrk.HOST})) as response:
-            page = response.read()
+            page, headers = response.read(), response.getheaders()
         log("limits and the ladder")
         seconds, connections = mode["seconds"], mode["connections"]
-        limits = {"varnish_static": varnish_static(page, seconds, connections),
+        limits = {"varnish_static": varnish_static(page, headers, seconds, connections),
                   "upstack_edge_hit": wrk.run(edge, [wrk.get(article)], seconds, connections),
                   "django_minimal_view": wrk.run(app, [wrk.get("/healthz")], seconds, connections)}
         ladder = {"edge hit": wrk.run(edge, [wrk.get(article)], seconds, 4),

@@ -92,18 +92,21 @@ sub vcl_recv {
         return (pass);
     }
 
-    # The fresh-render parameter: trusted callers get a fresh copy (which replaces the cached one);
-    # for everyone else it is removed, so it cannot be used to bypass the cache (BLUEPRINT F3).
-    if (req.url ~ "[?&]{{ bypass_param }}(=[^&]*)?(&|$)") {
-        if (client.ip ~ purgers) {
-            set req.hash_always_miss = true;
-        } else {
-            set req.url = regsuball(req.url, "([?&]){{ bypass_param }}(=[^&]*)?(&|$)", "\1");
+    # Query strings: most page views have none, and skip these rewrites.
+    if (req.url ~ "\?") {
+        # The fresh-render parameter: trusted callers get a fresh copy (which replaces the cached one);
+        # for everyone else it is removed, so it cannot be used to bypass the cache (BLUEPRINT F3).
+        if (req.url ~ "[?&]{{ bypass_param }}(=[^&]*)?(&|$)") {
+            if (client.ip ~ purgers) {
+                set req.hash_always_miss = true;
+            } else {
+                set req.url = regsuball(req.url, "([?&]){{ bypass_param }}(=[^&]*)?(&|$)", "\1");
+            }
         }
+        # Tracking parameters never change a page: drop them so they do not split the cache.
+        set req.url = regsuball(req.url, "([?&])({{ tracking_regex }})=[^&]*(&|$)", "\1");
+        set req.url = regsub(req.url, "[?&]+$", "");
     }
-    # Tracking parameters never change a page: drop them so they do not split the cache.
-    set req.url = regsuball(req.url, "([?&])({{ tracking_regex }})=[^&]*(&|$)", "\1");
-    set req.url = regsub(req.url, "[?&]+$", "");
 
     # Keep only the cookies Django reads; drop analytics and the like so anonymous requests are
     # cacheable (BLUEPRINT A2).
@@ -139,16 +142,25 @@ sub vcl_recv {
     if (req.url ~ "^({{ pass_regex }})") {
         return (pass);
     }
-    # A logged-in reader gets the shared page; only its per-user fragments reach Django, with the
-    # reader's cookies (BLUEPRINT A6). Django renders the page itself without them.
+    # A logged-in reader gets the shared page with ESI includes; only its per-user fragments reach
+    # Django, with the reader's cookies (BLUEPRINT A6). Django renders the page itself without them.
+    # Anonymous readers get the other variant, fragments inline: one object, no ESI work on delivery.
     if (req.http.Cookie ~ "(^|; ){{ session_cookie }}=") {
         set req.http.X-Upstack-Cookie = req.http.Cookie;
+        set req.http.Surrogate-Capability = "varnish=ESI/1.0";
+    } else {
+        unset req.http.Surrogate-Capability;
     }
     # The CSRF cookie alone does not change a page either; do not let it split the cache.
     unset req.http.Cookie;
-    # Tell Django that ESI will be processed here.
-    set req.http.Surrogate-Capability = "varnish=ESI/1.0";
     return (hash);
+}
+
+sub vcl_hash {
+    # The two variants of a page (see vcl_recv); a purge by surrogate key reaches both.
+    if (req.http.Surrogate-Capability) {
+        hash_data("esi");
+    }
 }
 
 sub vcl_backend_fetch {
