@@ -8,7 +8,7 @@ fresh-render parameter, so the page and fragment caches are bypassed).
     python -m bench.datasize --sizes 10000,100000 [--seconds 5]
 
 Writes bench/results/datasize-<date>.json. ``make bench`` runs it at 10k, 100k and 1M articles (1M seeds
-for about 10 minutes).
+for about 25 minutes on 2 CPUs).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def goals(table: dict, limits: dict, stampede: dict, freshness: dict) -> list[di
     anon_x = _ratio(anon["upstack"]["rps"], anon["typical"]["rps"], 1)
     edge_share = _ratio(limits["upstack_edge_hit"]["rps"], limits["varnish_static"]["rps"])
     logged_x = _ratio(logged["upstack"]["rps"], logged["typical"]["rps"], 1)
-    p99_s = freshness["lag_ms_p99"] / 1000 if freshness.get("lag_ms_p99") is not None else None
+    p99_s = _seconds(freshness.get("lag_ms_p99"))
     worst = max(stampede["upstack"]["computations_per_round"])
     return [
         {"goal": "anonymous mixed throughput >= 10x typical, with a lower p99",

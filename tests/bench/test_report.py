@@ -72,3 +72,10 @@ def test_markdown_states_goals_tables_and_the_ladder():
     assert text.startswith("# Benchmarks (quick), 2026-11-24")
     assert "| logged-in article views >= 3x typical | x3.0 | yes |" in text
     assert "| edge hit | 1000.0 | 2000 | 2000 | 0.5 |" not in text and "| edge hit |" in text
+
+
+def test_the_freshness_goal_is_said_in_rounded_seconds():
+    fresh = {**FRESH, "lag_ms_p99": 39.8}
+    full = report.summarize(META, measured(), LIMITS, {"edge hit": run(2000)}, STAMPEDE, fresh)
+    freshness = next(g for g in full["goals"] if g["goal"].startswith("freshness"))
+    assert freshness["measured"].startswith("0.0398 s over 30 writes"), freshness["measured"]

@@ -86,15 +86,22 @@ class Seeder:
         self.rng = rng
         self.progress = progress
 
-    def _bulk(self, label, model, rows_iter, total):
-        """bulk_create ``total`` rows from a generator in batches, advancing the progress bar."""
-        created = []
+    def _bulk(self, label, model, rows_iter, total, keep=None):
+        """bulk_create ``total`` rows from a generator in batches, advancing the progress bar.
+
+        Returns ``[keep(row) for each row]`` when ``keep`` is given, else the number of rows: a million
+        articles and five million comments kept as model instances would take most of the machine's memory.
+        """
+        created, count = [], 0
         task = self.progress.add_task(label, total=total) if self.progress else None
         for chunk in _batches(rows_iter):
-            created += model.objects.bulk_create(chunk, batch_size=BATCH)
+            model.objects.bulk_create(chunk, batch_size=BATCH)
+            count += len(chunk)
+            if keep is not None:
+                created.extend(keep(row) for row in chunk)
             if task is not None:
                 self.progress.advance(task, len(chunk))
-        return created
+        return created if keep is not None else count
 
     def run(self, *, articles, users, comments, likes):
         if self.progress:
@@ -126,7 +133,7 @@ class Seeder:
                 yield User(username=f"reader{i:06d}", first_name=first, last_name=last,
                            email=f"reader{i:06d}@example.test", password=password)
 
-        readers = self._bulk("users", User, user_rows(), n_users)
+        readers = self._bulk("users", User, user_rows(), n_users, keep=lambda user: user)
         writers = readers[: max(1, n_users // 20)] if n_articles else []
         authors = Author.objects.bulk_create(
             [Author(user=u, name=f"{u.first_name} {u.last_name}", slug=f"{slugify(u.first_name + ' ' + u.last_name)}-{u.pk}",
@@ -148,11 +155,13 @@ class Seeder:
                     published_at=published, read_count=int(1_000_000 / ranks[i] ** ZIPF_S),
                 )
 
-        created = self._bulk("articles", Article, article_rows(), n_articles)
+        # Only (pk, published_at) of each article is kept: it is all the comments and likes below need.
+        created = self._bulk("articles", Article, article_rows(), n_articles,
+                             keep=lambda article: (article.pk, article.published_at))
         through = Article.tags.through
         tag_rows = (
-            through(article_id=a.pk, tag_id=t.pk)
-            for a in created for t in rng.sample(tags, rng.randint(1, 4))
+            through(article_id=pk, tag_id=t.pk)
+            for pk, _ in created for t in rng.sample(tags, rng.randint(1, 4))
         )
         n_tag_rows = self._bulk("tags", through, tag_rows, None)
         # Comments and likes fall on articles with Zipf-like weights: popular articles get most.
@@ -160,26 +169,26 @@ class Seeder:
 
         def comment_rows():
             for _ in range(n_comments):
-                article = rng.choices(created, cum_weights=weights)[0]
-                when = article.published_at + timedelta(minutes=rng.randint(1, 60 * 24 * 7))
-                yield Comment(article=article, user=rng.choice(readers), body=self._words(rng.randint(8, 60)).capitalize() + ".",
+                article_id, published_at = rng.choices(created, cum_weights=weights)[0]
+                when = published_at + timedelta(minutes=rng.randint(1, 60 * 24 * 7))
+                yield Comment(article_id=article_id, user=rng.choice(readers), body=self._words(rng.randint(8, 60)).capitalize() + ".",
                               created_at=min(when, BASE_DATE), is_public=rng.random() > 0.03)
 
-        n_created_comments = len(self._bulk("comments", Comment, comment_rows(), n_comments)) if created else 0
+        n_created_comments = self._bulk("comments", Comment, comment_rows(), n_comments) if created else 0
 
         def like_rows():
             seen = set()
             for _ in range(n_likes * 3):
                 if len(seen) >= n_likes:
                     break
-                pair = (rng.choice(readers).pk, rng.choices(created, cum_weights=weights)[0].pk)
+                pair = (rng.choice(readers).pk, rng.choices(created, cum_weights=weights)[0][0])
                 if pair not in seen:
                     seen.add(pair)
                     yield Like(user_id=pair[0], article_id=pair[1], created_at=BASE_DATE)
 
-        n_created_likes = len(self._bulk("likes", Like, like_rows(), n_likes)) if created else 0
+        n_created_likes = self._bulk("likes", Like, like_rows(), n_likes) if created else 0
         return {
             "sections": len(sections), "tags": len(tags), "users": len(readers), "authors": len(authors),
-            "articles": len(created), "article tags": len(n_tag_rows), "comments": n_created_comments,
+            "articles": len(created), "article tags": n_tag_rows, "comments": n_created_comments,
             "likes": n_created_likes,
         }
