@@ -14,34 +14,22 @@ for about 25 minutes on 2 CPUs).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 from datetime import date
 
 from bench import wrk
 from bench.results import save
-from bench.run import MANAGE, ROOT, sh
-
-SIGN = ("import django; django.setup(); from upstack.cache.bypass import bypass_signature; "
-        "from newsroom.news.models import Article; "
-        "[print(f'{u}?flush-the-cache={bypass_signature(u)}') for u in "
-        "(a.get_absolute_url() for a in Article.objects.published().order_by('-id')[:200])]")
+from bench.run import MANAGE, ROOT, bring_up, sh
 
 
 def measure(size: int, seconds: int) -> dict:
     state = ROOT / "var" / "bench" / f"datasize-{size}"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "newsroom.settings.dev", "UPSTACK_STATE_DIR": str(state)}
-    sh([*MANAGE, "upstack", "up", "--stack-settings", "newsroom.settings.deploy", "--memory", "4G",
-        "--seed-articles", str(size)], env=env, timeout=7200)
     try:
-        stack_env = dict(line.split("=", 1) for line in sh([*MANAGE, "upstack", "env"], env=env).splitlines())
-        status = json.loads(sh([*MANAGE, "upstack", "status", "--json"], env=env))
-        app = "http://" + next(s["address"] for s in status["services"] if s["name"] == "app")
-        signed = [line for line in subprocess.run([sys.executable, "-c", SIGN], cwd=ROOT, env={**os.environ, **stack_env},
-                                                  capture_output=True, text=True, check=True).stdout.splitlines()
-                  if line.startswith("/")]
+        stack_env, status, app = bring_up(size, env, timeout=7200)
+        signed = [line for line in sh([sys.executable, "-m", "bench.site", "--signed-newest", "200"],
+                                      env={**os.environ, **stack_env}).splitlines() if line.startswith("/")]
         article = signed[0].split("?")[0]
         wrk.run(status["edge_url"], [wrk.get(article)], 1, 4)  # cache it
         return {"articles": size, "edge_hit": wrk.run(status["edge_url"], [wrk.get(article)], seconds, 16),

@@ -63,6 +63,17 @@ def sh(args, env=None, timeout=900, check=True) -> str:
     return result.stdout
 
 
+def bring_up(articles: int, env: dict, timeout: int) -> tuple[dict, dict, str]:
+    """``upstack up`` with ``articles`` seeded (``env`` picks its state dir); the stack's environment,
+    its status and its app server's URL."""
+    sh([*MANAGE, "upstack", "up", "--stack-settings", "newsroom.settings.deploy", "--memory", "4G",
+        "--seed-articles", str(articles)], env=env, timeout=timeout)
+    stack_env = dict(line.split("=", 1) for line in sh([*MANAGE, "upstack", "env"], env=env).splitlines())
+    status = json.loads(sh([*MANAGE, "upstack", "status", "--json"], env=env))
+    app = "http://" + next(s["address"] for s in status["services"] if s["name"] == "app")
+    return stack_env, status, app
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -179,13 +190,9 @@ def measure_stacks(mode: dict, rounds: int, env: dict) -> dict:
     """Everything measured while the stack and its two peers run; the stack is left as found."""
     was_up = json.loads(sh([*MANAGE, "upstack", "status", "--json"], env=env, check=False) or "{}").get("running")
     log(f"bringing the stack up with {mode['articles']} articles")
-    sh([*MANAGE, "upstack", "up", "--stack-settings", "newsroom.settings.deploy", "--memory", "4G",
-        "--seed-articles", str(mode["articles"])], env=env, timeout=3600)
     procs = {}
     try:
-        stack_env = dict(line.split("=", 1) for line in sh([*MANAGE, "upstack", "env"], env=env).splitlines())
-        status = json.loads(sh([*MANAGE, "upstack", "status", "--json"], env=env))
-        app = "http://" + next(s["address"] for s in status["services"] if s["name"] == "app")
+        stack_env, status, app = bring_up(mode["articles"], env, timeout=3600)
         edge = status["edge_url"]
         direct = stack_env.get("DIRECT_DATABASE_URL") or stack_env["DATABASE_URL"]
         peers_env = {**os.environ, **stack_env, "DATABASE_URL": direct,
