@@ -41,7 +41,7 @@ def _alias(url: str, namespace: str, prefix: str, timeout: int) -> dict:
     if parts.scheme in ("memcached", "pymemcache"):
         location = [host for host in parts.netloc.split(",") if host]
     elif parts.scheme == "locmem":
-        location = parts.netloc or "upstack"
+        location = f"{parts.netloc or 'upstack'}-{namespace}"  # a store each: clear() empties one namespace
     else:
         location = url
     return {"BACKEND": BACKENDS[parts.scheme], "LOCATION": location, "KEY_PREFIX": f"{prefix}{namespace}",

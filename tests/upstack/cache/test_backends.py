@@ -4,15 +4,18 @@ blackholed, one attempt per cooldown thanks to the breaker, automatic recovery, 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import warnings
 
 import pytest
+from django.core.cache import InvalidCacheKey
 from django.core.cache.backends.locmem import LocMemCache as DjangoLocMem
 from django.core.cache.backends.memcached import PyMemcacheCache as DjangoMemcached
 from django.core.cache.backends.redis import RedisCache as DjangoRedis
 
 from tests import servers
-from upstack.cache import hooks
+from upstack.cache import caches_setting, hooks
 from upstack.cache.backends import base
 
 from .conftest import _built, build, location_of
@@ -32,6 +35,16 @@ def scenario(cache) -> list:
 
     record(cache.get, "a")
     record(cache.get, "a", "dflt")
+    # Client errors first: every later line shows that they did not make the server look down.
+    record(cache.set, "text", "not a number")
+    record(cache.incr, "text")
+    record(cache.decr, "text")
+    record(cache.incr, "absent")
+    record(cache.set, "big", "small")
+    record(cache.set, "big", "x" * (2**20 + 1))  # over memcached's 1 MB item limit
+    record(cache.get, "big")
+    record(cache.set, "k" * 225, "a key Django accepts")  # the generation must not make it too long
+    record(cache.get, "k" * 225)
     record(cache.set, "a", {"x": [1, 2]})
     record(cache.get, "a")
     record(cache.add, "a", 2)
@@ -68,27 +81,120 @@ def test_with_the_server_up_behaviour_is_djangos(backend_kind, server_for):
     theirs = DJANGO[backend_kind](location, {"KEY_PREFIX": "t-parity-django"})
     _built.append(theirs)
     ours.clear()
-    for key in ("a", "b", "c", "d", "v", "gs", "ttl"):
+    for key in ("a", "b", "c", "d", "v", "gs", "ttl", "text", "big", "k" * 225):
         theirs.delete(key)
         theirs.delete(key, version=2)
         theirs.delete(key, version=3)
     assert scenario(ours) == scenario(theirs)
+    assert not ours.breaker.is_open and ours.breaker.failures == 0
+
+
+def test_client_errors_propagate_as_djangos_and_leave_the_breaker_closed(backend_kind, server_for):
+    location = location_of(backend_kind, server_for(backend_kind))
+    ours = build(backend_kind, location, "client-errors")
+    theirs = DJANGO[backend_kind](location, {"KEY_PREFIX": "t-client-errors-django"})
+    _built.append(theirs)
+    for cache in (ours, theirs):
+        cache.set("text", "x")
+    for operation in ("incr", "decr"):
+        with pytest.raises(Exception) as djangos:
+            getattr(theirs, operation)("text")
+        with pytest.raises(type(djangos.value)):
+            getattr(ours, operation)("text")
+    assert ours.breaker.failures == 0 and not ours.breaker.is_open
+    assert ours.get("text") == "x"
+
+
+def test_a_key_invalid_for_django_is_rejected_with_djangos_error(backend_kind, server_for):
+    location = location_of(backend_kind, server_for(backend_kind))
+    ours = build(backend_kind, location, "keys")
+    theirs = DJANGO[backend_kind](location, {"KEY_PREFIX": "t-keys"})
+    _built.append(theirs)
+    for key in ("a" * 250, "with space"):
+        django_error, django_warned = _set_reporting(theirs, key)
+        upstack_error, upstack_warned = _set_reporting(ours, key)
+        assert type(django_error) is type(upstack_error)
+        assert upstack_warned == django_warned
+
+
+def _set_reporting(cache, key) -> tuple[Exception | None, list[str]]:
+    """``cache.set(key, 1)``: the InvalidCacheKey it raised (or None) and the warnings it gave."""
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        try:
+            cache.set(key, 1)
+        except InvalidCacheKey as exc:
+            return exc, [str(w.message) for w in warned]
+    return None, [str(w.message) for w in warned]
+
+
+def test_clear_reaches_every_alias_and_thread_of_the_process_at_once(backend_kind, server_for):
+    """Django builds a backend per alias and per thread: after one clears, none reads an old value."""
+    location = location_of(backend_kind, server_for(backend_kind))
+    one = build(backend_kind, location, "shared-gen")
+    one.set("k", "old")
+    seen = {}
+
+    def other_thread():
+        other = build(backend_kind, location, "shared-gen")  # a second instance, as in another thread
+        seen["before"] = other.get("k")
+        one.clear()
+        seen["after"] = other.get("k")
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert seen == {"before": "old", "after": None}
+    assert one.get("k") is None
+
+
+def test_locmem_clear_empties_the_store():
+    cache = build("locmem", "tests-cull", "cull", MAX_ENTRIES=5)
+    for i in range(5):
+        cache.set(f"k{i}", i)
+    cache.clear()
+    assert len(cache._cache) == 0 and not cache._expire_info
+    for i in range(5):  # a full quota again, without culling
+        cache.set(f"n{i}", i)
+    assert [cache.get(f"n{i}") for i in range(5)] == list(range(5))
+
+
+def test_locmem_namespaces_have_their_own_stores():
+    settings = caches_setting("locmem://ns-stores")
+    assert len({settings[alias]["LOCATION"] for alias in settings}) == len(settings)
 
 
 def test_clear_is_limited_to_its_namespace(backend_kind, server_for):
     location = location_of(backend_kind, server_for(backend_kind))
-    templates, data = build(backend_kind, location, "templates"), build(backend_kind, location, "data")
-    other_process = build(backend_kind, location, "templates")  # its own memo of the generation
+    templates = build(backend_kind, location, "templates")
+    # caches_setting gives each locmem namespace a store of its own (clear() empties a whole store).
+    data = build(backend_kind, f"{location}-data" if backend_kind == "locmem" else location, "data")
     templates.set("k", "t")
     data.set("k", "d")
-    assert other_process.get("k") == "t"
     templates.clear()
     assert templates.get("k") is None
     assert data.get("k") == "d"
-    other_process._generation_at = float("-inf")  # its GENERATION_TTL has passed
-    assert other_process.get("k") is None
     if backend_kind == "redis":  # the server still holds the other namespace: no FLUSHDB happened
         assert servers.talk(server_for("redis").port, b"DBSIZE\r\n") != b":0\r\n"
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcached"])
+def test_another_process_sees_a_clear_within_the_generation_ttl(kind, server_for):
+    location = location_of(kind, server_for(kind))
+    writer = build(kind, location, "cross-process")
+    writer.set("k", "old")
+    assert writer.get("k") == "old"
+    # Another process: same server, but it still holds the generation it read before the clear.
+    ident = writer._generation_ident
+    before = base.GENERATIONS.last(ident)
+    base.GENERATIONS.forget(ident)
+    server_side = writer.generation()
+    assert server_side == before
+    writer.bump_generation()
+    base.GENERATIONS.store(ident, before, time.monotonic(), replace=True)  # the other process's memo
+    assert writer.get("k") == "old"  # inside the window (at most GENERATION_TTL)
+    base.GENERATIONS.store(ident, before, time.monotonic() - base.GENERATION_TTL, replace=True)
+    assert writer.get("k") is None  # the window has passed: it reads the new generation
 
 
 @pytest.mark.parametrize("kind", ["redis", "memcached"])

@@ -5,13 +5,21 @@ behaviour is exactly Django's. The mixin adds:
 
 * a **namespace generation** in every key (``<prefix>|g<generation>:<version>:<key>``). ``clear()``
   bumps the generation on the server instead of flushing it: this namespace's old keys become
-  unreachable (and age out), other namespaces sharing the server are untouched, and other processes
-  see the new generation within ``GENERATION_TTL`` seconds.
+  unreachable (and age out), other namespaces sharing the server are untouched. The generation is
+  held once per process (``GENERATIONS``), shared by every alias and thread that uses the same
+  server and key prefix, and replaced in place by ``clear()``: in this process the change is
+  immediate. Other processes read it again from the server at most ``GENERATION_TTL`` (1 s) later:
+  that is the one window in which another process can still read a cleared value.
+* **key validation on the key Django would have made** (without the generation), so a key is
+  accepted or rejected exactly as by Django's backend, with the same error or warning.
 * **instrumentation**: each outer operation reports a ``hooks.CacheEvent`` (count, time, hits).
-* **fault tolerance** (when the subclass names its server errors): a failed operation is a miss
-  or a no-op, logged (rate-limited) and counted; a per-server circuit breaker then skips the server
-  for a cooldown. After an outage the namespace's generation is bumped once the server is back,
-  because invalidations sent while it was unreachable were lost.
+* **fault tolerance** (when the subclass names its connection errors): an operation that fails
+  because the server is unreachable (refused, timed out, reset, closed) is a miss or a no-op, logged
+  (rate-limited) and counted; a per-server circuit breaker then skips the server for a cooldown.
+  After an outage the namespace's generation is bumped once the server is back, because
+  invalidations sent while it was unreachable were lost. Every other error (a non-integer ``incr``,
+  an over-size value, an unpicklable object) is the caller's and propagates exactly as from Django's
+  backend, without touching the breaker.
 
 Subclasses implement three raw operations on un-prefixed keys (``_raw_get``, ``_raw_incr``,
 ``_raw_add``) used for the generation and shared counters.
@@ -31,7 +39,7 @@ from .. import hooks
 
 logger = logging.getLogger("upstack.cache")
 
-GENERATION_TTL = 1.0  # seconds a process trusts its copy of a namespace's generation
+GENERATION_TTL = 1.0  # seconds a process trusts its copy of a namespace's generation (cross-process bound)
 LOG_EVERY = 10.0      # at most one error log line per server per this many seconds
 _MISSING = object()
 
@@ -54,6 +62,46 @@ FALLBACKS = {
 
 def _call_default(default):
     return default() if callable(default) else default
+
+
+class Generations:
+    """Each namespace's generation as this process last read or set it, shared by every backend
+    instance: Django builds one instance per alias and per thread, and they must all agree at once
+    after a ``clear()``. Generations only grow (``incr``, or a restart from the clock after an
+    eviction), so a late reader never puts back an older value than one already stored."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, tuple[int, float]] = {}
+
+    def fresh(self, ident: tuple, now: float) -> int | None:
+        entry = self._entries.get(ident)
+        if entry is not None and now - entry[1] < GENERATION_TTL:
+            return entry[0]
+        return None
+
+    def last(self, ident: tuple) -> int:
+        entry = self._entries.get(ident)
+        return entry[0] if entry else 0
+
+    def store(self, ident: tuple, value: int, now: float, *, replace: bool = False) -> int:
+        """Record ``value`` read (or, with ``replace``, just set) at ``now``; returns the value in force."""
+        with self._lock:
+            entry = self._entries.get(ident)
+            if entry is not None and not replace and entry[0] > value:
+                value = entry[0]
+            self._entries[ident] = (value, now)
+            return value
+
+    def forget(self, ident: tuple | None = None) -> None:
+        with self._lock:
+            if ident is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(ident, None)
+
+
+GENERATIONS = Generations()
 
 
 INSTRUMENTED = ("get", "get_many", "set", "add", "touch", "delete", "has_key", "set_many", "delete_many",
@@ -99,9 +147,8 @@ def _hits(name, args, kwargs, result) -> tuple[int, int]:
 
 
 class UpstackCacheMixin:
-    # Exceptions that mean "the server failed" (subclasses); empty: never fails (locmem).
-    server_errors: tuple[type[BaseException], ...] = ()
-    # Of those, the ones that mean "unreachable" and trip the breaker.
+    # Exceptions that mean "the server is unreachable" (subclasses): a miss, and the breaker trips.
+    # Empty: never fails (locmem). Any other exception propagates as from Django's backend.
     connection_errors: tuple[type[BaseException], ...] = ()
     breaker_kind = "cache"
 
@@ -113,8 +160,7 @@ class UpstackCacheMixin:
         params = {**params, "OPTIONS": self._server_options(options)}
         super().__init__(server, params)
         self._location = server
-        self._generation_value = 0
-        self._generation_at = float("-inf")
+        self._generation_ident = (self.breaker_kind, str(server), self.key_prefix)
         self._last_log = float("-inf")
         self._suppressed = 0
         self.breaker = breakers.for_server(self.breaker_kind, server, self.cooldown)
@@ -130,23 +176,30 @@ class UpstackCacheMixin:
 
     def generation(self) -> int:
         now = time.monotonic()
-        if now - self._generation_at < GENERATION_TTL:
-            return self._generation_value
+        cached = GENERATIONS.fresh(self._generation_ident, now)
+        if cached is not None:
+            return cached
         value = self._safely(lambda: self._raw_get(self._generation_key), None)
         if value is None and self.breaker.allow():
             # Missing (first use, or evicted): start from the clock, so an evicted counter can never
             # bring back a generation that was already used.
             self._safely(lambda: self._raw_add(self._generation_key, int(time.time() * 1000)), None)
             value = self._safely(lambda: self._raw_get(self._generation_key), None)
-        if value is not None:
-            self._generation_value = int(value)
-        self._generation_at = now
-        return self._generation_value
+        if value is None:  # unreachable: keep the last known one (every call is a miss anyway)
+            value = GENERATIONS.last(self._generation_ident)
+        return GENERATIONS.store(self._generation_ident, int(value), now)
 
     def make_key(self, key, version=None):
         if version is None:
             version = self.version
         return self.key_func(key, f"{self.key_prefix}|g{self.generation()}", version)
+
+    def make_and_validate_key(self, key, version=None):
+        """Validate the key Django would have made (no generation): same limits, same errors."""
+        if version is None:
+            version = self.version
+        self.validate_key(self.key_func(key, self.key_prefix, version))
+        return self.make_key(key, version=version)
 
     def clear(self):
         """Invalidate this namespace only: bump its generation (never FLUSHDB / flush_all)."""
@@ -162,8 +215,7 @@ class UpstackCacheMixin:
             value = self._safely(lambda: self._raw_get(self._generation_key), None)
             if value is None:
                 return False
-        self._generation_value = int(value)
-        self._generation_at = time.monotonic()
+        GENERATIONS.store(self._generation_ident, int(value), time.monotonic(), replace=True)
         return True
 
     # --- shared counters (raw, not instrumented) --------------------------------------------------
@@ -182,20 +234,27 @@ class UpstackCacheMixin:
         """False while the breaker is open (callers may skip work that needs the cache)."""
         return not self.breaker.is_open
 
+    def is_connection_error(self, exc: BaseException) -> bool:
+        """Does ``exc`` mean the server is unreachable (rather than a bad key, value or command)?"""
+        return isinstance(exc, self.connection_errors)
+
     def _safely(self, thunk, fallback):
-        """Run a raw server call under the breaker; the fallback on failure."""
+        """Run a raw server call under the breaker; the fallback when the server is unreachable."""
         if not self.breaker.allow():
             return fallback
         try:
             result = thunk()
-        except self.server_errors as exc:
+        except Exception as exc:
+            if not self.is_connection_error(exc):
+                self._succeeded()
+                raise
             self._failed(exc, "raw")
             return fallback
         self._succeeded()
         return result
 
     def _guarded(self, name, method, args, kwargs, outcome):
-        if not self.server_errors:
+        if not self.connection_errors:
             return method(self, *args, **kwargs)
         self.generation()  # may be the call that finds the server gone: then the breaker is open below
         if not self.breaker.allow():
@@ -203,7 +262,10 @@ class UpstackCacheMixin:
             return self._fallback(name, args, kwargs)
         try:
             result = method(self, *args, **kwargs)
-        except self.server_errors as exc:
+        except Exception as exc:
+            if not self.is_connection_error(exc):
+                self._succeeded()  # the server answered: a client error says it is up
+                raise
             outcome["error"] = True
             self._failed(exc, name)
             return self._fallback(name, args, kwargs)
@@ -217,8 +279,7 @@ class UpstackCacheMixin:
         return fallback(args, kwargs) if fallback else None
 
     def _failed(self, exc, operation) -> None:
-        if isinstance(exc, self.connection_errors):
-            self.breaker.failure()
+        self.breaker.failure()
         now = time.monotonic()
         if now - self._last_log >= LOG_EVERY:
             extra = f" ({self._suppressed} more since the last report)" if self._suppressed else ""

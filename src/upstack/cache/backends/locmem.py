@@ -1,7 +1,8 @@
 """Django's LocMemCache with upstack's namespaces and instrumentation (it cannot fail).
 
 For the embedded default and tests. Everything lives in this process, so the generation and the
-counters do too.
+counters do too. ``clear()`` really empties the in-process store (as Django's does, so old entries
+stop counting against ``MAX_ENTRIES`` and culling at once) and bumps the generation.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ _raw_lock = threading.Lock()
 
 @install
 class LocMemCache(UpstackCacheMixin, DjangoLocMemCache):
+    def clear(self):
+        """Empty this store, as Django's ``clear()`` does, and bump the generation (which tells every
+        other instance of the namespace in this process at once). ``caches_setting`` gives each
+        namespace its own store, so clearing one leaves the others' entries alone."""
+        with self._lock:
+            self._cache.clear()
+            self._expire_info.clear()
+        super().clear()
+
     def _raw_key(self, key):
         return f"{self._location}|{key}"
 

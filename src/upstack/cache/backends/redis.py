@@ -16,7 +16,7 @@ from .base import UpstackCacheMixin, install
 
 @install
 class RedisCache(UpstackCacheMixin, DjangoRedisCache):
-    server_errors = (redis_errors.RedisError, OSError)
+    # Unreachable: refused, timed out, reset, closed (redis-py wraps socket errors in these two).
     connection_errors = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
     breaker_kind = "redis"
 
