@@ -13,3 +13,5 @@ CACHALOT_ENABLED = False
 # and invalidate its pages: tests that need it set it themselves; the stack tests run with it on.
 UPSTACK = {**UPSTACK, "PAGE_CACHE": True, "PURGE_REPEAT_AFTER": 0}  # noqa: F405
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# A second, CMS-shaped model set for the surrogate-key tests (inheritance, proxies, trees).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.inheritance_app"]  # noqa: F405

@@ -1,82 +1,150 @@
-"""Writes -> the surrogate keys they affect (BLUEPRINT C3).
+"""Writes -> the surrogate keys they affect (docs/edge.md).
 
-``keys_for_row`` is the pure rule: a row's instance key, every list key it belongs to (before and
-after the write, so a comment moved between articles purges both), and the instance keys of
-"touched" parents (``UPSTACK["EDGE_TOUCH"]``: a new comment changes its article's comment count).
+``write_keys`` is the pure rule, for each concrete model of the row (a child's parents too, in
+multi-table inheritance; a proxy is its concrete model):
 
-The adapters feed every kind of write through it and hand the keys to ``purge.add`` (which purges
-after commit): post_save, post_delete (also what QuerySet.delete sends), m2m_changed, and patches
-of QuerySet.update, bulk_create and bulk_update, which send no signals. Raw SQL writes are not
-seen: call ``upstack.edge.purge.add(...)`` with the keys yourself.
+- always the instance key, and ``<label>@any`` (what a page whose keys overflowed carries);
+- an insert or a delete: the membership key of every list the row is in (``keys.row_scopes``);
+- an update: for the fields it changed, their ``~field`` keys (and ``~*``) in every scope of the
+  row before and after; the membership keys of the scopes a changed field moved it out of or into.
+  An update that changed nothing a list filters or orders on purges only the instance key, which
+  every page showing the row carries;
+- the instance keys of "touched" parents (``UPSTACK["EDGE_TOUCH"]``: a new comment changes its
+  article's comment count).
+
+Changed fields come from a snapshot of each instance's values taken when it was loaded (or read
+from the database before the write when there is none), compared at save. The adapters feed every
+kind of write through it and hand the keys to ``purge.add`` (which purges after commit): post_save,
+post_delete (also what QuerySet.delete sends), m2m_changed, and patches of QuerySet.update,
+bulk_create and bulk_update, which send no signals (update and bulk_update read the rows before
+and after). Raw SQL writes are not seen: call ``upstack.edge.purge.add(...)`` with the keys yourself.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 
 from django.db import router
 from django.db.models import QuerySet
-from django.db.models.signals import m2m_changed, post_delete, post_init, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_init, post_save, pre_save
 
 from . import keys, purge
-from .models import ignored_update, label_of, touched_parents, tracked
-from .tracking import fk_fields
+from .models import chain, ignored_update, label_of, touched_parents, tracked
+from .tracking import WILDCARD, column_scopes, local_fields
 
-SNAPSHOT = "_upstack_scoped_snapshot"
+SNAPSHOT = "_upstack_snapshot"
 _originals: dict[str, object] = {}
+_MISSING = object()
 
 
-def keys_for_row(label: str, pk, values: dict, scoped: dict[str, str], parents: dict[str, str],
-                 before: dict | None = None) -> set[str]:
-    """``values``/``before``: {attname: value}; ``scoped``: {field name: attname}; ``parents``:
-    {field name: parent label} of touched FKs."""
-    found = {keys.instance_key(label, pk)} if pk is not None else set()
-    for state in (values, before or {}):
-        by_name = {name: state.get(attname) for name, attname in scoped.items() if attname in state}
-        found |= keys.list_keys_for_row(label, by_name, by_name)
-        for field, parent_label in parents.items():
-            parent_pk = state.get(scoped.get(field, field))
-            if parent_pk is not None:
-                found.add(keys.instance_key(parent_label, parent_pk))
+def write_keys(model, pk, before: dict | None, after: dict | None, changed: set[str] | None = None) -> set[str]:
+    """``before``/``after``: {attname: value} of the row (None: it did not exist / no longer does);
+    ``changed``: names of the fields an update changed (None: unknown, so every field)."""
+    found: set[str] = set()
+    insert_or_delete = before is None or after is None
+    states = [state for state in (before, after) if state is not None]
+    for concrete in chain(model):
+        label = label_of(concrete)
+        found.add(keys.any_key(label))
+        if pk is not None:
+            found.add(keys.instance_key(label, pk))
+        scoping = column_scopes(concrete)
+        own = local_fields(concrete)
+        fields = own if changed is None else set(changed) & own
+        moved = set(scoping) if changed is None else set(changed) & set(scoping)
+        for state in states:
+            values = {name: state.get(att) for name, att in scoping.items() if att in state}
+            for scope in keys.row_scopes(values):
+                if insert_or_delete or set(scope) & moved:
+                    found.add(keys.list_key(label, scope))
+                if not insert_or_delete and (fields or moved):
+                    found.add(keys.field_key(label, WILDCARD, scope))
+                    found.update(keys.field_key(label, field, scope) for field in fields | moved)
+        if insert_or_delete or changed is None or changed:
+            found |= _touched(concrete, states)
     return found
 
 
-def _row_values(instance, scoped) -> dict:
-    return {attname: getattr(instance, attname, None) for attname in scoped.values() if attname in instance.__dict__}
-
-
-def _parents(model) -> dict[str, str]:
-    result = {}
+def _touched(model, states) -> set[str]:
+    found = set()
     for name in touched_parents(model):
         field = model._meta.get_field(name)
-        result[name] = label_of(field.related_model)
-    return result
+        for state in states:
+            parent_pk = state.get(field.attname)
+            if parent_pk is not None:
+                found.add(keys.instance_key(label_of(field.related_model), parent_pk))
+    return found
 
 
-def keys_for_instance(instance, before: dict | None = None) -> set[str]:
-    model = type(instance)
-    scoped = fk_fields(model)  # M2M changes come through m2m_changed
-    return keys_for_row(label_of(model), instance.pk, _row_values(instance, scoped), scoped, _parents(model), before)
+# --- snapshots -------------------------------------------------------------------------------------
+
+@functools.cache
+def _attnames(model) -> tuple[str, ...]:
+    return tuple(field.attname for field in model._meta.concrete_model._meta.concrete_fields)
+
+
+def _values(instance) -> dict:
+    state = instance.__dict__
+    return {att: state[att] for att in _attnames(type(instance)) if att in state}
+
+
+def _snapshot(sender, instance, **kwargs):
+    if tracked(sender):
+        values = _values(instance)
+        for att, value in values.items():
+            if isinstance(value, (dict, list)):  # JSON values can change in place
+                values[att] = copy.deepcopy(value)
+        instance.__dict__[SNAPSHOT] = values
+
+
+def _changed(model, before: dict, after: dict, update_fields=None) -> set[str]:
+    names = {field.attname: field.name for field in model._meta.concrete_model._meta.concrete_fields}
+    changed = {names[att] for att in names if before.get(att, _MISSING) != after.get(att, _MISSING)
+               and att in after}
+    if update_fields is not None:
+        allowed = {model._meta.get_field(name).name for name in update_fields}
+        changed &= allowed
+    return changed
+
+
+def _read_rows(model, pks, using) -> dict:
+    rows = model._base_manager.using(using).filter(pk__in=list(pks)).values("pk", *_attnames(model))
+    return {row.pop("pk"): row for row in rows}
 
 
 # --- signal receivers ------------------------------------------------------------------------------
 
-def _snapshot(sender, instance, **kwargs):
-    if tracked(sender):
-        instance.__dict__[SNAPSHOT] = {att: instance.__dict__.get(att) for att in fk_fields(sender).values()}
+def _before_save(sender, instance, raw=False, using=None, **kwargs):
+    """An instance that was not loaded from the database (built with a primary key, then saved) has
+    no snapshot of the row it may replace (post_init cannot tell, Django marks loaded instances after
+    it): read that row. Loaded and saved instances are not ``adding``."""
+    if raw or not tracked(sender) or not instance._state.adding:
+        return
+    instance.__dict__.pop(SNAPSHOT, None)
+    if instance.pk is not None:
+        row = _read_rows(sender, [instance.pk], using).get(instance.pk)
+        if row is not None:
+            instance.__dict__[SNAPSHOT] = row
 
 
-def _saved(sender, instance, update_fields=None, raw=False, using=None, **kwargs):
+def _saved(sender, instance, created=False, update_fields=None, raw=False, using=None, **kwargs):
     if raw or not tracked(sender) or ignored_update(sender, update_fields):
         return
-    before = instance.__dict__.get(SNAPSHOT)
-    purge.add(keys_for_instance(instance, before), using=using)
+    after = _values(instance)
+    before = None if created else instance.__dict__.get(SNAPSHOT)
+    if before is None:  # an insert
+        found = write_keys(sender, instance.pk, None, after)
+    else:
+        found = write_keys(sender, instance.pk, before, after, _changed(sender, before, after, update_fields))
+    purge.add(found, using=using)
     _snapshot(sender, instance)
 
 
 def _deleted(sender, instance, using=None, **kwargs):
     if tracked(sender):
-        purge.add(keys_for_instance(instance, instance.__dict__.get(SNAPSHOT)), using=using)
+        before = {**_values(instance), **instance.__dict__.get(SNAPSHOT, {})}
+        purge.add(write_keys(sender, instance.pk, before, None), using=using)
 
 
 def _m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs):
@@ -89,19 +157,35 @@ def _m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs)
         return
     if action == "post_clear":
         pk_set = instance.__dict__.pop(f"_upstack_clear_{sender._meta.label_lower}", set())
-    owner, others = (model, pk_set) if reverse else (type(instance), pk_set)
-    found = {keys.instance_key(label_of(type(instance)), instance.pk)}
-    found |= {keys.instance_key(label_of(model), pk) for pk in pk_set or ()}
-    # The list key on the side that declares the M2M: e.g. news.article@tags=<tag>.
-    if not reverse:
-        name = _m2m_field(type(instance), sender, False, model)
-        found |= {keys.list_key(label_of(type(instance)), {name: pk}) for pk in others or ()}
-        found.add(keys.list_key(label_of(type(instance))))
+    pk_set = set(pk_set or ())
+    # The side that declares the field (owner) and the pairs (owner pk, other pk) that changed.
+    if reverse:
+        owner_model, other_model = model, type(instance)
+        pairs = {(pk, instance.pk) for pk in pk_set}
     else:
-        name = _m2m_field(model, sender, False, type(instance))
-        if name:
-            found.add(keys.list_key(label_of(owner), {name: instance.pk}))
-            found.add(keys.list_key(label_of(owner)))
+        owner_model, other_model = type(instance), model
+        pairs = {(instance.pk, pk) for pk in pk_set}
+    name = _m2m_field(owner_model, sender, False, other_model)
+    if not tracked(owner_model) or name is None:
+        return
+    found = set()
+    for concrete in chain(other_model):
+        found.update(keys.instance_key(label_of(concrete), other) for _, other in pairs)
+    rows = _read_rows(owner_model, {owner for owner, _ in pairs}, using) if reverse else {instance.pk: _values(instance)}
+    for owner, other in pairs:
+        row = rows.get(owner, {})
+        for concrete in chain(owner_model):
+            label = label_of(concrete)
+            found |= {keys.instance_key(label, owner), keys.any_key(label)}
+            scoping = column_scopes(concrete)
+            values = {field: row.get(att) for field, att in scoping.items() if att in row}
+            if name in local_fields(concrete) or concrete is owner_model._meta.concrete_model:
+                values[name] = other
+            for scope in keys.row_scopes(values):
+                if name in scope:
+                    found.add(keys.list_key(label, scope))
+                found.add(keys.field_key(label, name, {k: v for k, v in scope.items() if k != name}))
+                found.add(keys.field_key(label, WILDCARD, {k: v for k, v in scope.items() if k != name}))
     purge.add(found, using=using)
 
 
@@ -120,15 +204,13 @@ def _m2m_field(model, through, reverse, other):
 def _update(self, **kwargs):
     if not tracked(self.model):
         return _originals["update"](self, **kwargs)
-    scoped = fk_fields(self.model)
-    rows = list(self.values("pk", *scoped.values()))  # the rows and the lists they are in now
+    before = {row.pop("pk"): row for row in self.values("pk", *_attnames(self.model))}
     result = _originals["update"](self, **kwargs)
-    changed = {scoped.get(k, k): (v.pk if hasattr(v, "pk") else v) for k, v in kwargs.items()
-               if not hasattr(v, "resolve_expression")}
+    after = _read_rows(self.model, before, self.db)
+    changed = {self.model._meta.get_field(name).name for name in kwargs}
     found = set()
-    for row in rows:
-        after = {**row, **{att: changed[att] for att in scoped.values() if att in changed}}
-        found |= keys_for_row(label_of(self.model), row["pk"], after, scoped, _parents(self.model), row)
+    for pk, row in before.items():
+        found |= write_keys(self.model, pk, row, after.get(pk, row), changed)
     purge.add(found, using=self.db)
     return result
 
@@ -136,17 +218,24 @@ def _update(self, **kwargs):
 def _bulk_create(self, objs, *args, **kwargs):
     created = _originals["bulk_create"](self, objs, *args, **kwargs)
     if tracked(self.model):
-        purge.add(set().union(*(keys_for_instance(o) for o in created)) | {keys.list_key(label_of(self.model))},
-                  using=router.db_for_write(self.model))
+        found = set().union(*(write_keys(self.model, o.pk, None, _values(o)) for o in created))
+        purge.add(found | {keys.list_key(label_of(self.model))}, using=router.db_for_write(self.model))
     return created
 
 
 def _bulk_update(self, objs, fields, *args, **kwargs):
     objs = list(objs)
+    if not tracked(self.model) or ignored_update(self.model, fields):
+        return _originals["bulk_update"](self, objs, fields, *args, **kwargs)
+    using = router.db_for_write(self.model)
+    before = _read_rows(self.model, {o.pk for o in objs}, using)
     result = _originals["bulk_update"](self, objs, fields, *args, **kwargs)
-    if tracked(self.model) and not ignored_update(self.model, fields):
-        purge.add(set().union(*(keys_for_instance(o, o.__dict__.get(SNAPSHOT)) for o in objs)),
-                  using=router.db_for_write(self.model))
+    changed = {self.model._meta.get_field(name).name for name in fields}
+    found = set()
+    for obj in objs:
+        row = before.get(obj.pk, {})
+        found |= write_keys(self.model, obj.pk, row, {**row, **_values(obj)}, changed)
+    purge.add(found, using=using)
     return result
 
 
@@ -157,6 +246,7 @@ def install() -> None:
         _originals[name] = getattr(QuerySet, name)
         setattr(QuerySet, name, functools.wraps(_originals[name])(replacement))
     post_init.connect(_snapshot, dispatch_uid="upstack.edge.snapshot")
+    pre_save.connect(_before_save, dispatch_uid="upstack.edge.before_save")
     post_save.connect(_saved, dispatch_uid="upstack.edge.saved")
     post_delete.connect(_deleted, dispatch_uid="upstack.edge.deleted")
     m2m_changed.connect(_m2m, dispatch_uid="upstack.edge.m2m")
@@ -166,5 +256,6 @@ def uninstall() -> None:
     for name, original in _originals.items():
         setattr(QuerySet, name, original)
     _originals.clear()
-    for signal, uid in ((post_init, "snapshot"), (post_save, "saved"), (post_delete, "deleted"), (m2m_changed, "m2m")):
+    for signal, uid in ((post_init, "snapshot"), (pre_save, "before_save"), (post_save, "saved"),
+                        (post_delete, "deleted"), (m2m_changed, "m2m")):
         signal.disconnect(dispatch_uid=f"upstack.edge.{uid}")

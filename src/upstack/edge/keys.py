@@ -1,20 +1,29 @@
-"""Surrogate keys (BLUEPRINT C3): which objects and lists a response was built from.
+"""Surrogate keys: which objects and lists a response was built from (docs/edge.md).
 
 Pure key formatting plus the per-request collector (a context variable). Keys look like
 
-    news.article:42                one instance
-    news.comment@article=42        the list of comments of article 42 (a list scoped by its
-                                   equality filters; several filters are joined with "&")
-    news.article@*                 a list with no equality filter (all articles, latest, search)
+    news.article:42                   one instance
+    news.comment@article=42           which rows are in a list: the comments of article 42 (a list
+                                      scoped by its equality and IN filters; "&" joins two fields)
+    news.article@*                    which rows are in a list with no such filter (all articles)
+    news.article~published_at@*       the list also filters or orders on published_at: an update
+                                      that changes published_at changes what it shows
+    news.article~*@section=3          the list depends on something that could not be read (a
+                                      raw WHERE): any update of a row in that scope
+    news.article@any                  the page's keys overflowed the header: any write of the model
 
-A write maps to the keys of every list it could appear in (see ``invalidation``), so "a new comment
-on article 42" purges ``news.comment@article=42`` but not ``news.comment@article=7``.
+A write maps to the keys it can change (see ``invalidation``): an insert or a delete to the
+membership keys of every list its row is in; an update to its instance key, and only for the
+fields it changed, to their ``~field`` keys (and to membership keys when a scoping field moved
+the row). So "a new comment on article 42" purges ``news.comment@article=42`` but not
+``news.comment@article=7``, and a retitled article purges the pages that show it and no others.
 """
 
 from __future__ import annotations
 
 import contextvars
 from collections.abc import Iterable
+from urllib.parse import quote
 
 _collector: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("upstack_surrogate_keys", default=None)
 
@@ -23,24 +32,52 @@ def instance_key(label: str, pk) -> str:
     return f"{label}:{pk}"
 
 
-def list_key(label: str, filters: dict | None = None) -> str:
+MAX_SCOPE_FIELDS = 2  # a list scoped on more fields records the first two: broader, never missed
+
+
+def _value(value) -> str:
+    value = value.pk if hasattr(value, "pk") else value
+    return quote(str(value), safe="")
+
+
+def scope(filters: dict | None) -> str:
     if not filters:
-        return f"{label}@*"
-    return f"{label}@" + "&".join(f"{field}={filters[field]}" for field in sorted(filters))
+        return "*"
+    return "&".join(f"{field}={_value(filters[field])}" for field in sorted(filters))
+
+
+def list_key(label: str, filters: dict | None = None) -> str:
+    return f"{label}@{scope(filters)}"
+
+
+def field_key(label: str, field: str, filters: dict | None = None) -> str:
+    """A list of ``label`` (in the scope ``filters``) that filters or orders on ``field``."""
+    return f"{label}~{field}@{scope(filters)}"
+
+
+def any_key(label: str) -> str:
+    return f"{label}@any"
+
+
+def label_of_key(key: str) -> str:
+    return key.split(":")[0].split("@")[0].split("~")[0]
+
+
+def row_scopes(values: dict) -> list[dict]:
+    """Every scope a row with ``values`` ({scoping field: value}) belongs to: none (the whole
+    table), each single field, and each pair (``MAX_SCOPE_FIELDS``): what a list can have recorded."""
+    scoped = {f: values[f] for f in sorted(values) if values[f] is not None}
+    fields = sorted(scoped)
+    found = [{}] + [{f: scoped[f]} for f in fields]
+    for i, first in enumerate(fields):
+        for second in fields[i + 1:]:
+            found.append({first: scoped[first], second: scoped[second]})
+    return found
 
 
 def list_keys_for_row(label: str, values: dict, scoped_fields: Iterable[str]) -> set[str]:
-    """Every list key a row with ``values`` belongs to: the unscoped list, each single-field scope,
-    and the scope of all its scoped fields together (what a filter on several fields records)."""
-    scoped = {f: values[f] for f in sorted(scoped_fields) if f in values and values[f] is not None}
-    keys = {list_key(label)}
-    keys.update(list_key(label, {f: v}) for f, v in scoped.items())
-    fields = sorted(scoped)
-    # Pairs cover the common two-field filters (e.g. article + is_public) without a combinatorial blow-up.
-    for i, first in enumerate(fields):
-        for second in fields[i + 1:]:
-            keys.add(list_key(label, {first: scoped[first], second: scoped[second]}))
-    return keys
+    """Every list (membership) key a row with ``values`` belongs to."""
+    return {list_key(label, s) for s in row_scopes({f: values.get(f) for f in scoped_fields if f in values})}
 
 
 def format_header(keys: Iterable[str], max_length: int = 8000) -> str:
@@ -49,8 +86,8 @@ def format_header(keys: Iterable[str], max_length: int = 8000) -> str:
     text = " ".join(ordered)
     if len(text) <= max_length:
         return text
-    labels = sorted({k.split(":")[0].split("@")[0] for k in ordered})
-    return " ".join(f"{label}@*" for label in labels) + " upstack@overflow"
+    labels = sorted({label_of_key(k) for k in ordered})
+    return " ".join(any_key(label) for label in labels) + " upstack@overflow"
 
 
 # --- the per-request collector -------------------------------------------------------------------

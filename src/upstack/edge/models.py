@@ -12,7 +12,16 @@ ALWAYS_UNTRACKED = {"sessions.session", "admin.logentry", "contenttypes.contentt
 
 
 def label_of(model) -> str:
-    return model._meta.label_lower
+    """The key label of a model: its concrete model's (a proxy shares its concrete model's keys)."""
+    return model._meta.concrete_model._meta.label_lower
+
+
+@lru_cache(maxsize=1024)
+def chain(model) -> tuple:
+    """The concrete model and its concrete parents (multi-table inheritance), child first: a row of
+    a child is also a row of each parent, with the same primary key."""
+    concrete = model._meta.concrete_model
+    return (concrete, *(parent._meta.concrete_model for parent in concrete._meta.get_parent_list()))
 
 
 @lru_cache(maxsize=1024)
@@ -21,7 +30,20 @@ def _tracked(label: str, untracked: frozenset) -> bool:
 
 
 def tracked(model) -> bool:
-    return _tracked(label_of(model), frozenset(conf.get("EDGE_UNTRACKED_MODELS")))
+    return bool(instance_labels(model))
+
+
+def instance_labels(model) -> tuple[str, ...]:
+    """The labels whose instance keys a row of ``model`` has (its chain's); () if it is untracked.
+    On every instance loaded: cached per model and settings."""
+    return _instance_labels(model, tuple(conf.get("EDGE_UNTRACKED_MODELS")))
+
+
+@lru_cache(maxsize=1024)
+def _instance_labels(model, untracked: tuple) -> tuple[str, ...]:
+    if not _tracked(label_of(model), frozenset(untracked)):
+        return ()
+    return tuple(label_of(concrete) for concrete in chain(model))
 
 
 def ignored_update(model, update_fields) -> bool:

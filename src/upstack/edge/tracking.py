@@ -1,52 +1,90 @@
-"""Record the surrogate keys of what a request reads (BLUEPRINT C3).
+"""Record the surrogate keys of what a request reads (docs/edge.md).
 
 Two hooks, installed once by ``install()`` (from ``UpstackConfig.ready``) and undone by
 ``uninstall()``, both doing nothing unless a request is collecting (``keys.start()``):
 
-* ``post_init``: every model instance loaded records its instance key (``news.article:42``);
-* ``Query.get_compiler``: every SELECT records its list key, scoped by the query's top-level
-  equality filters on foreign keys and many-to-many fields (``news.comment@article=42``). This is
-  above the query cache (cachalot patches ``SQLCompiler.execute_sql``), so reads served from it are
-  recorded too.
+* ``post_init``: every model instance loaded records its instance key (``news.article:42``), and
+  that of each concrete parent in multi-table inheritance (``wagtailcore.page:42`` too);
+* ``Query.get_compiler``: every SELECT records its list keys (``query_keys``). This is above the
+  query cache (cachalot patches ``SQLCompiler.execute_sql``), so reads served from it are recorded
+  too.
 
-``scoped_filters(query)`` is the pure part: it reads a Query's WHERE tree.
+``query_keys(query)`` is the pure part: it reads a Query's WHERE tree and ordering.
+
+- **Scope**: the top-level AND-ed ``=`` and ``IN`` filters with constant values on the fields that
+  can scope a list (``scoping_fields``: foreign keys, many-to-many fields, unique fields, fields
+  with choices, booleans) give one membership key per value (``news.article@tags=30``). At most
+  ``keys.MAX_SCOPE_FIELDS`` fields scope a key; the others become dependencies.
+- **Dependencies**: every other field the WHERE or the ordering reads gives a ``~field`` key per
+  scope (``news.article~published_at@section=3``), so that only an update of that field purges
+  the list. A filter through a relation to another model also records that model's membership
+  and ``~field`` keys; a subquery records its own keys; anything unreadable (``extra``, raw SQL)
+  records the ``~*`` key, which every update purges.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 
-from django.db.models import ForeignKey, ManyToManyField
-from django.db.models.expressions import Col
-from django.db.models.lookups import Exact
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import BooleanField, ForeignKey, ManyToManyField
+from django.db.models.expressions import Col, F, RawSQL
+from django.db.models.lookups import Exact, In, Lookup
 from django.db.models.signals import post_init
 from django.db.models.sql.query import Query
-from django.db.models.sql.where import AND, WhereNode
+from django.db.models.sql.where import AND, NothingNode, WhereNode
 
 from . import keys
-from .models import label_of, tracked
+from .models import chain, instance_labels, label_of, tracked
 
 _original_get_compiler = None
 READ_COMPILERS = {"SQLCompiler", "SQLAggregateCompiler"}
+MAX_SCOPES = 64  # scope combinations one list may record; past that, the field with most values is dropped
+WILDCARD = "*"
 
 
 @functools.cache
-def scoped_fields(model) -> dict[str, str]:
-    """{filter name: attname} of the fields that scope a model's lists: FKs and M2Ms (cached: this
-    runs for every instance loaded; callers must not modify the result)."""
+def scoping_fields(model) -> dict[str, str]:
+    """{name: attname} of the fields whose ``=``/``IN`` filters scope a list of ``model`` (inherited
+    fields included): foreign keys, unique fields (the primary key, a slug), fields with choices,
+    booleans; a many-to-many field maps to its own name (it has no column). Cached: callers must
+    not modify the result."""
     fields = {}
-    for field in model._meta.get_fields():
-        if isinstance(field, ForeignKey) and field.concrete:
-            fields[field.name] = field.attname
-        elif isinstance(field, ManyToManyField):
+    for field in model._meta.concrete_model._meta.get_fields():
+        if isinstance(field, ManyToManyField):
             fields[field.name] = field.name
+        elif getattr(field, "concrete", False) and getattr(field, "column", None) and (
+                isinstance(field, (ForeignKey, BooleanField)) or field.unique or field.choices):
+            fields[field.name] = field.attname
     return fields
 
 
 @functools.cache
-def fk_fields(model) -> dict[str, str]:
-    """{name: attname} of the concrete foreign keys among ``scoped_fields`` (M2Ms have no column)."""
-    return {name: att for name, att in scoped_fields(model).items() if att != name}
+def column_scopes(model) -> dict[str, str]:
+    """{name: attname} of the scoping fields that are columns of the row (not many-to-many)."""
+    return {name: att for name, att in scoping_fields(model).items() if att != name or not _is_m2m(model, name)}
+
+
+def _is_m2m(model, name) -> bool:
+    try:
+        return isinstance(model._meta.get_field(name), ManyToManyField)
+    except FieldDoesNotExist:
+        return False
+
+
+@functools.cache
+def local_fields(model) -> frozenset[str]:
+    """Names of the fields a concrete model declares itself (columns and M2Ms), not inherited."""
+    meta = model._meta.concrete_model._meta
+    return frozenset(f.name for f in (*meta.local_concrete_fields, *meta.local_many_to_many))
+
+
+@functools.cache
+def relation_fields(model) -> tuple[str, ...]:
+    """Names of the fields through which a query can reach another model (FKs and M2Ms)."""
+    return tuple(sorted(name for name in scoping_fields(model)
+                        if _is_m2m(model, name) or isinstance(model._meta.get_field(name), ForeignKey)))
 
 
 def _m2m_name(model, through_model) -> str | None:
@@ -56,28 +94,244 @@ def _m2m_name(model, through_model) -> str | None:
     return None
 
 
-def scoped_filters(query) -> dict[str, object]:
-    """The top-level AND-ed ``field = constant`` filters on FK/M2M fields of ``query``'s model."""
+def _declaring(through):
+    """(model, field name) of the ManyToManyField whose through table is ``through``."""
+    for field in through._meta.get_fields():
+        if isinstance(field, ForeignKey):
+            name = _m2m_name(field.related_model._meta.concrete_model, through)
+            if name:
+                return field.related_model._meta.concrete_model, name
+    return None
+
+
+def _in_chain(model, owner) -> bool:
+    return owner._meta.concrete_model in chain(model)
+
+
+def _constant_values(lookup) -> list | None:
+    """The constant right-hand side of an ``=`` or ``IN`` lookup as a list, else None."""
+    rhs = lookup.rhs
+    if isinstance(lookup, In):
+        if isinstance(rhs, (list, tuple, set, frozenset)) and not any(hasattr(v, "resolve_expression") for v in rhs):
+            return [v.pk if hasattr(v, "pk") else v for v in rhs]
+        return None
+    if isinstance(lookup, Exact) and not hasattr(rhs, "resolve_expression") and rhs is not None:
+        return [rhs.pk if hasattr(rhs, "pk") else rhs]
+    return None
+
+
+def _scope_field(model, lookup) -> str | None:
+    """The scoping field of ``model`` a top-level lookup filters on, if any."""
+    if not isinstance(lookup.lhs, Col):
+        return None
+    target = lookup.lhs.target
+    owner = target.model
+    if _in_chain(model, owner):
+        return target.name if target.name in scoping_fields(model) else None
+    if owner._meta.auto_created and isinstance(target, ForeignKey) and not _in_chain(model, target.remote_field.model):
+        return _m2m_name(model._meta.concrete_model, owner)  # the through table's column to the other side
+    return None
+
+
+def scope_filters(query) -> tuple[dict[str, list], set[int]]:
+    """{field: [values]} of the top-level AND-ed ``=``/``IN`` filters with constants on the scoping
+    fields of ``query``'s model, and the ids of the lookups they came from."""
     model = query.model
-    if model is None or not isinstance(query.where, WhereNode) or query.where.connector != AND or query.where.negated:
-        return {}
-    found = {}
-    for child in query.where.children:
-        if not isinstance(child, Exact) or not isinstance(child.lhs, Col) or hasattr(child.rhs, "resolve_expression"):
+    where = query.where
+    if model is None or not isinstance(where, WhereNode) or where.connector != AND or where.negated:
+        return {}, set()
+    found: dict[str, list] = {}
+    used: set[int] = set()
+    for child in where.children:
+        if not isinstance(child, (Exact, In)):
             continue
-        target = child.lhs.target
-        if target.model is model and isinstance(target, ForeignKey):
-            found[target.name] = child.rhs.pk if hasattr(child.rhs, "pk") else child.rhs
-        elif target.model._meta.auto_created and isinstance(target, ForeignKey):
-            name = _m2m_name(model, target.model)
-            if name and target.remote_field.model is not model:
-                found[name] = child.rhs.pk if hasattr(child.rhs, "pk") else child.rhs
-    return found
+        name = _scope_field(model, child)
+        values = _constant_values(child) if name else None
+        if not values:
+            continue
+        previous = found.get(name)
+        found[name] = values if previous is None else [v for v in previous if v in values]  # AND: intersection
+        used.add(id(child))
+    return {name: values for name, values in found.items() if values}, used
+
+
+def scoped_filters(query) -> dict[str, object]:
+    """The single-valued scope of ``query`` ({field: value}), as a list with one value per field records it."""
+    found, _ = scope_filters(query)
+    return {name: values[0] for name, values in found.items() if len(values) == 1}
+
+
+def _limit(found: dict[str, list]) -> tuple[dict[str, list], set[str]]:
+    """Keep at most MAX_SCOPE_FIELDS fields and MAX_SCOPES combinations; the rest become dependencies."""
+    kept = dict(sorted(found.items(), key=lambda item: (len(item[1]), item[0])))
+    dropped = set()
+    while kept and (len(kept) > keys.MAX_SCOPE_FIELDS
+                    or functools.reduce(lambda n, v: n * len(v), kept.values(), 1) > MAX_SCOPES):
+        name = max(kept, key=lambda n: (len(kept[n]), n))
+        dropped.add(name)
+        del kept[name]
+    return kept, dropped
+
+
+class _Reader:
+    """Walks a Query's WHERE and ordering: the fields of its own model it reads, and the keys of the
+    other models and subqueries it reaches."""
+
+    def __init__(self, query, skip: set[int]):
+        self.query = query
+        self.model = query.model
+        self.skip = skip
+        self.fields: set[str] = set()
+        self.others: set[str] = set()
+
+    def read(self) -> _Reader:
+        self.node(self.query.where)
+        for item in self.ordering():
+            if isinstance(item, str):
+                self.path(item.lstrip("-+"))
+            else:
+                self.node(item)
+        return self
+
+    def ordering(self):
+        query = self.query
+        if query.order_by:
+            return query.order_by
+        if query.default_ordering and query.get_meta().ordering:
+            return query.get_meta().ordering
+        return ()
+
+    def node(self, node) -> None:
+        if node is None or id(node) in self.skip:
+            return
+        if isinstance(node, Col):
+            self.column(node.target)
+        elif isinstance(node, Query):
+            self.others |= query_keys(node)
+        elif isinstance(node, F):
+            self.path(node.name)
+        elif isinstance(node, WhereNode):
+            for child in node.children:
+                self.node(child)
+        elif isinstance(node, Lookup):
+            if self.through_lookup(node):
+                return
+            self.node(node.lhs)
+            if hasattr(node.rhs, "resolve_expression") or isinstance(node.rhs, Query):
+                self.node(node.rhs)
+        elif isinstance(node, RawSQL):
+            self.fields.add(WILDCARD)
+        elif hasattr(node, "get_source_expressions"):  # OrderBy, functions, Subquery/Exists (-> Query)
+            for source in node.get_source_expressions():
+                self.node(source)
+        elif not isinstance(node, NothingNode):  # ExtraWhere and anything else that cannot be read
+            self.fields.add(WILDCARD)
+
+    def through_lookup(self, lookup) -> bool:
+        """A filter on a many-to-many through table's column to the *declaring* model, from the
+        other side (``Tag.objects.filter(articles__in=[42])``, what ``prefetch_related`` sends):
+        it depends on that M2M of those rows, ``news.article~tags@id=42``."""
+        if not isinstance(lookup.lhs, Col) or not lookup.lhs.target.model._meta.auto_created:
+            return False
+        declaring = _declaring(lookup.lhs.target.model)
+        if declaring is None or lookup.lhs.target.remote_field.model is not declaring[0]:
+            return False
+        model, name = declaring
+        label, pk = label_of(model), model._meta.pk.name
+        values = _constant_values(lookup) if isinstance(lookup, (Exact, In)) else None
+        if values:
+            self.others.update(keys.field_key(label, name, {pk: v}) for v in values)
+        else:
+            self.others.add(keys.field_key(label, name))
+        return True
+
+    def column(self, target) -> None:
+        owner = target.model
+        if _in_chain(self.model, owner):
+            self.fields.add(target.name)
+            return
+        if owner._meta.auto_created:  # a many-to-many through table
+            name = _m2m_name(self.model._meta.concrete_model, owner)
+            if name:
+                self.fields.add(name)
+                return
+            declaring = _declaring(owner)
+            if declaring is not None:
+                self.other(declaring[0], declaring[1])
+                return
+        self.other(owner, target.name)
+
+    def other(self, owner, field_name: str) -> None:
+        """A field of another model reached through a relation: that model's lists, that field and
+        its relations matter (which rows it reaches), and so do this model's relations."""
+        label = label_of(owner)
+        self.others |= {keys.list_key(label), keys.field_key(label, field_name)}
+        self.others.update(keys.field_key(label, name) for name in relation_fields(owner))
+        self.fields.update(relation_fields(self.model))
+
+    def path(self, name: str) -> None:
+        if not name or name == "?":
+            return
+        if name in self.query.annotations:
+            self.node(self.query.annotations[name])
+            return
+        model, parts = self.model, name.split("__")
+        if parts[0] == "pk":
+            parts[0] = model._meta.pk.name
+        try:
+            field = model._meta.get_field(parts[0])
+        except FieldDoesNotExist:
+            self.fields.add(WILDCARD)
+            return
+        if len(parts) == 1 or field.related_model is None:
+            self.fields.add(field.name if not field.auto_created or field.concrete else WILDCARD)
+            return
+        self.fields.add(field.name if field.concrete or isinstance(field, ManyToManyField) else WILDCARD)
+        target = field.related_model
+        for part in parts[1:-1]:
+            try:
+                target = target._meta.get_field(part).related_model or target
+            except FieldDoesNotExist:
+                break
+        self.other(target, parts[-1])
+
+
+def query_keys(query) -> set[str]:
+    """The keys a read of ``query`` records (see the module docstring)."""
+    model = query.model
+    if model is None or not tracked(model):
+        return set()
+    label = label_of(model)
+    found, used = scope_filters(query)
+    kept, dropped = _limit(found)
+    reader = _Reader(query, used).read()
+    fields = reader.fields | dropped
+    fields -= set(kept)  # filtered by equality: its value is the scope
+    names = sorted(kept)
+    scopes = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(kept[n] for n in names))]
+    result = set(reader.others)
+    models = chain(model)
+    for scope in scopes:
+        result.add(keys.list_key(label, scope))
+        result.update(keys.field_key(label, field, scope) for field in fields)
+        # Multi-table inheritance: a parent's fields are written through the parent too (a save of the
+        # parent class, a QuerySet.update on it), which purges the parent's keys: record those as well.
+        for parent in models[1:]:
+            visible = scoping_fields(parent)
+            narrowed = {name: value for name, value in scope.items() if name in visible}
+            parent_label = label_of(parent)
+            if narrowed:  # only a parent's own scoping field can move a child row in or out
+                result.add(keys.list_key(parent_label, narrowed))
+            result.update(keys.field_key(parent_label, field, narrowed) for field in fields
+                          if field in local_fields(parent) or field == WILDCARD)
+    return result
 
 
 def _record_instance(sender, instance, **kwargs):
-    if keys.collecting() and tracked(sender) and instance.pk is not None:
-        keys.record(keys.instance_key(label_of(sender), instance.pk))
+    if keys.collecting():
+        pk = instance.pk
+        if pk is not None:
+            keys.record(*(f"{label}:{pk}" for label in instance_labels(sender)))
 
 
 def _patched_get_compiler(self, *args, **kwargs):
@@ -85,7 +339,7 @@ def _patched_get_compiler(self, *args, **kwargs):
     # count is covered by UPSTACK["EDGE_TOUCH"].
     if (keys.collecting() and self.compiler in READ_COMPILERS and not self.subquery and self.model is not None
             and tracked(self.model)):
-        keys.record(keys.list_key(label_of(self.model), scoped_filters(self)))
+        keys.record(*query_keys(self))
     return _original_get_compiler(self, *args, **kwargs)
 
 
