@@ -54,6 +54,24 @@ def require_binary(name: str) -> str:
     pytest.skip(message)
 
 
+# Set by ``python -m tests.servers run postgres -- ...`` (make test's PostgreSQL pass): every test
+# there runs on PostgreSQL, so a PostgreSQL-only test that finds another database fails.
+POSTGRES_PASS = "UPSTACK_TEST_POSTGRES_PASS"
+
+
+def require_postgres(vendor: str) -> None:
+    """For a PostgreSQL-only test on ``vendor`` (``connection.vendor``): nothing on PostgreSQL; on
+    another database skip (the SQLite pass), but fail in the PostgreSQL pass - never a silent skip there."""
+    import pytest
+
+    if vendor == "postgresql":
+        return
+    message = f"this test needs PostgreSQL, and the database is {vendor}"
+    if os.environ.get(POSTGRES_PASS) == "1":
+        pytest.fail(message + " in the PostgreSQL pass (check DATABASE_URL and the settings)", pytrace=False)
+    pytest.skip(message + " (make test's PostgreSQL pass runs it)")
+
+
 def wait_until(check, timeout: float, what: str, log: Path | None = None, proc=None):
     """Poll ``check()`` until it returns true; raise with the server's log tail on timeout."""
     started = time.monotonic()
@@ -329,6 +347,8 @@ def main(argv: list[str]) -> int:
             server = SERVERS[name]().start()
             started.append(server)
             env.update(server.env())
+            if name == "postgres":
+                env[POSTGRES_PASS] = "1"
             print(f"servers: {name} on 127.0.0.1:{server.port}", file=sys.stderr)
         return subprocess.call(command, env=env)
     except ServerError as exc:
