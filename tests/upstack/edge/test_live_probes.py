@@ -16,7 +16,6 @@ import pytest
 from django.http import Http404
 from django.test import RequestFactory
 
-from tests import servers
 from upstack.checks import live
 from upstack.stack import project, render
 from upstack.stack.context import Resources
