@@ -91,6 +91,14 @@ def wait_until(check, timeout: float, what: str, log: Path | None = None, proc=N
     raise ServerError(f"{what} {state} after {time.monotonic() - started:.1f}s (last error: {last_error}).\nlog tail:\n{tail}")
 
 
+def broker_idle(client) -> bool:
+    """No Celery message left in a Redis broker (``client``: a redis.Redis on its database): none
+    queued (the queue lists) and none delivered but not acknowledged - reserved, or waiting for its
+    countdown - (kombu's ``unacked`` hash). Then no further task can start."""
+    queued = sum(client.llen(key) for key in client.scan_iter(_type="list") if not key.startswith(b"drill:"))
+    return queued == 0 and client.hlen("unacked") == 0
+
+
 class Server:
     """A server process on 127.0.0.1:``port`` in a temp dir; a context manager."""
 

@@ -90,14 +90,6 @@ def test_thumbnails_are_made_by_the_worker_and_on_the_spot(site):
     assert data["on_the_spot_exists"] and data["on_the_spot_url"].endswith(".webp")
 
 
-def broker_idle(client: redis.Redis) -> bool:
-    """No task message left in the broker: none queued (Celery's queue lists) and none delivered but
-    unacknowledged (kombu's ``unacked`` hash). Then no further execution can start."""
-    queued = sum(client.llen(key) for key in client.scan_iter() if client.type(key) == b"list"
-                 and not key.startswith(b"drill:"))
-    return queued == 0 and client.hlen("unacked") == 0
-
-
 def test_a_worker_killed_mid_task_redelivers_and_the_effect_happens_once(site):
     client = redis.Redis.from_url(site["broker"])
     script = ("import django, sys; django.setup(); from upstack.tasks import send; "
@@ -106,7 +98,7 @@ def test_a_worker_killed_mid_task_redelivers_and_the_effect_happens_once(site):
     servers.wait_until(lambda: client.llen("drill:kill:attempts") >= 1, 30, "the drill task to start")
     child = int(client.lindex("drill:kill:attempts", 0))
     os.kill(child, signal.SIGKILL)  # the pool process running it dies mid-task
-    servers.wait_until(lambda: client.llen("drill:kill:completed") >= 1 and broker_idle(client), 60,
+    servers.wait_until(lambda: client.llen("drill:kill:completed") >= 1 and servers.broker_idle(client), 60,
                        "the redelivered task to complete and the broker to hold nothing more", site["tmp"] / "worker.log")
     attempts = [int(p) for p in client.lrange("drill:kill:attempts", 0, -1)]
     completed = [int(p) for p in client.lrange("drill:kill:completed", 0, -1)]
