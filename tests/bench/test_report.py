@@ -88,7 +88,11 @@ def test_slower_than_typical_fails_whatever_the_baseline_says():
     # logged-in readers at x0.9 typical: within a loose tolerance of a x1.1 baseline, below the floor
     baseline = {**baseline_of(summary(logged=(110,) * 3), tolerance=0.5), "goals_met": []}
     found = report.regressions(report.latest(summary(logged=(90,) * 3)), baseline)
-    assert found == ["logged_in.ratio_vs_typical: 0.9 < 1.0 (the floor: never slower than typical)"]
+    assert found == ["logged_in.ratio_vs_typical: 0.900 < 1.0 (the floor: never slower than typical)"]
+    # judged unrounded: x0.96 is published as x1.0 and still fails
+    found = report.regressions(report.latest(summary(logged=(96,) * 3)), baseline)
+    assert found == ["logged_in.ratio_vs_typical: 0.960 < 1.0 (the floor: never slower than typical)"]
+    assert report.regressions(report.latest(summary(logged=(100,) * 3)), baseline) == []
 
 
 def test_a_goal_met_in_the_baseline_and_missed_now_is_a_regression():
@@ -192,3 +196,13 @@ def test_stacks_serving_different_articles_are_not_compared():
     assert report.differing_pages(same) == []  # only the article itself is compared
     assert report.differing_pages({**same, "upstack": page.replace("Title", "Old title")}) == ["upstack"]
     assert report.differing_pages({**same, "typical": "<html>Server Error</html>"}) == ["typical"]
+
+
+def test_the_committed_baseline_is_strict_and_names_real_goals():
+    import json
+    from pathlib import Path
+
+    baseline = json.loads((Path(report.__file__).parent / "baseline-quick.json").read_text())
+    assert baseline["tolerance"] <= 0.25 and all(t <= 0.5 for t in baseline.get("tolerances", {}).values())
+    assert set(baseline["ratios"]) == set(report.flat_ratios(report.latest(summary())))
+    assert baseline["goals_met"] and set(baseline["goals_met"]) <= {g["id"] for g in summary()["goals"]}
