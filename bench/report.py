@@ -34,17 +34,22 @@ def _share(a: float, b: float) -> float:
 
 EDGE_LIMIT_SHARE = 0.9
 LIMIT_PAIR = ("varnish_static", "upstack_edge_hit")  # judged together by limit_problems
+LOADGEN_SATURATED_PCT = 95  # wrk's one thread using this much of its CPU is what limits the figure
 
 
 def limit_problems(limits: dict) -> list[str]:
     """Why the static-object limit does not limit the edge figure; [] when it does. The limit is a
-    measurement too: it counts only if both objects were edge hits, nothing failed, and the limit
-    measured at least the edge figure it bounds (else the load generator, not Varnish, set both)."""
+    measurement too: it counts only if both objects were edge hits, nothing failed, the load
+    generator was not saturated, and the limit measured at least the edge figure it bounds (else
+    the load generator, not Varnish, set both)."""
     static, edge = limits["varnish_static"], limits["upstack_edge_hit"]
     problems = [f"{name}: not checked to be an edge hit" if "hit" not in run else f"{name}: not an edge hit"
                 for name, run in (("varnish static", static), ("upstack edge hit", edge)) if not run.get("hit")]
     problems += [f"{name}: {run['errors']} errors" for name, run in (("varnish static", static),
                                                                    ("upstack edge hit", edge)) if run["errors"]]
+    problems += [f"{name}: the load generator was saturated ({run['loadgen_cpu_pct']}% of its CPU), so it set the "
+                 "figure" for name, run in (("varnish static", static), ("upstack edge hit", edge))
+                 if run.get("loadgen_cpu_pct", 0) >= LOADGEN_SATURATED_PCT]
     if static["rps"] < edge["rps"]:
         problems.append(f"the limit ({static['rps']} req/s) measured below the edge it limits ({edge['rps']} req/s):"
                         " the load generator set both")
@@ -320,8 +325,8 @@ VALIDITY_TEXT = [
     "- any measured run had errors - wrk's non-2xx/3xx responses or socket errors; req/s counts successful "
     "responses only, so a stack answering errors fast cannot look faster;",
     "- the static-object limit is unverified: the bare Varnish object or the edge's article was not an edge hit "
-    "(X-Cache: HIT before and after the run), or the limit measured below the edge figure it bounds (then the "
-    "load generator, not Varnish, set both);",
+    "(X-Cache: HIT before and after each run), wrk used 95% or more of its CPU on either, or the limit measured "
+    "below the edge figure it bounds (then the load generator, not Varnish, set both);",
     "- a check behind a figure did not run or failed: freshness (no page stale after 5 s, the edge's HTML equal "
     "to a fresh render, at least one unrelated page primed as a hit before its write), the stampede (exactly one "
     "computation per expiry and a value for every reader, each round), and, before anything is measured, every "

@@ -140,6 +140,8 @@ def test_the_edge_limit_goal_is_judged_unrounded():
      "varnish static: not checked to be an edge hit"),
     ({"varnish_static": run(1200, hit=True), "upstack_edge_hit": run(1140, hit=True, errors=5)},
      "upstack edge hit: 5 errors"),
+    ({"varnish_static": run(1200, hit=True, loadgen_cpu_pct=99.2), "upstack_edge_hit": run(1140, hit=True)},
+     "varnish static: the load generator was saturated (99.2% of its CPU), so it set the figure"),
 ])
 def test_an_unverified_limit_misses_the_goal_and_invalidates_the_run(limits, problem):
     full = summary(limits={**LIMITS, **limits})
