@@ -29,14 +29,16 @@ run: install
 		--workers 2 --threads 4 --access-logfile - --graceful-timeout 5
 
 # The whole suite on SQLite, then the newsroom and query-cache tests on a real PostgreSQL (tests/servers.py),
-# then the quick benchmark, which fails when a ratio regresses (its files go to var/bench/ci, not the tree).
+# then the quick benchmark, which fails when the run is invalid or a ratio regresses (its files go to
+# var/bench/ci, not the tree; its stack gets its own state folder there, never one someone left up).
 test: install services
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 	@echo "== the newsroom's tests again, on a real PostgreSQL =="
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m tests.servers run postgres -- \
 		$(PY) -m pytest -q -p no:cacheprovider tests/newsroom tests/upstack/test_query_cache.py
 	@echo "== the quick side-by-side benchmark (bench/baseline-quick.json) =="
-	@mkdir -p var/bench/ci && $(PY) -m bench.run --quick --out var/bench/ci > var/bench/ci/report.txt || \
+	@mkdir -p var/bench/ci && $(PY) -m bench.run --quick --out var/bench/ci --state-dir var/bench/ci/stack \
+		> var/bench/ci/report.txt || \
 		{ cat var/bench/ci/report.txt; echo "make test: the quick benchmark failed (see above)"; exit 1; }
 	@sed -n '/^## Goals/,/^## anonymous/p' var/bench/ci/report.txt | head -n -1
 

@@ -9,7 +9,8 @@ Side by side in one run, on a real Redis started for the run (loopback, temp dir
 
 Each round stores a value that has just expired (for upstack: past its soft expiry, still in the
 stale window; for Django: deleted, which is what expiry is to get_or_set), releases all readers at
-once with a barrier, and counts computations. Writes bench/results/stampede-<date>.json.
+once with a barrier, and counts computations and the readers that got no value (bench/report.py
+requires exactly one computation per expiry and a value for every reader). Writes bench/results/stampede-<date>.json.
 """
 
 from __future__ import annotations
@@ -36,24 +37,27 @@ from tests.servers import Redis  # noqa: E402
 from upstack.cache import caches_setting, get_or_compute  # noqa: E402
 
 
-def storm(readers: int, read) -> tuple[int, float]:
-    """Release ``readers`` threads at once on ``read(counter)``; (computations, max wait seconds)."""
+def storm(readers: int, read) -> tuple[int, float, int]:
+    """Release ``readers`` threads at once on ``read(counter)``; (computations, max wait seconds,
+    readers that got no value - None or an exception)."""
     counter = {"n": 0, "lock": threading.Lock()}
     barrier = threading.Barrier(readers)
-    waits = []
+    waits, values = [], []
 
     def reader():
         barrier.wait()
         started = time.perf_counter()
-        read(counter)
-        waits.append(time.perf_counter() - started)
+        try:
+            values.append(read(counter))
+        finally:
+            waits.append(time.perf_counter() - started)
 
     threads = [threading.Thread(target=reader) for _ in range(readers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return counter["n"], max(waits)
+    return counter["n"], max(waits), readers - sum(v is not None for v in values)
 
 
 def computation(counter, compute_s):
@@ -95,9 +99,10 @@ def main(argv=None) -> dict:
 "date": date.today().isoformat(), "readers": args.readers, "rounds": args.rounds,
               "compute_ms": args.compute_ms}
     for name, runs in rows.items():
-        result[name] = {"computations_per_expiry_median": statistics.median(n for n, _ in runs),
-                        "computations_per_round": [n for n, _ in runs],
-                        "slowest_reader_ms_median": round(statistics.median(w for _, w in runs) * 1000, 1)}
+        result[name] = {"computations_per_expiry_median": statistics.median(n for n, _, _ in runs),
+                        "computations_per_round": [n for n, _, _ in runs],
+                        "readers_without_value_per_round": [e for _, _, e in runs],
+                        "slowest_reader_ms_median": round(statistics.median(w for _, w, _ in runs) * 1000, 1)}
     if args.no_save:
         print(json.dumps(result, indent=2))
     else:

@@ -54,6 +54,24 @@ def require_binary(name: str) -> str:
     pytest.skip(message)
 
 
+# Set by ``python -m tests.servers run postgres -- ...`` (make test's PostgreSQL pass): every test
+# there runs on PostgreSQL, so a PostgreSQL-only test that finds another database fails.
+POSTGRES_PASS = "UPSTACK_TEST_POSTGRES_PASS"
+
+
+def require_postgres(vendor: str) -> None:
+    """For a PostgreSQL-only test on ``vendor`` (``connection.vendor``): nothing on PostgreSQL; on
+    another database skip (the SQLite pass), but fail in the PostgreSQL pass - never a silent skip there."""
+    import pytest
+
+    if vendor == "postgresql":
+        return
+    message = f"this test needs PostgreSQL, and the database is {vendor}"
+    if os.environ.get(POSTGRES_PASS) == "1":
+        pytest.fail(message + " in the PostgreSQL pass (check DATABASE_URL and the settings)", pytrace=False)
+    pytest.skip(message + " (make test's PostgreSQL pass runs it)")
+
+
 def wait_until(check, timeout: float, what: str, log: Path | None = None, proc=None):
     """Poll ``check()`` until it returns true; raise with the server's log tail on timeout."""
     started = time.monotonic()
@@ -71,6 +89,14 @@ def wait_until(check, timeout: float, what: str, log: Path | None = None, proc=N
     tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
     state = f"exited with {proc.returncode}" if proc is not None and proc.poll() is not None else "not ready"
     raise ServerError(f"{what} {state} after {time.monotonic() - started:.1f}s (last error: {last_error}).\nlog tail:\n{tail}")
+
+
+def broker_idle(client) -> bool:
+    """No Celery message left in a Redis broker (``client``: a redis.Redis on its database): none
+    queued (the queue lists) and none delivered but not acknowledged - reserved, or waiting for its
+    countdown - (kombu's ``unacked`` hash). Then no further task can start."""
+    queued = sum(client.llen(key) for key in client.scan_iter(_type="list") if not key.startswith(b"drill:"))
+    return queued == 0 and client.hlen("unacked") == 0
 
 
 class Server:
@@ -329,6 +355,8 @@ def main(argv: list[str]) -> int:
             server = SERVERS[name]().start()
             started.append(server)
             env.update(server.env())
+            if name == "postgres":
+                env[POSTGRES_PASS] = "1"
             print(f"servers: {name} on 127.0.0.1:{server.port}", file=sys.stderr)
         return subprocess.call(command, env=env)
     except ServerError as exc:

@@ -70,6 +70,27 @@ def test_missing_binary_skips_locally_and_fails_in_ci(monkeypatch):
         servers.require_binary("no-such-server-binary")
 
 
+def test_a_postgresql_only_test_fails_in_the_postgresql_pass_on_another_database(monkeypatch):
+    monkeypatch.delenv(servers.POSTGRES_PASS, raising=False)
+    servers.require_postgres("postgresql")
+    with pytest.raises(pytest.skip.Exception, match="PostgreSQL pass runs it"):
+        servers.require_postgres("sqlite")
+    monkeypatch.setenv(servers.POSTGRES_PASS, "1")  # what `tests.servers run postgres` sets
+    servers.require_postgres("postgresql")
+    with pytest.raises(pytest.fail.Exception, match="in the PostgreSQL pass"):
+        servers.require_postgres("sqlite")
+
+
+def test_the_postgresql_pass_fails_when_its_tests_are_not_on_postgresql():
+    """The wrapper marks the pass; a PostgreSQL-only test run there on SQLite fails instead of skipping."""
+    servers.require_binary("postgres")
+    code = ("import os, sys; from tests import servers; "
+            "sys.exit(0 if os.environ.get(servers.POSTGRES_PASS) == '1' and 'DATABASE_URL' in os.environ else 3)")
+    result = subprocess.run([sys.executable, "-m", "tests.servers", "run", "postgres", "--", sys.executable, "-c", code],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
 def test_run_wrapper_points_the_command_at_fresh_servers():
     servers.require_binary("redis-server")
     code = "import os, sys; from tests.servers import talk; p = int(os.environ['REDIS_URL'].rsplit(':', 1)[1].split('/')[0]); sys.exit(0 if talk(p, b'PING\\r\\n').startswith(b'+PONG') else 3)"

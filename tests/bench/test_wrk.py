@@ -55,10 +55,15 @@ def test_wrk_replays_each_request_with_its_own_method_headers_and_body(recorder)
     assert result["p50_ms"] <= result["p99_ms"] and result["rps"] > 0
 
 
-def test_error_statuses_are_counted(recorder):
+def test_error_statuses_are_counted_and_are_not_throughput(recorder):
     require_binary("wrk")
     url, _ = recorder
-    assert wrk.run(url, [wrk.get("/missing")], 1, 1)["errors"] > 0
+    result = wrk.run(url, [wrk.get("/missing")], 1, 1)  # every answer a 404
+    assert result["errors"] == result["requests"] > 0
+    assert result["rps"] == 0  # only successful responses count
+    mixed = wrk.run(url, [wrk.get("/a"), wrk.get("/missing")], 1, 1)
+    assert 0 < mixed["rps"] < mixed["requests"] / 1 and mixed["errors"] > 0
+    assert 0 < mixed["loadgen_cpu_pct"] <= 100 * 1.5  # wrk's own CPU, one thread (plus its start)
 
 
 def test_requests_must_be_ascii():

@@ -43,7 +43,7 @@ def measure():
     clear_caches()  # every page measured cold, as on a fresh deploy
     get_user_model().objects.create_user("counter", password=PASSWORD)
     anonymous, logged_in = Client(), Client()
-    logged_in.login(username="counter", password=PASSWORD)
+    assert logged_in.login(username="counter", password=PASSWORD)  # else it would measure anonymous views
     counts = {}
     for name, url in _urls().items():
         client = logged_in if name == "article_logged_in" else anonymous

@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 
 from newsroom.news.models import Article
+from tests import servers
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -27,8 +28,8 @@ def test_empty_and_unmatched_queries(client):
     assert client.get("/search/?q=qwertyuiopasdf").context["page"].items == []
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
 def test_postgres_full_text_uses_stemming_and_the_gin_index(client):
+    servers.require_postgres(connection.vendor)  # full-text search is PostgreSQL's
     a = _marked("Rivers were flooding the valleys")
     found = client.get("/search/?q=flooded river").context["page"].items
     assert a.pk in [x.pk for x in found]

@@ -40,7 +40,7 @@ def test_comment_and_like_need_login(client):
 
 def test_posts_without_csrf_token_are_refused(reader):
     strict = Client(enforce_csrf_checks=True)
-    strict.login(username="alice", password=PASSWORD)
+    assert strict.login(username="alice", password=PASSWORD)
     a = article()
     before = (Comment.objects.count(), Like.objects.count())
     assert strict.post(f"{a.get_absolute_url()}comments/", {"body": "x"}).status_code == 403

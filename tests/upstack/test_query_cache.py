@@ -19,6 +19,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from newsroom.news.models import Article, Comment, Section, Tag
+from tests import servers
 from upstack.cache import caches_setting
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,8 +28,7 @@ pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(autouse=True)
 def query_cache(settings, redis_server):
-    if connection.vendor != "postgresql":
-        pytest.skip("the query cache is tested on PostgreSQL (make test's second pass)")
+    servers.require_postgres(connection.vendor)  # make test's second pass; it fails there on another database
     settings.CACHES = caches_setting(redis_server.url, prefix=f"qc{os.getpid()}-")
     settings.CACHALOT_ENABLED = True
     from cachalot.settings import cachalot_settings

@@ -33,23 +33,49 @@ def edge_caches_pages(edge: str, host: str):
         "Anonymous pages must be cacheable: no Set-Cookie, public Cache-Control, cookies normalised in the VCL."
 
 
+def _hit_first(edge: str, path: str, host: str) -> str | None:
+    """GET ``path`` twice; the second answer's X-Cache (a probe that expects a hit after something
+    must first see one, or it proves nothing)."""
+    _request(edge, "GET", path, host=host)
+    return _request(edge, "GET", path, host=host)[1].get("x-cache")
+
+
 def purge_refused_from_outside(edge: str, host: str):
-    status, _, _ = _request(edge, "PURGE", "/", outsider=True, headers={"xkey": "news.article@*"}, host=host)
-    return status in (403, 405), f"PURGE from an outsider: {status}", "Restrict PURGE to the ACL in the VCL."
+    """PURGEs from an outsider (by URL and by surrogate key) must be refused by the edge itself - not
+    by Django's CSRF check after the edge let them through - and the page must still be a hit."""
+    before = _hit_first(edge, "/", host)
+    answers = [_request(edge, "PURGE", "/", outsider=True, headers=headers, host=host)
+               for headers in ({}, {"xkey": "news.article@*"})]
+    after = _request(edge, "GET", "/", host=host)[1].get("x-cache")
+    statuses = [status for status, _, _ in answers]
+    from_django = any(b"CSRF" in body for _, _, body in answers)
+    ok = before == "HIT" and after == "HIT" and all(s in (403, 405) for s in statuses) and not from_django
+    return ok, (f"PURGE / from an outsider (URL, xkey): {statuses}{', refused by Django (CSRF), not the edge' if from_django else ''}; "
+                f"X-Cache of / before {before}, after {after}"), \
+        "Restrict PURGE to the ACL in the VCL (synth 403 there; never pass a PURGE to Django)."
 
 
 def bypass_ignored_for_outsiders(edge: str, host: str):
-    _request(edge, "GET", "/", host=host)
-    status, headers, _ = _request(edge, "GET", "/?flush-the-cache=1", outsider=True, host=host)
-    return headers.get("x-cache") == "HIT", f"GET /?flush-the-cache from an outsider: X-Cache {headers.get('x-cache')}", \
+    from upstack import conf
+
+    param = conf.get("BYPASS_PARAM")
+    before = _hit_first(edge, "/", host)
+    status, headers, _ = _request(edge, "GET", f"/?{param}=1", outsider=True, host=host)
+    ok = before == "HIT" and status == 200 and headers.get("x-cache") == "HIT"
+    return ok, f"GET /?{param}=1 from an outsider: {status}, X-Cache {headers.get('x-cache')} (/ before: {before})", \
         "Honour the bypass parameter only for the ACL in the VCL (and staff/signed requests in Django)."
+
+
+# What only Django's debug pages say (technical_404/500): an error page with it means DEBUG is on.
+DEBUG_MARKERS = (b"DEBUG = True", b"Traceback (most recent call last)")
 
 
 def error_pages(edge: str, host: str):
     status_edge, _, body_edge = _request(edge, "GET", "/wp-admin/install.php", host=host)
     status_app, headers, body_app = _request(edge, "GET", "/no-such-page-at-all/", host=host)
-    ok = status_edge == 404 and status_app == 404 and b"<html" in body_app.lower() and b"Traceback" not in body_app
-    return ok, f"edge 404 {status_edge}, app 404 {status_app}", \
+    debug = any(marker in body for marker in DEBUG_MARKERS for body in (body_edge, body_app))
+    ok = status_edge == 404 and status_app == 404 and b"<html" in body_app.lower() and not debug
+    return ok, f"edge 404 {status_edge}, app 404 {status_app}{', a DEBUG page' if debug else ''}", \
         "Render the edge error page (upstack render) and give Django 404/500 templates; DEBUG must be off."
 
 
@@ -60,9 +86,15 @@ def health_behind_the_proxy(edge: str, host: str):
 
 
 def metrics_not_public(edge: str, host: str):
-    status, _, _ = _request(edge, "GET", "/metrics", outsider=True, host=host)
-    return status != 200, f"GET /metrics from an outsider: {status}", \
-        "Serve /metrics only to internal addresses or with UPSTACK METRICS_TOKEN."
+    """/metrics must be refused (403 or 404) to an outsider while the app is up: a 503 from a dead
+    app, or any answer carrying metrics, proves nothing or the opposite."""
+    health = _request(edge, "GET", "/healthz", host=host)[0]
+    status, _, body = _request(edge, "GET", "/metrics", outsider=True, host=host)
+    exposed = b"# TYPE " in body or b"# HELP " in body
+    ok = health == 200 and status in (403, 404) and not exposed
+    return ok, f"GET /metrics from an outsider: {status}{', metrics in the body' if exposed else ''} " \
+               f"(/healthz {health})", \
+        "Serve /metrics only to internal addresses or with UPSTACK METRICS_TOKEN; the app must be up to tell."
 
 
 PROBES: list[tuple[str, Callable]] = [

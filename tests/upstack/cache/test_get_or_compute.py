@@ -55,24 +55,32 @@ class Compute:
         return self.value
 
 
-def run_readers(n: int, key: str, compute, **kwargs) -> list:
+def run_readers(n: int, key: str, compute, **kwargs) -> tuple:
+    """``n`` threads released at once on ``get_or_compute(key, compute)``: the threads, their results,
+    and a wait until every one of them has called it."""
     barrier = threading.Barrier(n)
     results = [None] * n
+    entered = threading.Semaphore(0)  # one release per reader about to call get_or_compute
 
     def read(i):
         barrier.wait()
+        entered.release()
         results[i] = get_or_compute(key, compute, 60, beta=0, **kwargs)
 
     threads = [threading.Thread(target=read, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
-    return threads, results
+
+    def all_entered() -> bool:
+        return all(entered.acquire(timeout=10) for _ in range(n))
+
+    return threads, results, all_entered
 
 
 def test_n_readers_of_an_expired_hot_key_cause_one_computation(cache_url):
     put_expired("hot", "old")
     compute = Compute(gated=True)
-    threads, results = run_readers(50, "hot", compute)
+    threads, results, _ = run_readers(50, "hot", compute)
     assert compute.started.wait(10)
     # While the winner is still computing (it is blocked), every other reader has already returned
     # the previous value: nobody waited for the new one.
@@ -94,9 +102,9 @@ def test_n_readers_of_an_expired_hot_key_cause_one_computation(cache_url):
 
 def test_a_cold_key_is_computed_once_and_the_others_wait_for_it(cache_url):
     compute = Compute(gated=True)
-    threads, results = run_readers(30, "cold", compute)
+    threads, results, entered = run_readers(30, "cold", compute)
     assert compute.started.wait(10)
-    time.sleep(0.05)
+    assert entered()  # every reader has called get_or_compute while the first computes
     compute.release.set()
     for t in threads:
         t.join(20)
@@ -161,6 +169,7 @@ def compute():
     counter.incr("computations")
     time.sleep(0.3)
     return "new"
+counter.incr("ready")  # Django imported; now wait at the gate
 while not counter.exists("go"):
     time.sleep(0.005)
 results = []
@@ -180,13 +189,16 @@ def test_several_processes_compute_once_per_expiry(redis_server):
     import redis
 
     control = redis.Redis.from_url(redis_server.url)
-    control.delete("go", "computations")
+    control.delete("go", "computations", "ready")
     setup = ("import django; django.setup(); import time; from django.core.cache import caches; "
              "caches['data'].clear(); caches['data'].set('shared', ('old', 0.3, time.time() - 1), 60)")
     subprocess.run([sys.executable, "-c", setup], env=env, check=True, cwd=ROOT)
     procs = [subprocess.Popen([sys.executable, "-c", READER_SCRIPT, "10"], env=env, cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    time.sleep(1.5)  # let every process import Django and wait at the gate
+    deadline = time.monotonic() + 60
+    while int(control.get("ready") or 0) < len(procs) and time.monotonic() < deadline:  # all at the gate
+        time.sleep(0.01)
+    assert int(control.get("ready") or 0) == len(procs), "a reader process never reached the gate"
     control.set("go", 1)
     outputs = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outputs]
@@ -202,7 +214,7 @@ def test_late_readers_do_not_recompute_a_value_just_stored(cache_url):
     for round_ in range(5):
         put_expired(f"late-{round_}", "old")
         compute = Compute()
-        threads, results = run_readers(40, f"late-{round_}", compute)
+        threads, results, _ = run_readers(40, f"late-{round_}", compute)
         for t in threads:
             t.join(20)
         assert compute.calls == 1, f"round {round_}: {compute.calls} computations"

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db(transaction=True)  # purges run on commit
 def seeded(monkeypatch):
     monkeypatch.setattr(store, "MARGIN", 0.0)  # the seed's purges are not "racing" these renders
     call_command("seed", articles=10, users=3, comments=20, no_progress=True, verbosity=0)
-    time.sleep(0.01)
+    seeded_at = time.time()
+    while time.time() <= seeded_at:  # the next render begins strictly after the seed's purges
+        pass
 
 
 def get(client, url, **extra):

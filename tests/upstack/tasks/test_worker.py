@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import redis
 
 from tests import servers
+from tests.upstack.tasks.drill_tasks import judge
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
@@ -98,13 +98,21 @@ def test_a_worker_killed_mid_task_redelivers_and_the_effect_happens_once(site):
     servers.wait_until(lambda: client.llen("drill:kill:attempts") >= 1, 30, "the drill task to start")
     child = int(client.lindex("drill:kill:attempts", 0))
     os.kill(child, signal.SIGKILL)  # the pool process running it dies mid-task
-    servers.wait_until(lambda: client.get("drill:kill:applied") is not None, 60, "the redelivered task",
-                       site["tmp"] / "worker.log")
-    time.sleep(1)
-    attempts = client.lrange("drill:kill:attempts", 0, -1)
-    assert len(attempts) >= 2 and int(attempts[-1]) != child
-    assert int(client.get("drill:kill:applied")) == 1
-    print(f"SIGKILL drill: {len(attempts)} attempts, effect applied once")
+    servers.wait_until(lambda: client.llen("drill:kill:completed") >= 1 and servers.broker_idle(client), 60,
+                       "the redelivered task to complete and the broker to hold nothing more", site["tmp"] / "worker.log")
+    attempts = [int(p) for p in client.lrange("drill:kill:attempts", 0, -1)]
+    completed = [int(p) for p in client.lrange("drill:kill:completed", 0, -1)]
+    assert judge(attempts, completed, child) == [], (attempts, completed, child)
+    print(f"SIGKILL drill: {len(attempts)} attempts, {len(completed)} completed execution")
+
+
+@pytest.mark.parametrize("attempts, completed, problem", [
+    ([1, 2], [1, 2], "the killed attempt (1) completed"),  # the kill did not stop it, and it ran again
+    ([1, 2, 3], [2, 3], "2 executions completed, not exactly 1"),  # redelivered twice
+    ([1], [], "the task was not redelivered"),
+])
+def test_the_drill_judge_fails_a_broken_outcome(attempts, completed, problem):
+    assert problem in judge(attempts, completed, killed=1)
 
 
 def test_the_broker_down_never_breaks_a_request(site):
