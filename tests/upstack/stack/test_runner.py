@@ -198,7 +198,6 @@ def test_writes_are_fresh_at_the_edge(freshness):
     assert reports.freshness_problems(data) == []  # which includes: unrelated pages were checked
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: a write purges article pages that do not show it")
 def test_unrelated_pages_stay_cached_after_a_write(freshness):
     """Each unrelated page was an edge hit before the write and is not fetched again until checked."""
     _, data = freshness
