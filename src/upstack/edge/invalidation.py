@@ -9,8 +9,9 @@ multi-table inheritance; a proxy is its concrete model):
   row before and after; the membership keys of the scopes a changed field moved it out of or into.
   An update that changed nothing a list filters or orders on purges only the instance key, which
   every page showing the row carries;
-- the instance keys of "touched" parents (``UPSTACK["EDGE_TOUCH"]``: a new comment changes its
-  article's comment count).
+- the aggregate keys of "touched" parents (``UPSTACK["EDGE_TOUCH"]``: a new comment changes its
+  article's comment count): ``news.article:42+news.comment``, which the pages carry that loaded
+  article 42 with an annotation reading comments (and not the pages that merely list it).
 
 Changed fields come from a snapshot of each instance's values taken when it was loaded (or read
 from the database before the write when there is none), compared at save. The adapters feed every
@@ -67,13 +68,17 @@ def write_keys(model, pk, before: dict | None, after: dict | None, changed: set[
 
 
 def _touched(model, states) -> set[str]:
+    """The parents' aggregate keys: their rows as shown with a count (or another aggregate) of this
+    model, and with an aggregate that could not be read."""
     found = set()
     for name in touched_parents(model):
         field = model._meta.get_field(name)
         for state in states:
             parent_pk = state.get(field.attname)
             if parent_pk is not None:
-                found.add(keys.instance_key(label_of(field.related_model), parent_pk))
+                for parent in chain(field.related_model):
+                    found.add(keys.aggregate_key(label_of(parent), parent_pk, label_of(model)))
+                    found.add(keys.aggregate_key(label_of(parent), parent_pk, WILDCARD))
     return found
 
 

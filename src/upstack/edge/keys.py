@@ -11,6 +11,8 @@ Pure key formatting plus the per-request collector (a context variable). Keys lo
     news.article~*@section=3          the list depends on something that could not be read (a
                                       raw WHERE): any update of a row in that scope
     news.article@any                  the page's keys overflowed the header: any write of the model
+    news.article:42+news.like         article 42 with an aggregate over likes (a like count): what
+                                      a like of article 42 purges (``UPSTACK["EDGE_TOUCH"]``)
 
 A write maps to the keys it can change (see ``invalidation``): an insert or a delete to the
 membership keys of every list its row is in; an update to its instance key, and only for the
@@ -26,6 +28,9 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 _collector: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("upstack_surrogate_keys", default=None)
+# {label: labels of the models aggregated into its rows} for the collecting request (see tracking).
+_aggregates: contextvars.ContextVar[dict[str, set[str]] | None] = contextvars.ContextVar(
+    "upstack_aggregates", default=None)
 
 
 def instance_key(label: str, pk) -> str:
@@ -53,6 +58,11 @@ def list_key(label: str, filters: dict | None = None) -> str:
 def field_key(label: str, field: str, filters: dict | None = None) -> str:
     """A list of ``label`` (in the scope ``filters``) that filters or orders on ``field``."""
     return f"{label}~{field}@{scope(filters)}"
+
+
+def aggregate_key(label: str, pk, over: str) -> str:
+    """Instance ``pk`` of ``label`` as shown with an aggregate over the model ``over`` ("*": unknown)."""
+    return f"{label}:{pk}+{over}"
 
 
 def any_key(label: str) -> str:
@@ -93,13 +103,26 @@ def format_header(keys: Iterable[str], max_length: int = 8000) -> str:
 # --- the per-request collector -------------------------------------------------------------------
 
 def start() -> contextvars.Token:
+    _aggregates.set({})
     return _collector.set(set())
 
 
 def stop(token: contextvars.Token) -> set[str]:
     keys = _collector.get() or set()
     _collector.reset(token)
+    _aggregates.set(None)
     return keys
+
+
+def note_aggregates(label: str, over: set[str]) -> None:
+    """Rows of ``label`` loaded from now on in this request may show aggregates over ``over``."""
+    current = _aggregates.get()
+    if current is not None and over:
+        current.setdefault(label, set()).update(over)
+
+
+def aggregates_of(label: str) -> set[str]:
+    return (_aggregates.get() or {}).get(label, set())
 
 
 def record(*keys: str) -> None:

@@ -327,19 +327,50 @@ def query_keys(query) -> set[str]:
     return result
 
 
+def aggregated_models(query) -> set[str]:
+    """Labels of the other models that ``query``'s selected annotations read (a correlated count of
+    likes: ``news.like``); "*" for an annotation that cannot be read (raw SQL)."""
+    found: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, Query):
+            if node.model is not None:
+                found.add(label_of(node.model))
+        elif isinstance(node, Col):
+            if not _in_chain(query.model, node.target.model):
+                found.add(label_of(node.target.model))
+        elif isinstance(node, RawSQL):
+            found.add(WILDCARD)
+        elif hasattr(node, "get_source_expressions"):
+            for source in node.get_source_expressions():
+                walk(source)
+
+    for annotation in query.annotation_select.values():
+        walk(annotation)
+    if query.extra_select:
+        found.add(WILDCARD)
+    return found
+
+
 def _record_instance(sender, instance, **kwargs):
     if keys.collecting():
         pk = instance.pk
         if pk is not None:
-            keys.record(*(f"{label}:{pk}" for label in instance_labels(sender)))
+            for label in instance_labels(sender):
+                keys.record(f"{label}:{pk}", *(keys.aggregate_key(label, pk, over) for over in keys.aggregates_of(label)))
 
 
 def _patched_get_compiler(self, *args, **kwargs):
-    # Subqueries (a comment count inside the article query) are not lists the page shows; what they
-    # count is covered by UPSTACK["EDGE_TOUCH"].
+    # Subqueries (a comment count inside the article query) are not lists the page shows: the rows
+    # they are shown with get aggregate keys (news.article:42+news.like), which a write of a model in
+    # UPSTACK["EDGE_TOUCH"] purges for its parent.
     if (keys.collecting() and self.compiler in READ_COMPILERS and not self.subquery and self.model is not None
             and tracked(self.model)):
         keys.record(*query_keys(self))
+        if self.annotation_select or self.extra_select:
+            over = aggregated_models(self)
+            for label in instance_labels(self.model):
+                keys.note_aggregates(label, over)
     return _original_get_compiler(self, *args, **kwargs)
 
 

@@ -219,3 +219,27 @@ def test_an_unloaded_instance_saved_with_a_primary_key_purges_what_it_replaces(n
                           standfirst="s", status=a11.status, published_at=a11.published_at)
     purged = purged_by(replacement.save)
     assert purged & front1  # it left section 1, which only a read of the old row can tell
+
+
+def test_a_like_purges_the_page_showing_the_count_not_the_lists_of_the_article(newsroom):
+    from newsroom.news.models import Like
+
+    a11 = newsroom["a11"]
+    own, _ = page(a11.get_absolute_url())
+    home, home_html = page("/")
+    assert a11.title in home_html  # the home page lists it, without a like count
+    liked = purged_by(lambda: Like.objects.create(article=a11, user=User.objects.create_user("fan")))
+    assert liked & own
+    assert not liked & home, liked & home
+
+
+def test_a_comment_purges_the_lists_showing_its_articles_comment_count(newsroom):
+    from newsroom.news.models import Comment
+
+    a11 = newsroom["a11"]
+    home, _ = page("/")
+    other, _ = page(newsroom["a21"].get_absolute_url())
+    commented = purged_by(lambda: Comment.objects.create(article=a11, user=User.objects.create_user("reader"),
+                                                         body="First."))
+    assert commented & home  # teasers show comment counts
+    assert not commented & other, commented & other
