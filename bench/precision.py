@@ -24,6 +24,7 @@ runs it on a fresh SQLite database of its own (seeded with ``manage.py seed``); 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
@@ -276,7 +277,7 @@ def main(argv=None) -> int:
 
         call_command("migrate", verbosity=0)
         call_command("seed", articles=args.articles, users=60, comments=args.articles * 3, seed=args.seed,
-                     no_progress=True, verbosity=0)
+                     no_progress=True, verbosity=0, stdout=io.StringIO())  # stdout is the report
         result = run(args.pages, args.writes, args.seed, progress=lambda m: print(m, file=sys.stderr))
     if args.json:
         print(json.dumps(result, indent=2))
