@@ -4,7 +4,10 @@
 multi-table inheritance; a proxy is its concrete model):
 
 - always the instance key, and ``<label>@any`` (what a page whose keys overflowed carries);
-- an insert or a delete: the membership key of every list the row is in (``keys.row_scopes``);
+- an insert or a delete: the membership key of every list the row is in (``keys.row_scopes``),
+  and for an insert (or a row moving in) the entry keys too: lists of instances read from their
+  first row change when a row leaves them only if they showed it, and then they carry its
+  instance key;
 - an update: for the fields it changed, their ``~field`` keys (and ``~*``) in every scope of the
   row before and after; the membership keys of the scopes a changed field moved it out of or into.
   An update that changed nothing a list filters or orders on purges only the instance key, which
@@ -56,9 +59,12 @@ def write_keys(model, pk, before: dict | None, after: dict | None, changed: set[
         moved = set(scoping) if changed is None else set(changed) & set(scoping)
         for state in states:
             values = {name: state.get(att) for name, att in scoping.items() if att in state}
+            entering = state is after  # a row entering lists, or leaving them (shown: its instance key)
             for scope in keys.row_scopes(values):
                 if insert_or_delete or set(scope) & moved:
                     found.add(keys.list_key(label, scope))
+                    if entering:
+                        found.add(keys.entry_key(label, scope))
                 if not insert_or_delete and (fields or moved):
                     found.add(keys.field_key(label, WILDCARD, scope))
                     found.update(keys.field_key(label, field, scope) for field in fields | moved)
@@ -189,6 +195,8 @@ def _m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs)
             for scope in keys.row_scopes(values):
                 if name in scope:
                     found.add(keys.list_key(label, scope))
+                    if action == "post_add":
+                        found.add(keys.entry_key(label, scope))
                 found.add(keys.field_key(label, name, {k: v for k, v in scope.items() if k != name}))
                 found.add(keys.field_key(label, WILDCARD, {k: v for k, v in scope.items() if k != name}))
     purge.add(found, using=using)

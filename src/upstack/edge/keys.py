@@ -4,7 +4,11 @@ Pure key formatting plus the per-request collector (a context variable). Keys lo
 
     news.article:42                   one instance
     news.comment@article=42           which rows are in a list: the comments of article 42 (a list
-                                      scoped by its equality and IN filters; "&" joins two fields)
+                                      scoped by its equality and IN filters; "&" joins two fields),
+                                      for a count, values or an OFFSET page: any row in or out
+    news.comment@article=42+          the same for a list of instances from its first row: only a
+                                      row coming in changes it (a row going out was shown, so the
+                                      page carries that row's instance key)
     news.article@*                    which rows are in a list with no such filter (all articles)
     news.article~published_at@*       the list also filters or orders on published_at: an update
                                       that changes published_at changes what it shows
@@ -55,6 +59,11 @@ def list_key(label: str, filters: dict | None = None) -> str:
     return f"{label}@{scope(filters)}"
 
 
+def entry_key(label: str, filters: dict | None = None) -> str:
+    """A list of instances, read from its first row, in the scope ``filters``: only an entering row changes it."""
+    return f"{label}@{scope(filters)}+"
+
+
 def field_key(label: str, field: str, filters: dict | None = None) -> str:
     """A list of ``label`` (in the scope ``filters``) that filters or orders on ``field``."""
     return f"{label}~{field}@{scope(filters)}"
@@ -85,9 +94,15 @@ def row_scopes(values: dict) -> list[dict]:
     return found
 
 
-def list_keys_for_row(label: str, values: dict, scoped_fields: Iterable[str]) -> set[str]:
-    """Every list (membership) key a row with ``values`` belongs to."""
-    return {list_key(label, s) for s in row_scopes({f: values.get(f) for f in scoped_fields if f in values})}
+def list_keys_for_row(label: str, values: dict, scoped_fields: Iterable[str], entering: bool = True) -> set[str]:
+    """Every membership key a row with ``values`` belongs to: what it changes by coming into its
+    lists (``entering``) or by leaving them."""
+    found = set()
+    for s in row_scopes({f: values.get(f) for f in scoped_fields if f in values}):
+        found.add(list_key(label, s))
+        if entering:
+            found.add(entry_key(label, s))
+    return found
 
 
 def format_header(keys: Iterable[str], max_length: int = 8000) -> str:

@@ -14,7 +14,9 @@ Two hooks, installed once by ``install()`` (from ``UpstackConfig.ready``) and un
 - **Scope**: the top-level AND-ed ``=`` and ``IN`` filters with constant values on the fields that
   can scope a list (``scoping_fields``: foreign keys, many-to-many fields, unique fields, fields
   with choices, booleans) give one membership key per value (``news.article@tags=30``). At most
-  ``keys.MAX_SCOPE_FIELDS`` fields scope a key; the others become dependencies.
+  ``keys.MAX_SCOPE_FIELDS`` fields scope a key; the others become dependencies. A query that loads
+  instances from its first row records entry keys (``news.article@tags=30+``): a row that leaves it
+  was shown, so its instance key purges the page; only a row coming in needs the list's key.
 - **Dependencies**: every other field the WHERE or the ordering reads gives a ``~field`` key per
   scope (``news.article~published_at@section=3``), so that only an update of that field purges
   the list. A filter through a relation to another model also records that model's membership
@@ -296,6 +298,13 @@ class _Reader:
         self.other(target, parts[-1])
 
 
+def _from_first_row(query) -> bool:
+    """Does ``query`` load model instances from its first row (not a count, values, an OFFSET page)?
+    Then a row leaving it was shown, and the page has that row's instance key."""
+    return (query.default_cols and not query.values_select and not query.subquery and not query.low_mark
+            and not query.combinator and not query.extra_select)
+
+
 def query_keys(query) -> set[str]:
     """The keys a read of ``query`` records (see the module docstring)."""
     model = query.model
@@ -311,8 +320,9 @@ def query_keys(query) -> set[str]:
     scopes = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(kept[n] for n in names))]
     result = set(reader.others)
     models = chain(model)
+    membership = keys.entry_key if _from_first_row(query) else keys.list_key
     for scope in scopes:
-        result.add(keys.list_key(label, scope))
+        result.add(membership(label, scope))
         result.update(keys.field_key(label, field, scope) for field in fields)
         # Multi-table inheritance: a parent's fields are written through the parent too (a save of the
         # parent class, a QuerySet.update on it), which purges the parent's keys: record those as well.
@@ -321,7 +331,7 @@ def query_keys(query) -> set[str]:
             narrowed = {name: value for name, value in scope.items() if name in visible}
             parent_label = label_of(parent)
             if narrowed:  # only a parent's own scoping field can move a child row in or out
-                result.add(keys.list_key(parent_label, narrowed))
+                result.add(membership(parent_label, narrowed))
             result.update(keys.field_key(parent_label, field, narrowed) for field in fields
                           if field in local_fields(parent) or field == WILDCARD)
     return result

@@ -74,11 +74,24 @@ def newsroom():
 def test_in_filters_record_one_scoped_key_per_value(newsroom):
     t1, t2 = newsroom["t1"], newsroom["t2"]
     found = tracking.query_keys(Article.objects.filter(tags__in=[t1.pk, t2.pk]).query)
-    assert {f"news.article@tags={t1.pk}", f"news.article@tags={t2.pk}"} <= found
-    assert "news.article@*" not in found
+    assert {f"news.article@tags={t1.pk}+", f"news.article@tags={t2.pk}+"} <= found
+    assert not any(key.startswith("news.article@*") for key in found)
     section = newsroom["s1"]
     found = tracking.query_keys(Article.objects.filter(section__in=[section]).order_by("-published_at").query)
-    assert found == {f"news.article@section={section.pk}", f"news.article~published_at@section={section.pk}"}
+    assert found == {f"news.article@section={section.pk}+", f"news.article~published_at@section={section.pk}"}
+
+
+def test_a_list_from_its_first_row_is_not_purged_by_a_row_it_did_not_show_leaving(newsroom):
+    """Deleting an article purges the pages that showed it (its instance key) and counts, but not a
+    list of other articles it was never in the visible part of; an OFFSET page is purged."""
+    a11, a12 = newsroom["a11"], newsroom["a12"]
+    first_only = reads(lambda: list(Article.objects.filter(section=newsroom["s1"]).order_by("-published_at")[:1]))
+    second_page = reads(lambda: list(Article.objects.filter(section=newsroom["s1"]).order_by("-published_at")[1:2]))
+    counted = reads(lambda: Article.objects.filter(section=newsroom["s1"]).count())
+    assert f"news.article:{a11.pk}" in first_only and f"news.article:{a12.pk}" not in first_only
+    deleted = purged_by(a12.delete)
+    assert not deleted & first_only, deleted & first_only
+    assert deleted & second_page and deleted & counted
 
 
 def test_a_retitle_purges_the_pages_showing_the_article_and_no_other(newsroom):
