@@ -32,9 +32,6 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 _collector: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("upstack_surrogate_keys", default=None)
-# {label: labels of the models aggregated into its rows} for the collecting request (see tracking).
-_aggregates: contextvars.ContextVar[dict[str, set[str]] | None] = contextvars.ContextVar(
-    "upstack_aggregates", default=None)
 
 
 def instance_key(label: str, pk) -> str:
@@ -118,26 +115,13 @@ def format_header(keys: Iterable[str], max_length: int = 8000) -> str:
 # --- the per-request collector -------------------------------------------------------------------
 
 def start() -> contextvars.Token:
-    _aggregates.set({})
     return _collector.set(set())
 
 
 def stop(token: contextvars.Token) -> set[str]:
     keys = _collector.get() or set()
     _collector.reset(token)
-    _aggregates.set(None)
     return keys
-
-
-def note_aggregates(label: str, over: set[str]) -> None:
-    """Rows of ``label`` loaded from now on in this request may show aggregates over ``over``."""
-    current = _aggregates.get()
-    if current is not None and over:
-        current.setdefault(label, set()).update(over)
-
-
-def aggregates_of(label: str) -> set[str]:
-    return (_aggregates.get() or {}).get(label, set())
 
 
 def record(*keys: str) -> None:

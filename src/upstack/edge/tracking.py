@@ -1,13 +1,15 @@
 """Record the surrogate keys of what a request reads (docs/edge.md).
 
-Two hooks, installed once by ``install()`` (from ``UpstackConfig.ready``) and undone by
+Three hooks, installed once by ``install()`` (from ``UpstackConfig.ready``) and undone by
 ``uninstall()``, both doing nothing unless a request is collecting (``keys.start()``):
 
 * ``post_init``: every model instance loaded records its instance key (``news.article:42``), and
   that of each concrete parent in multi-table inheritance (``wagtailcore.page:42`` too);
 * ``Query.get_compiler``: every SELECT records its list keys (``query_keys``). This is above the
   query cache (cachalot patches ``SQLCompiler.execute_sql``), so reads served from it are recorded
-  too.
+  too;
+* ``ModelIterable.__iter__``: rows loaded with an annotation over another model (a count) record
+  aggregate keys (``news.article:42+news.comment``).
 
 ``query_keys(query)`` is the pure part: it reads a Query's WHERE tree and ordering.
 
@@ -33,6 +35,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db.models import BooleanField, ForeignKey, ManyToManyField
 from django.db.models.expressions import Col, F, RawSQL
 from django.db.models.lookups import Exact, In, Lookup
+from django.db.models.query import ModelIterable
 from django.db.models.signals import post_init
 from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, NothingNode, WhereNode
@@ -41,6 +44,7 @@ from . import keys
 from .models import chain, instance_labels, label_of, tracked
 
 _original_get_compiler = None
+_original_model_iter = None
 READ_COMPILERS = {"SQLCompiler", "SQLAggregateCompiler"}
 MAX_SCOPES = 64  # scope combinations one list may record; past that, the field with most values is dropped
 WILDCARD = "*"
@@ -366,37 +370,49 @@ def _record_instance(sender, instance, **kwargs):
     if keys.collecting():
         pk = instance.pk
         if pk is not None:
-            for label in instance_labels(sender):
-                keys.record(f"{label}:{pk}", *(keys.aggregate_key(label, pk, over) for over in keys.aggregates_of(label)))
+            keys.record(*(f"{label}:{pk}" for label in instance_labels(sender)))
+
+
+def _patched_model_iter(self):
+    """Rows loaded with an annotation over other models (a comment count) get aggregate keys
+    (``news.article:42+news.comment``), which a write of a model in ``UPSTACK["EDGE_TOUCH"]`` purges
+    for its parent: only the pages that show the count, not every page that lists the row."""
+    query = self.queryset.query
+    over = ()
+    if keys.collecting() and (query.annotation_select or query.extra_select) and tracked(query.model):
+        over = aggregated_models(query)
+    for obj in _original_model_iter(self):
+        if over and obj.pk is not None:
+            keys.record(*(keys.aggregate_key(label, obj.pk, model) for label in instance_labels(type(obj))
+                          for model in over))
+        yield obj
 
 
 def _patched_get_compiler(self, *args, **kwargs):
-    # Subqueries (a comment count inside the article query) are not lists the page shows: the rows
-    # they are shown with get aggregate keys (news.article:42+news.like), which a write of a model in
-    # UPSTACK["EDGE_TOUCH"] purges for its parent.
+    # Subqueries (a comment count inside the article query) are not lists the page shows: see
+    # _patched_model_iter for what they record.
     if (keys.collecting() and self.compiler in READ_COMPILERS and not self.subquery and self.model is not None
             and tracked(self.model)):
         keys.record(*query_keys(self))
-        if self.annotation_select or self.extra_select:
-            over = aggregated_models(self)
-            for label in instance_labels(self.model):
-                keys.note_aggregates(label, over)
     return _original_get_compiler(self, *args, **kwargs)
 
 
 def install() -> None:
-    global _original_get_compiler
+    global _original_get_compiler, _original_model_iter
     if _original_get_compiler is not None:
         return
     _original_get_compiler = Query.get_compiler
     Query.get_compiler = functools.wraps(_original_get_compiler)(_patched_get_compiler)
+    _original_model_iter = ModelIterable.__iter__
+    ModelIterable.__iter__ = functools.wraps(_original_model_iter)(_patched_model_iter)
     post_init.connect(_record_instance, dispatch_uid="upstack.edge.record_instance")
 
 
 def uninstall() -> None:
-    global _original_get_compiler
+    global _original_get_compiler, _original_model_iter
     if _original_get_compiler is None:
         return
     Query.get_compiler = _original_get_compiler
-    _original_get_compiler = None
+    ModelIterable.__iter__ = _original_model_iter
+    _original_get_compiler = _original_model_iter = None
     post_init.disconnect(dispatch_uid="upstack.edge.record_instance")
