@@ -131,7 +131,7 @@ def broker_down() -> dict:
     return {"post_status": response.status_code, "page_status": page.status_code,
             "comment_saved": Comment.objects.filter(body="while the broker is down").exists(),
             "enqueue_failed": stats()["enqueue_failed"] - before, "seconds": round(time.monotonic() - started, 2),
-            "purged_synchronously": any(f"news.article:{article.pk}" in batch for batch in dummy.purged)}
+            "purged_synchronously": any(f"news.comment@article={article.pk}" in batch for batch in dummy.purged)}
 
 
 if __name__ == "__main__":
