@@ -155,6 +155,11 @@ UPSTACK = {
            if env.str("EDGE_URL", default="") or env.list("EDGE_URLS", default=[]) else {}),
     },
     "BYPASS_SECRET": env.str("BYPASS_SECRET", default=""),
+    # Read-your-own-writes cookie signing; the edge reads the same variable (docs/security.md).
+    "FRESH_SECRET": env.str("UPSTACK_FRESH_SECRET", default=""),
+    # The trust lists, rendered into the edge and the app server too (docs/security.md).
+    "INTERNAL_IPS": env.list("UPSTACK_INTERNAL_IPS", default=["127.0.0.1/32", "::1/128"]),
+    "LOAD_BALANCERS": env.list("UPSTACK_LOAD_BALANCERS", default=["127.0.0.1/32", "::1/128"]),
     "BACKUP_DIR": env.str("BACKUP_DIR", default="var/backups"),
     "BACKUP_KEEP": env.int("BACKUP_KEEP", default=7),
     "DIRECT_DATABASE_URL": env.str("DIRECT_DATABASE_URL", default=""),

@@ -70,6 +70,15 @@ def human(value: int) -> str:
     return f"{value / GB:.1f} GB" if value >= GB else f"{value // MB} MB"
 
 
+def vcl_acl(networks) -> list[str]:
+    """ACL entries for the VCL: ``"10.0.0.0"/8`` (the mask goes outside the quotes)."""
+    entries = []
+    for net in networks:
+        address, _, mask = str(net).partition("/")
+        entries.append(f'"{address}"/{mask}' if mask else f'"{address}"')
+    return entries
+
+
 def _check(target: str) -> None:
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
@@ -111,11 +120,13 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
     return {
         "project": ctx.project, "target": target, "ctx": ctx, "sizing": sizing, "ports": port,
         "state_dir": state, "base_dir": ctx.base_dir, "memory_human": human(sizing.memory),
-        "health_path": ctx.health_path, "health_host": ctx.server_name, "server_name": ctx.server_name,
+        "health_path": ctx.health_path, "ready_path": ctx.ready_path, "health_host": ctx.server_name,
+        "server_name": ctx.server_name, "load_balancers": vcl_acl(ctx.load_balancers), "fresh_window": ctx.fresh_window,
+        "forwarded_allow_ips": ",".join(ctx.internal_networks),
         "session_cookie": ctx.session_cookie_name, "csrf_cookie": ctx.csrf_cookie_name,
-        "internal_networks": ctx.internal_networks, "app_backends": backends,
+        "internal_networks": vcl_acl(ctx.internal_networks), "app_backends": backends,
         "backend_max_connections": sizing.app_workers * sizing.app_threads * 2,
-        "grace_healthy": "10s", "grace_sick": "6h",
+        "grace_healthy": "0s", "grace_sick": "6h",
         "bypass_param": ctx.bypass_param, "tracking_regex": "|".join(ctx.tracking_params),
         "pass_regex": "|".join(re.escape(p) for p in ctx.pass_paths) or "^$",
         "not_found": ctx.not_found, "redirects": ctx.redirects, "error_page": ctx.error_page,

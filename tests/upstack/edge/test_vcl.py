@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest import mock
 
 import pytest
 
 from tests import servers
+from upstack.edge import fresh
 from upstack.stack import project, render
 from upstack.stack.context import Resources
 from upstack.stack.services import STANDARD_PORTS
 
 pytestmark = pytest.mark.servers
+FRESH_SECRET = "edge-test-fresh-secret"
 
 
 class Backend:
@@ -84,7 +88,8 @@ def edge():
                               redirects=(("/old-home", "/"),), not_found=(r"^/wp-admin",))
     vcl = render.render("local", ctx)["etc/varnish/default.vcl"]
     varnish = servers.Varnish(vcl=vcl)
-    varnish.start()
+    with mock.patch.dict(os.environ, {fresh.ENV: FRESH_SECRET}):  # varnishd reads it (std.getenv)
+        varnish.start()
     yield varnish, backend
     varnish.stop()
     backend.server.shutdown()
@@ -165,9 +170,12 @@ def test_synthetic_404_redirects_and_request_id(edge):
     assert status == 404 and backend.count("/wp-admin/setup.php") == 0
     status, headers, _ = request(varnish, "GET", "/old-home")
     assert status == 301 and headers["location"] == "/"
-    _, headers, _ = request(varnish, "GET", "/rid", headers={"X-Request-ID": "abc-123"})
+    # The load balancer's request id is kept (its X-Forwarded-For chain shows it is one); a client's is not.
+    _, headers, _ = request(varnish, "GET", "/rid", headers={"X-Request-ID": "abc-123", "X-Forwarded-For": "203.0.113.9"})
     assert headers["x-request-id"] == "abc-123"
     assert dict(backend.hits)["/rid"]["X-Request-ID"] == "abc-123"
+    _, headers, _ = request(varnish, "GET", "/rid2", source="127.0.0.3", headers={"X-Request-ID": "forged-id"})
+    assert headers["x-request-id"] != "forged-id" and dict(backend.hits)["/rid2"]["X-Request-ID"] != "forged-id"
 
 
 def test_esi_is_processed_for_logged_in_readers_and_anonymous_ones_get_the_inline_variant(edge):
@@ -210,11 +218,13 @@ def test_grace_serves_stale_pages_while_the_app_fails_and_errors_get_the_error_p
 
 def test_the_fresh_after_write_cookie_refreshes_the_shared_copy(edge):
     varnish, backend = edge
-    request(varnish, "GET", "/own-write")
+    request(varnish, "GET", "/own-write", headers={"Cookie": "sessionid=s1"})
     backend.version = 2
-    assert "v1" in request(varnish, "GET", "/own-write")[2]
-    status, headers, body = request(varnish, "GET", "/own-write", headers={"Cookie": "upstack_fresh=1"})
+    assert "v1" in request(varnish, "GET", "/own-write", headers={"Cookie": "sessionid=s1"})[2]
+    cookie = f"sessionid=s9; upstack_fresh={fresh.token(FRESH_SECRET, 's9', time.time(), 5)}"
+    status, headers, body = request(varnish, "GET", "/own-write", headers={"Cookie": cookie})
     assert "v2" in body and headers["x-cache"] == "MISS"
     assert dict(backend.hits)["/own-write"].get("X-Upstack-Fresh") == "1"
-    assert "v2" in request(varnish, "GET", "/own-write")[2]  # everyone now gets the fresh copy
+    # Every logged-in reader now gets the fresh copy (anonymous readers' variant waits for the purge).
+    assert "v2" in request(varnish, "GET", "/own-write", headers={"Cookie": "sessionid=s1"})[2]
     backend.version = 1
