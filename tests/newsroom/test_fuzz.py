@@ -68,12 +68,12 @@ def paths():
 
 def requests():
     """Every parameter with every bad value on the real pages; a few on the bad paths."""
-    for path, real in sorted(set(paths())):
+    for url, real in sorted(set(paths())):
         if real:
             for param, value in itertools.product(PARAMS, BAD_VALUES):
-                yield f"{path}?{param}={value}"
-        yield path
-        yield f"{path}?page=3&page=2&utm_x&q=%00"
+                yield f"{url}?{param}={value}"
+        yield url
+        yield f"{url}?page=3&page=2&utm_x&q=%00"
 
 
 def check(client: Client, method: str, url: str, failures: list, **data):
