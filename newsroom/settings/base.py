@@ -8,6 +8,7 @@ Profiles: ``dev`` (make run), ``deploy`` (production), ``plain`` (every upstack 
 "plain Django" benchmark peer), ``test`` (pytest).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "upstack",
     "cachalot",
+    "axes",
     "newsroom.news",
 ]
 
@@ -59,7 +61,22 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: answers a locked-out login attempt (django-axes, below).
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes) on the site's and the admin's login alike: after AXES_FAILURE_LIMIT
+# wrong passwords from one client address, or for one account, further attempts answer 429 without
+# hashing a password, for AXES_COOLOFF_TIME. Operators clear a lockout with `manage.py axes_reset`
+# (or axes_reset_ip ADDRESS, axes_reset_username NAME). The address is the client's as upstack
+# resolves it behind the edge and the load balancer (UPSTACK["INTERNAL_IPS"]), never the proxy's.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "upstack.metrics.prometheus.client_ip"
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "newsroom.urls"
 WSGI_APPLICATION = "newsroom.wsgi.application"

@@ -13,3 +13,6 @@ CACHALOT_ENABLED = False
 # and invalidate its pages: tests that need it set it themselves; the stack tests run with it on.
 UPSTACK = {**UPSTACK, "PAGE_CACHE": True, "PURGE_REPEAT_AFTER": 0}  # noqa: F405
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Django's test client logs in without a request, which django-axes refuses; the login throttle is
+# tested end to end with it switched on (tests/upstack/stack/test_hardening_stack.py).
+AXES_ENABLED = env.bool("AXES_ENABLED", default=False)  # noqa: F405

@@ -14,6 +14,7 @@ and Django's own "Bad Request" warning is not repeated.
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 
 PAGES = {
@@ -26,7 +27,10 @@ PAGES = {
 
 def error_response(status: int) -> HttpResponse:
     title, message = PAGES[status]
-    html = render_to_string("upstack/error.html", {"status": status, "title": title, "message": message})
+    try:
+        html = render_to_string("upstack/error.html", {"status": status, "title": title, "message": message})
+    except TemplateDoesNotExist:  # a project without upstack's templates (the plain profile)
+        html = f"<!doctype html><title>{status} {title}</title><h1>{title}</h1><p>{message}</p>"
     response = HttpResponse(html, status=status)
     if status != 404:  # a 404 may be shared briefly (UPSTACK["NOT_FOUND_TTL"]); other errors never
         response["Cache-Control"] = "private, no-cache"
