@@ -29,6 +29,8 @@ from .context import StackContext
 from .sizing import GB, MB, Sizing, pg_size, plan, redis_size
 
 TARGETS = ("local", "systemd", "compose", "kubernetes", "procfile")
+# The largest request body the edge and the load balancers accept (they buffer it whole).
+MAX_BODY_MB = 20
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Server configuration files every target but procfile ships: {output path: template}.
@@ -126,7 +128,7 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
         "session_cookie": ctx.session_cookie_name, "csrf_cookie": ctx.csrf_cookie_name,
         "internal_networks": vcl_acl(ctx.internal_networks), "app_backends": backends,
         "backend_max_connections": sizing.app_workers * sizing.app_threads * 2,
-        "grace_healthy": "0s", "grace_sick": "6h",
+        "grace_healthy": "0s", "grace_sick": "6h", "max_body_mb": MAX_BODY_MB,
         "bypass_param": ctx.bypass_param, "tracking_regex": "|".join(ctx.tracking_params),
         "pass_regex": "|".join(re.escape(p) for p in ctx.pass_paths) or "^$",
         "not_found": ctx.not_found, "redirects": ctx.redirects, "error_page": ctx.error_page,

@@ -10,7 +10,12 @@ app server and load balancer.
 
 from __future__ import annotations
 
+import dataclasses
+import http.client
 import os
+import socket
+import ssl
+import subprocess
 import time
 from unittest import mock
 
@@ -44,6 +49,60 @@ def edge():
     backend.server.server_close()
 
 
+class HAProxy(servers.Server):
+    """The rendered load balancer (local target) in front of ``varnish``, with a throwaway certificate."""
+
+    name = "haproxy"
+    binary = "haproxy"
+
+    def __init__(self, varnish_port: int):
+        super().__init__()
+        self.https_port = servers.free_port()
+        ports = {**{name: 10000 + i for i, name in enumerate(STANDARD_PORTS)}, "varnish": varnish_port,
+                 "haproxy": self.port, "haproxy-https": self.https_port}
+        ctx = project.context(Resources(2, 2 << 30), ports=ports, local=True, with_haproxy=True)
+        ctx = dataclasses.replace(ctx, state_dir=str(self.dir))
+        self.config_text = render.render("local", ctx)["etc/haproxy/haproxy.cfg"]
+
+    def prepare(self):
+        (self.dir / "tls").mkdir()
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                        "-days", "1", "-keyout", str(self.dir / "key.pem"), "-out", str(self.dir / "cert.pem")],
+                       check=True, capture_output=True)
+        (self.dir / "tls" / "site.pem").write_bytes((self.dir / "cert.pem").read_bytes() +
+                                                     (self.dir / "key.pem").read_bytes())
+        self.config = self.dir / "haproxy.cfg"
+        self.config.write_text(self.config_text)
+
+    def command(self):
+        return [self.path, "-db", "-f", str(self.config)]
+
+    def ready(self):
+        return socket.create_connection(("127.0.0.1", self.https_port), timeout=1).close() is None
+
+
+@pytest.fixture(scope="module")
+def balancer(edge):
+    servers.require_binary("haproxy")
+    servers.require_binary("openssl")
+    varnish, backend = edge
+    with HAProxy(varnish.port) as lb:
+        yield lb, backend
+
+
+def via(lb, method, path, source=OUTSIDER, headers=None):
+    """HTTPS through the load balancer, as a browser outside would come."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", lb.https_port, timeout=10, source_address=(source, 0),
+                                       context=context)
+    conn.request(method, path, headers={"Host": "127.0.0.1", **(headers or {})})
+    response = conn.getresponse()
+    body = response.read().decode()
+    conn.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
 def test_default_trust_lists_are_loopback_only_and_one_list_for_every_layer():
     """Item 4: the VCL trusted 127.0.0.1 and Django 127.0.0.0/8, both with every private network."""
     from upstack import conf
@@ -60,8 +119,8 @@ def test_default_trust_lists_are_loopback_only_and_one_list_for_every_layer():
 
 
 def sent(backend, path) -> dict:
-    """The headers the backend got for the last request of ``path``."""
-    return [headers for p, headers in backend.hits if p == path][-1]
+    """The headers the backend got for the last request of ``path`` (names in lower case)."""
+    return {k.lower(): v for k, v in [headers for p, headers in backend.hits if p == path][-1].items()}
 
 
 def test_headers_the_app_server_would_trust_never_reach_it(edge):
@@ -70,7 +129,7 @@ def test_headers_the_app_server_would_trust_never_reach_it(edge):
     attack = {"SCRIPT_NAME": "/articles", "PATH_INFO": "/feed/", "REMOTE_USER": "admin", "X-Script-Name": "/x",
               "X-Original-URL": "/admin/", "X-Forwarded-Prefix": "/articles"}
     request(varnish, "GET", "/poison-path", source=OUTSIDER, headers=attack)
-    got = {k.lower() for k in sent(backend, "/poison-path")}
+    got = set(sent(backend, "/poison-path"))
     assert not got & {k.lower() for k in attack}, got
 
 
@@ -79,10 +138,10 @@ def test_scheme_headers_only_from_the_load_balancer(edge):
     varnish, backend = edge
     for header, value in (("X-Forwarded-Proto", "https"), ("X-Forwarded-Ssl", "on"), ("X-Forwarded-Protocol", "ssl")):
         request(varnish, "GET", "/scheme-feed", source=OUTSIDER, headers={header: value})
-        assert header not in sent(backend, "/scheme-feed")
+        assert header.lower() not in sent(backend, "/scheme-feed")
         # Even the load balancer only says X-Forwarded-Proto; the other two are never passed on.
         request(varnish, "GET", "/scheme-feed-lb", headers={**VIA_LB, header: value})
-        assert (header in sent(backend, "/scheme-feed-lb")) == (header == "X-Forwarded-Proto")
+        assert (header.lower() in sent(backend, "/scheme-feed-lb")) == (header == "X-Forwarded-Proto")
     # What the load balancer says splits the cache: an https page never answers a plain-http request.
     before = backend.count("/scheme-split")
     request(varnish, "GET", "/scheme-split", headers={**VIA_LB, "X-Forwarded-Proto": "https"})
@@ -106,11 +165,11 @@ def test_behind_the_load_balancer_an_outsider_stays_an_outsider(edge):
                                                                            "xkey": "page:/lb-page"})
     assert status == 403
     # The app sees the client's address last in X-Forwarded-For, before the load balancer's.
-    assert sent(backend, "/lb-page")["X-Forwarded-For"] == "127.0.0.1"
+    assert sent(backend, "/lb-page")["x-forwarded-for"] == "127.0.0.1"
     request(varnish, "GET", "/lb-xff", headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.9"})
     request(varnish, "GET", "/direct-xff", source=OUTSIDER, headers={"X-Forwarded-For": "10.9.9.9"})
-    assert sent(backend, "/lb-xff")["X-Forwarded-For"].endswith("203.0.113.9, 127.0.0.1")
-    assert sent(backend, "/direct-xff")["X-Forwarded-For"] == OUTSIDER
+    assert sent(backend, "/lb-xff")["x-forwarded-for"].endswith("203.0.113.9, 127.0.0.1")
+    assert sent(backend, "/direct-xff")["x-forwarded-for"] == OUTSIDER
     # Insiders (here: loopback itself, not behind the balancer) still purge.
     assert request(varnish, "PURGE", "/", headers={"xkey": "page:/lb-page"})[0] == 200
 
@@ -204,3 +263,37 @@ def test_a_failed_fragment_is_a_tiny_placeholder_not_an_error_page(edge):
     finally:
         backend.fail = False
     assert body == "<html><!-- fragment unavailable --></html>"
+
+
+def test_through_the_load_balancer_the_edge_knows_the_real_client(balancer):
+    """Items 4, 5, 10 through the rendered HAProxy: everyone was an insider behind it."""
+    lb, backend = balancer
+    via(lb, "GET", "/through-lb")
+    # The bypass parameter and Server-Timing are for insiders; this client is not one.
+    status, headers, _ = via(lb, "GET", "/through-lb?flush-the-cache=1")
+    assert status == 200 and headers["x-cache"] == "HIT" and "server-timing" not in headers
+    assert via(lb, "PURGE", "/through-lb")[0] == 405  # and the balancer refuses purges outright
+    # What the client says about itself never reaches the app; what the balancer says does.
+    via(lb, "GET", "/through-lb-headers", headers={
+        "X-Forwarded-Ssl": "on", "X-Forwarded-Protocol": "ssl", "X-Forwarded-Proto": "http", "SCRIPT_NAME": "/x",
+        "X-Request-ID": "forged-by-client", "X-Forwarded-For": "127.0.0.1"})
+    got = sent(backend, "/through-lb-headers")
+    assert got["x-forwarded-proto"] == "https" and got["x-forwarded-for"] == f"{OUTSIDER}, 127.0.0.1"
+    assert got["x-request-id"] != "forged-by-client" and got["x-request-id"]
+    assert not {"x-forwarded-ssl", "x-forwarded-protocol", "script_name"} & set(got)
+
+
+def test_a_trickled_request_body_reaches_the_app_whole_or_not_at_all(edge):
+    """Item 2: ~40 POST bodies at 1 byte/s held every app thread; the edge now reads bodies first."""
+    varnish, backend = edge
+    sock = socket.create_connection(("127.0.0.1", varnish.port), timeout=10, source_address=(OUTSIDER, 0))
+    try:
+        sock.sendall(b"POST /slow-body HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n12345")
+        time.sleep(1.0)  # half a body, for a while: an app server would already hold a thread for it
+        assert backend.count("POST /slow-body") == 0
+        sock.sendall(b"67890")
+        reply = sock.recv(4096).decode()
+    finally:
+        sock.close()
+    assert reply.startswith("HTTP/1.1 200") and "got 10 bytes" in reply
+    assert backend.count("POST /slow-body") == 1 and backend.bodies[-1] == b"1234567890"

@@ -63,12 +63,24 @@ class Backend:
                 self.send_header("Cache-Control", f"public, max-age=0, s-maxage={ttl}")
                 self.send_header("xkey", f"page:{self.path.split('?')[0]} common")
                 self.send_header("X-Seen-Request-ID", self.headers.get("X-Request-ID", ""))
+                self.send_header("Server-Timing", "app;dur=1.0")
                 if self.path in outer.set_cookie_paths:
                     self.send_header("Set-Cookie", "sessionid=abc; Path=/")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self):
+                outer.hits.append((f"POST {self.path}", dict(self.headers)))  # as soon as the headers arrive
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.bodies.append(body)
+                reply = f"got {len(body)} bytes".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+        self.bodies: list[bytes] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -99,11 +99,13 @@ def stack():
 
 
 def get(port, path, source="127.0.0.1", headers=None, method="GET"):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15, source_address=(source, 0))
-    conn.request(method, path, headers={"Host": "127.0.0.1", **(headers or {})})
-    response = conn.getresponse()
-    body = response.read().decode(errors="replace")
-    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=(source, 0))
+    try:
+        conn.request(method, path, headers={"Host": "127.0.0.1", **(headers or {})})
+        response = conn.getresponse()
+        body = response.read().decode(errors="replace")
+    finally:
+        conn.close()
     return response.status, {k.lower(): v for k, v in response.getheaders()}, body
 
 
@@ -238,3 +240,50 @@ def test_the_database_down_serves_recently_purged_pages_and_readiness_says_so(st
     finally:
         postgres.resume()
     servers.wait_until(lambda: get(stack["app"].port, "/readyz")[0] == 200, 30, "readiness after the database")
+
+
+def test_slow_request_bodies_do_not_starve_the_app(stack):
+    """Item 2: ~40 POST bodies trickled at 1 byte/s turned every uncached request into a 503.
+
+    Three times as many trickling POSTs as the app has threads (one gunicorn worker here) send half
+    a body, then a byte every half second, for at most 8 s and then stop; meanwhile every uncached
+    page view must still be answered. Before the fix each POST held an app thread while its body
+    trickled in, and the page views queued behind them."""
+    import socket
+    import threading
+
+    threads = int(re.search(r"^threads = (\d+)", stack["app"].config_text, re.M).group(1))
+    edge, stop = stack["varnish"].port, threading.Event()
+    sockets = []
+    for _ in range(threads * 3):
+        sock = socket.create_connection(("127.0.0.1", edge), timeout=10, source_address=(OUTSIDER, 0))
+        sock.sendall(b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-"
+                     b"urlencoded\r\nContent-Length: 200\r\n\r\nusername=x&pass")
+        sockets.append(sock)
+
+    def trickle():
+        deadline = time.monotonic() + 8
+        while not stop.is_set() and time.monotonic() < deadline:
+            for sock in sockets:
+                try:
+                    sock.sendall(b"w")
+                except OSError:
+                    pass
+            stop.wait(0.5)
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        time.sleep(1)
+        answers = []
+        for i in range(8):  # uncached: each search is a new page
+            try:
+                answers.append(get(edge, f"/search/?q=slowloris{i}", source="127.0.0.4")[0])
+            except OSError as exc:  # a timeout: the page view waited behind the trickling bodies
+                answers.append(repr(exc))
+    finally:
+        stop.set()
+        trickler.join()
+        for sock in sockets:
+            sock.close()
+    assert answers == [200] * 8, answers

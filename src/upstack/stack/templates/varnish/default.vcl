@@ -189,6 +189,13 @@ sub vcl_recv {
         return (pass);
     }
     if (req.method != "GET" && req.method != "HEAD") {
+        # A request body is read whole here before an app thread sees it: a client trickling one
+        # byte a second holds a cheap edge thread, never one of the app's few (BLUEPRINT B1).
+        if (req.http.Content-Length || req.http.Transfer-Encoding) {
+            if (!std.cache_req_body({{ max_body_mb }}MB)) {
+                return (synth(413, "Payload Too Large"));
+            }
+        }
         return (pass);
     }
 
