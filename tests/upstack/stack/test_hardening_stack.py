@@ -287,3 +287,11 @@ def test_slow_request_bodies_do_not_starve_the_app(stack):
         for sock in sockets:
             sock.close()
     assert answers == [200] * 8, answers
+
+
+def test_the_live_hardening_probes_pass_against_the_stack(stack):
+    """`upstack check --live` probes items 1, 3, 4 and 5 (upstack.checks.live_hardening)."""
+    from upstack.checks import live_hardening
+
+    results = live_hardening.run(f"http://127.0.0.1:{stack['varnish'].port}", "127.0.0.1")
+    assert len(results) == 4 and all(r["ok"] for r in results), results
