@@ -77,6 +77,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_CLIENT_IP_CALLABLE = "upstack.metrics.prometheus.client_ip"
 AXES_RESET_ON_SUCCESS = True
+# Only failures are recorded: a successful login writes no row (and so purges nothing).
+AXES_DISABLE_ACCESS_LOG = True
 
 ROOT_URLCONF = "newsroom.urls"
 WSGI_APPLICATION = "newsroom.wsgi.application"
@@ -163,6 +165,9 @@ UPSTACK = {
     "STATE_DIR": env.str("UPSTACK_STATE_DIR", default=".upstack"),
     # A comment or a like changes its article's counts, shown wherever the article is.
     "EDGE_TOUCH": {"news.comment": ["article"], "news.like": ["article"]},
+    # The login throttle's records are on no page: writing them purges nothing (and sets no fresh cookie).
+    "EDGE_UNTRACKED_MODELS": ["axes.accessattempt", "axes.accessattemptexpiration", "axes.accesslog",
+                              "axes.accessfailurelog"],
     # The page cache needs a cache every worker shares: a purge must reach all of them.
     "PAGE_CACHE": env.bool("PAGE_CACHE", default=SHARED_CACHE),
     "PURGE_BACKENDS": {
