@@ -34,7 +34,7 @@ RECOVERY_LIMIT = 60.0
 class Tally:
     reads: int = 0
     cached_5xx: int = 0
-    refused: int = 0  # no answer at all (the edge itself restarting)
+    refused: int = 0  # no (complete) answer at all: the edge itself restarting
     writes_ok: list[str] = field(default_factory=list)
     writes_failed: list[str] = field(default_factory=list)
     write_statuses: dict[int, int] = field(default_factory=dict)
@@ -59,7 +59,7 @@ def meets_goals(row: dict) -> bool:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| fault | reads | 5xx (cached pages) | refused | writes ok / failed | lost writes | phantom writes "
+    lines = ["| fault | reads | 5xx (cached pages) | no answer | writes ok / failed | lost writes | phantom writes "
              "| recovery (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r['fault']} | {r['reads']} | {r['cached_5xx']} | {r['refused']} | {r['writes_ok']} / "
@@ -107,7 +107,7 @@ def _reader(client: Client, urls: list[str], tally: Tally, lock: threading.Lock,
     while not stop.is_set():
         try:
             status, _ = client.request("GET", urls[i % len(urls)])
-        except OSError:
+        except (OSError, http.client.HTTPException):
             status = None
         with lock:
             tally.reads += 1
@@ -124,7 +124,7 @@ def _writer(client: Client, article: str, token: str, prefix: str, tally: Tally,
         body = f"{prefix}-{n}"
         try:
             status, _ = client.request("POST", f"{article}comments/", {"body": body, "csrfmiddlewaretoken": token})
-        except OSError:
+        except (OSError, http.client.HTTPException):
             status = 0
         with lock:
             (tally.writes_ok if status == 302 else tally.writes_failed).append(body)
@@ -138,7 +138,7 @@ def _recovered(edge: str, n: int) -> bool:
     try:
         return client.request("GET", "/readyz", timeout=3)[0] == 200 and \
             client.request("GET", f"/search/?q=recovery{n}", timeout=3)[0] == 200
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return False
 
 
@@ -153,7 +153,8 @@ def _wait_recovery(edge: str, label: str) -> float | None:
 
 
 def faults(stack) -> list[tuple[str, Callable[[], None], Callable[[], None]]]:
-    """(name, inject, restore) for each fault, on a ``runner.LocalStack``."""
+    """(name, inject, restore) for each fault, on a stack with ``status()`` and ``control(action,
+    name)`` - a ``runner.LocalStack``, or the ``upstack`` command line around it."""
 
     def pid(name: str) -> int:
         return next(s["pid"] for s in stack.status()["services"] if s["name"] == name)

@@ -216,7 +216,7 @@ def _systemd(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, st
     env = django_env(ctx, "systemd")
     files[f"etc/{ctx.project}.env.example"] = (
         f"# Environment of {ctx.project}'s Django processes; copy to {env_file} (mode 0600) and fill in.\n"
-        + "".join(f"{k}={v}\n" for k, v in env.items()) + "SECRET_KEY=\nALLOWED_HOSTS=\n")
+        + "".join(f"{k}={v}\n" for k, v in env.items()) + "SECRET_KEY=\nALLOWED_HOSTS=\nUPSTACK_FRESH_SECRET=\n")
     return files
 
 

@@ -16,11 +16,11 @@ probe app_health {
         "Host: {{ health_host }}"
         "Connection: close"
         "User-Agent: varnish-probe";
-    .interval = 2s;
+    .interval = 1s;
     .timeout = 1s;
-    .window = 5;
-    .threshold = 3;
-    .initial = 3;
+    .window = 3;
+    .threshold = 2;
+    .initial = 2;
 }
 {% for backend in app_backends %}
 backend {{ backend.name }} {
