@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 
+from . import live
 from .live import _request
 
 FEED = "/feed/"
@@ -93,11 +94,4 @@ PROBES: list[tuple[str, Callable]] = [
 
 
 def run(edge: str, host: str) -> list[dict]:
-    results = []
-    for title, probe in PROBES:
-        try:
-            ok, detail, fix = probe(edge.rstrip("/"), host)
-        except OSError as exc:
-            ok, detail, fix = False, f"could not reach the edge: {exc}", "Start the stack (upstack up) or fix --live."
-        results.append({"check": title, "ok": ok, "detail": detail, "fix": None if ok else fix})
-    return results
+    return live.run(edge, host, PROBES)

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
-import os
 import socket
 import ssl
 import subprocess
 import time
-from unittest import mock
 
 import pytest
 
 from tests import servers
-from tests.upstack.edge.test_vcl import Backend, request
+from tests.upstack.edge.test_vcl import request, running_edge
 from upstack.edge import fresh
 from upstack.stack import project, render
 from upstack.stack.context import Resources
@@ -36,17 +34,8 @@ VIA_LB = {"X-Forwarded-For": "203.0.113.9"}  # from 127.0.0.1: the load balancer
 
 @pytest.fixture(scope="module")
 def edge():
-    servers.require_binary("varnishd")
-    backend = Backend()
-    ports = {**{name: 10000 + i for i, name in enumerate(STANDARD_PORTS)}, "app": backend.port}
-    ctx = project.context(Resources(2, 2 << 30), ports=ports, local=True)
-    varnish = servers.Varnish(vcl=render.render("local", ctx)["etc/varnish/default.vcl"])
-    with mock.patch.dict(os.environ, {fresh.ENV: SECRET}):
-        varnish.start()
-    yield varnish, backend
-    varnish.stop()
-    backend.server.shutdown()
-    backend.server.server_close()
+    with running_edge(SECRET) as pair:  # the default trust lists
+        yield pair
 
 
 class HAProxy(servers.Server):
@@ -292,8 +281,10 @@ def test_a_trickled_request_body_reaches_the_app_whole_or_not_at_all(edge):
         time.sleep(1.0)  # half a body, for a while: an app server would already hold a thread for it
         assert backend.count("POST /slow-body") == 0
         sock.sendall(b"67890")
-        reply = sock.recv(4096).decode()
+        reply = http.client.HTTPResponse(sock)
+        reply.begin()
+        status, body = reply.status, reply.read().decode()
     finally:
         sock.close()
-    assert reply.startswith("HTTP/1.1 200") and "got 10 bytes" in reply
+    assert status == 200 and body == "got 10 bytes"
     assert backend.count("POST /slow-body") == 1 and backend.bodies[-1] == b"1234567890"

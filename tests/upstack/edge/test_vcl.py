@@ -13,6 +13,7 @@ import http.client
 import os
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest import mock
 
@@ -89,23 +90,31 @@ class Backend:
         return sum(1 for p, _ in self.hits if p == path)
 
 
-@pytest.fixture(scope="module")
-def edge():
+@contextmanager
+def running_edge(secret: str, **changes):
+    """A real varnishd with the rendered VCL (the local target's context, with ``changes``) in front
+    of a new ``Backend``; ``secret`` is the read-your-own-writes key varnishd reads (std.getenv)."""
     servers.require_binary("varnishd")
     backend = Backend()
     ports = {**{name: 10000 + i for i, name in enumerate(STANDARD_PORTS)}, "app": backend.port}
-    ctx = project.context(Resources(2, 2 << 30), ports=ports, local=True)
-    # Purges and the bypass parameter are trusted only from 127.0.0.2: 127.0.0.1 is an outsider here.
-    ctx = dataclasses.replace(ctx, internal_networks=("127.0.0.2",),
-                              redirects=(("/old-home", "/"),), not_found=(r"^/wp-admin",))
-    vcl = render.render("local", ctx)["etc/varnish/default.vcl"]
-    varnish = servers.Varnish(vcl=vcl)
-    with mock.patch.dict(os.environ, {fresh.ENV: FRESH_SECRET}):  # varnishd reads it (std.getenv)
+    ctx = dataclasses.replace(project.context(Resources(2, 2 << 30), ports=ports, local=True), **changes)
+    varnish = servers.Varnish(vcl=render.render("local", ctx)["etc/varnish/default.vcl"])
+    with mock.patch.dict(os.environ, {fresh.ENV: secret}):
         varnish.start()
-    yield varnish, backend
-    varnish.stop()
-    backend.server.shutdown()
-    backend.server.server_close()
+    try:
+        yield varnish, backend
+    finally:
+        varnish.stop()
+        backend.server.shutdown()
+        backend.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def edge():
+    # Purges and the bypass parameter are trusted only from 127.0.0.2: 127.0.0.1 is an outsider here.
+    with running_edge(FRESH_SECRET, internal_networks=("127.0.0.2",), redirects=(("/old-home", "/"),),
+                      not_found=(r"^/wp-admin",)) as pair:
+        yield pair
 
 
 def request(varnish, method, path, source="127.0.0.1", headers=None):

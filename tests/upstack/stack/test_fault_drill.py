@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests import servers
-from tests.upstack.stack.test_runner import NEEDED, ROOT, stack_processes, upstack
+from tests.upstack.stack.test_runner import ROOT, running_stack, upstack
 from upstack.ops import drill
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
@@ -29,21 +26,8 @@ READER_PASSWORD = "newsroom-seeded-reader"  # what `seed` gives its readers (ben
 
 @pytest.fixture(scope="module")
 def stack():
-    for name in NEEDED:
-        servers.require_binary(name)
-    state = Path(tempfile.mkdtemp(prefix="upstack-drill-"))
-    state.chmod(0o755)
-    result = upstack(state, "up", "--stack-settings", "newsroom.settings.deploy", "--memory", "2G",
-                     "--seed-articles", "60")
-    try:
-        assert result.returncode == 0, result.stdout + result.stderr
-        env = dict(line.split("=", 1) for line in upstack(state, "env").stdout.splitlines())
-        yield state, env
-    finally:
-        upstack(state, "down")
-        for pid in stack_processes(state):
-            os.kill(pid, signal.SIGKILL)
-        subprocess.run(["rm", "-rf", str(state)])
+    with running_stack("upstack-drill-") as (state, _):
+        yield state, dict(line.split("=", 1) for line in upstack(state, "env").stdout.splitlines())
 
 
 class CliStack:
