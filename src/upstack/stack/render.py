@@ -99,6 +99,9 @@ def django_env(ctx: StackContext, target: str) -> dict[str, str]:
         "BROKER_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/0",
         "SESSION_REDIS_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/1",
         "EDGE_URL": f"http://{host['varnish']}:{port['varnish']}",
+        # The trust lists the VCL and gunicorn were rendered with: Django must not disagree (docs/security.md).
+        "UPSTACK_INTERNAL_IPS": ",".join(ctx.internal_networks),
+        "UPSTACK_LOAD_BALANCERS": ",".join(ctx.load_balancers),
     }
     if ctx.with_memcached:
         env["MEMCACHED_LOCATION"] = f"{host['memcached']}:{port['memcached']}"
