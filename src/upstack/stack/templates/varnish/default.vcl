@@ -112,7 +112,7 @@ sub vcl_recv {
         set req.http.X-Upstack-Esi = "1";
     }
     # While the backends are healthy, a stale or soft-purged object is refetched before it is
-    # served; when they are sick, or the fetch failed (vcl_deliver restarts the request with
+    # served; when they are sick, or the fetch failed (vcl_synth restarts the request with
     # X-Upstack-Stale), the object's whole grace applies: the last good page beats an error.
     if (std.healthy(req.backend_hint) && !req.http.X-Upstack-Stale) {
         set req.grace = {{ grace_healthy }};
@@ -276,6 +276,7 @@ sub vcl_backend_fetch {
     # The reader's cookies were only kept for their fragments.
     unset bereq.http.X-Upstack-Cookie;
     unset bereq.http.X-Upstack-Path;
+    unset bereq.http.X-Upstack-Insider;
 }
 
 sub vcl_backend_response {
