@@ -277,14 +277,14 @@ def test_a_trickled_request_body_reaches_the_app_whole_or_not_at_all(edge):
     varnish, backend = edge
     sock = socket.create_connection(("127.0.0.1", varnish.port), timeout=10, source_address=(OUTSIDER, 0))
     try:
-        sock.sendall(b"POST /slow-body HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n12345")
+        sock.sendall(b"POST /slow-body HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 200000\r\n\r\n" + b"x" * 100_000)
         time.sleep(1.0)  # half a body, for a while: an app server would already hold a thread for it
         assert backend.count("POST /slow-body") == 0
-        sock.sendall(b"67890")
+        sock.sendall(b"y" * 100_000)
         reply = http.client.HTTPResponse(sock)
         reply.begin()
         status, body = reply.status, reply.read().decode()
     finally:
         sock.close()
-    assert status == 200 and body == "got 10 bytes"
-    assert backend.count("POST /slow-body") == 1 and backend.bodies[-1] == b"1234567890"
+    assert status == 200 and body == "got 200000 bytes"
+    assert backend.count("POST /slow-body") == 1 and backend.bodies[-1] == b"x" * 100_000 + b"y" * 100_000
