@@ -28,11 +28,14 @@ run: install
 	@exec .venv/bin/gunicorn newsroom.wsgi:application --bind 127.0.0.1:$(PORT) \
 		--workers 2 --threads 4 --access-logfile - --graceful-timeout 5
 
-# The whole suite on SQLite, then the newsroom and query-cache tests on a real PostgreSQL (tests/servers.py),
-# then the quick benchmark, which fails when the run is invalid or a ratio regresses (its files go to
-# var/bench/ci, not the tree; its stack gets its own state folder there, never one someone left up).
+# The whole suite on SQLite (with the fuzz test and the fault drill, whose table it prints - docs/security.md),
+# then the newsroom and query-cache tests on a real PostgreSQL (tests/servers.py), then the quick benchmark,
+# which fails when the run is invalid or a ratio regresses (its files go to var/bench/ci, not the tree; its
+# stack gets its own state folder there, never one someone left up).
 test: install services
+	@rm -f var/drill/latest.md
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+	@if [ -f var/drill/latest.md ]; then echo "== the fault drill (docs/security.md) =="; cat var/drill/latest.md; fi
 	@echo "== the newsroom's tests again, on a real PostgreSQL =="
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m tests.servers run postgres -- \
 		$(PY) -m pytest -q -p no:cacheprovider tests/newsroom tests/upstack/test_query_cache.py

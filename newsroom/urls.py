@@ -12,3 +12,9 @@ urlpatterns = [
     path("", include("upstack.urls")),
     path("", include("newsroom.news.urls")),
 ]
+
+# Error pages that need no session, CSRF or database (upstack.errors).
+handler400 = "upstack.errors.bad_request"
+handler403 = "upstack.errors.permission_denied"
+handler404 = "upstack.errors.page_not_found"
+handler500 = "upstack.errors.server_error"

@@ -150,6 +150,25 @@ class Server:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
+    def halt(self, grace: float = 10.0):
+        """Stop the process but keep its directory and port, so that ``resume`` brings it back (a fault)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, self.stop_signal)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def resume(self):
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                self._wrap(self.command()), stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+                start_new_session=True,
+            )
+        wait_until(self.ready, READY_TIMEOUT, f"{self.name} on 127.0.0.1:{self.port}", self.log, self.proc)
+        return self
+
     def stop(self, grace: float = 10.0):
         """Signal the whole process group, wait, KILL after ``grace`` seconds; always reap."""
         if self.proc is None:

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, F, OuterRef, Q, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
+from django.http import Http404
 from django.utils import timezone
 
 from .models import Article, Comment, Like, Section
@@ -48,12 +49,18 @@ class Page:
         return self.number - 1
 
 
+MAX_PAGE = 100_000
+
+
 def page_number(raw: str | None) -> int:
-    """Parse ``?page=`` leniently: anything that is not a positive integer is page 1."""
+    """Parse ``?page=`` leniently: anything that is not a positive integer is page 1; a page past
+    ``MAX_PAGE`` is a 404 (an offset that large would overflow the database's integers)."""
     try:
         number = int(raw or 1)
     except (TypeError, ValueError):
         return 1
+    if number > MAX_PAGE:
+        raise Http404("No such page.")
     return max(number, 1)
 
 

@@ -8,6 +8,7 @@ Profiles: ``dev`` (make run), ``deploy`` (production), ``plain`` (every upstack 
 "plain Django" benchmark peer), ``test`` (pytest).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "upstack",
     "cachalot",
+    "axes",
     "newsroom.news",
 ]
 
@@ -59,7 +61,24 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: answers a locked-out login attempt (django-axes, below).
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes) on the site's and the admin's login alike: after AXES_FAILURE_LIMIT
+# wrong passwords from one client address, or for one account, further attempts answer 429 without
+# hashing a password, for AXES_COOLOFF_TIME. Operators clear a lockout with `manage.py axes_reset`
+# (or axes_reset_ip ADDRESS, axes_reset_username NAME). The address is the client's as upstack
+# resolves it behind the edge and the load balancer (UPSTACK["INTERNAL_IPS"]), never the proxy's.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "upstack.metrics.prometheus.client_ip"
+AXES_RESET_ON_SUCCESS = True
+# Only failures are recorded: a successful login writes no row (and so purges nothing).
+AXES_DISABLE_ACCESS_LOG = True
 
 ROOT_URLCONF = "newsroom.urls"
 WSGI_APPLICATION = "newsroom.wsgi.application"
@@ -146,6 +165,9 @@ UPSTACK = {
     "STATE_DIR": env.str("UPSTACK_STATE_DIR", default=".upstack"),
     # A comment or a like changes its article's counts, shown wherever the article is.
     "EDGE_TOUCH": {"news.comment": ["article"], "news.like": ["article"]},
+    # The login throttle's records are on no page: writing them purges nothing (and sets no fresh cookie).
+    "EDGE_UNTRACKED_MODELS": ["axes.accessattempt", "axes.accessattemptexpiration", "axes.accesslog",
+                              "axes.accessfailurelog"],
     # The page cache needs a cache every worker shares: a purge must reach all of them.
     "PAGE_CACHE": env.bool("PAGE_CACHE", default=SHARED_CACHE),
     "PURGE_BACKENDS": {
@@ -155,6 +177,11 @@ UPSTACK = {
            if env.str("EDGE_URL", default="") or env.list("EDGE_URLS", default=[]) else {}),
     },
     "BYPASS_SECRET": env.str("BYPASS_SECRET", default=""),
+    # Read-your-own-writes cookie signing; the edge reads the same variable (docs/security.md).
+    "FRESH_SECRET": env.str("UPSTACK_FRESH_SECRET", default=""),
+    # The trust lists, rendered into the edge and the app server too (docs/security.md).
+    "INTERNAL_IPS": env.list("UPSTACK_INTERNAL_IPS", default=["127.0.0.1/32", "::1/128"]),
+    "LOAD_BALANCERS": env.list("UPSTACK_LOAD_BALANCERS", default=["127.0.0.1/32", "::1/128"]),
     "BACKUP_DIR": env.str("BACKUP_DIR", default="var/backups"),
     "BACKUP_KEEP": env.int("BACKUP_KEEP", default=7),
     "DIRECT_DATABASE_URL": env.str("DIRECT_DATABASE_URL", default=""),

@@ -15,3 +15,6 @@ UPSTACK = {**UPSTACK, "PAGE_CACHE": True, "PURGE_REPEAT_AFTER": 0}  # noqa: F405
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # A second, CMS-shaped model set for the surrogate-key tests (inheritance, proxies, trees).
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.inheritance_app"]  # noqa: F405
+# Django's test client logs in without a request, which django-axes refuses; the login throttle is
+# tested end to end with it switched on (tests/upstack/stack/test_hardening_stack.py).
+AXES_ENABLED = env.bool("AXES_ENABLED", default=False)  # noqa: F405

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_CACHE": True,
     # Seconds shared caches (the edge, the page cache) keep a page; writes purge it sooner.
     "PAGE_CACHE_TTL": 3600,
+    # Seconds they keep a 404: a wrong one (a page published a minute later) must not stick for long.
+    "NOT_FOUND_TTL": 60,
     # Seconds browsers may keep a shared page (short: the edge is purged on writes, browsers are not).
     "BROWSER_MAX_AGE": 0,
     # Path prefixes that are always personal: never cached by the edge or the page cache.
@@ -51,8 +53,12 @@ DEFAULTS: dict[str, Any] = {
     # Where purges go, configured like CACHES; every entry gets every batch of keys.
     "PURGE_BACKENDS": {"pages": {"BACKEND": "upstack.edge.backends.pagecache.PageCacheBackend"}},
     # Read your own writes: after a request whose writes purge pages, the browser gets a cookie that
-    # makes the edge and the page cache render its pages fresh for this many seconds (0: off).
+    # makes the edge render that reader's pages fresh for this many seconds (0: off). The cookie is
+    # signed and bound to the reader's session (upstack.edge.fresh) with FRESH_SECRET, which the edge
+    # reads from its UPSTACK_FRESH_SECRET environment variable; empty: derived from SECRET_KEY (then
+    # only Django can check it, and the edge ignores every such cookie).
     "FRESH_AFTER_WRITE": 5,
+    "FRESH_SECRET": "",
     # Send purges through Celery when a broker is configured (else synchronously after commit).
     "PURGE_IN_WORKER": True,
     # Purge each batch once more this many seconds later, for renders that raced the write (0: off).
@@ -66,8 +72,14 @@ DEFAULTS: dict[str, Any] = {
     # --- observability (BLUEPRINT G) ---
     # Send Server-Timing to "trusted" callers (internal addresses, staff), "always" or "never".
     "SERVER_TIMING": "trusted",
-    # Addresses and networks that count as internal (metrics, Server-Timing, the edge's request id).
-    "INTERNAL_IPS": ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+    # Insiders (BLUEPRINT A4), one list for every layer: the edge's purge ACL (also the bypass parameter,
+    # Server-Timing and /metrics), Django's internal addresses and the peers gunicorn believes
+    # X-Forwarded-Proto from are all rendered from it. Matched against the real client address, which
+    # behind a load balancer is the one it saw. Never all private networks by default.
+    "INTERNAL_IPS": ["127.0.0.1/32", "::1/128"],
+    # The load balancers in front of the edge: the only peers whose X-Forwarded-For, X-Forwarded-Proto
+    # and X-Request-ID the edge believes (everyone else's are replaced or dropped).
+    "LOAD_BALANCERS": ["127.0.0.1/32", "::1/128"],
     # A bearer token that also opens /metrics (for a Prometheus outside the private network).
     "METRICS_TOKEN": "",
     # Statements slower than this (ms) are logged; a share of them with their EXPLAIN plan (0: off).

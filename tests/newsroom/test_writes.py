@@ -1,6 +1,7 @@
 """Comments and likes: login required, CSRF-protected, JSON for fetch."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from newsroom.news.models import Article, Comment, Like
@@ -66,3 +67,22 @@ def test_login_and_logout(client, reader):
     assert "Signed in as" in client.get("/").content.decode()
     assert client.post("/accounts/logout/").status_code == 302
     assert "Signed in as" not in client.get("/").content.decode()
+
+
+def test_reply_mails_are_rate_limited_per_reader_and_article(seeded, mailoutbox):
+    """Issue 14, item 10: a commenter posting 20 replies sent 20 mails to every earlier commenter."""
+    from django.core.cache import caches
+
+    from newsroom.news.tasks import notify_thread
+
+    caches["default"].clear()
+    article = Article.objects.published().first()
+    users = list(get_user_model().objects.exclude(email="")[:3])
+    assert len(users) == 3
+    Comment.objects.create(article=article, user=users[0], body="first")
+    Comment.objects.create(article=article, user=users[1], body="second")
+    sent = sum(notify_thread(Comment.objects.create(article=article, user=users[2], body=f"reply {i}").pk)
+               for i in range(20))
+    earlier = {c.user.email for c in Comment.objects.filter(article=article).exclude(user=users[2])}
+    assert sent == len(mailoutbox) == len(earlier)  # one each, not twenty
+    assert {m.to[0] for m in mailoutbox} == earlier

@@ -107,9 +107,9 @@ PROBES: list[tuple[str, Callable]] = [
 ]
 
 
-def run(edge: str, host: str) -> list[dict]:
+def run(edge: str, host: str, probes: list[tuple[str, Callable]] | None = None) -> list[dict]:
     results = []
-    for title, probe in PROBES:
+    for title, probe in PROBES if probes is None else probes:
         try:
             ok, detail, fix = probe(edge.rstrip("/"), host)
         except OSError as exc:

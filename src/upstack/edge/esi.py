@@ -60,7 +60,8 @@ def edge_processes_esi(request) -> bool:
 
 def include_tag(name: str, params: dict) -> str:
     query = urlencode(sorted((k, str(v)) for k, v in params.items()))
-    return f'<esi:include src="{PREFIX}{name}/{"?" + query if query else ""}"/>'
+    # onerror="continue": a failed fragment never fails its page (the VCL also swaps in a placeholder).
+    return f'<esi:include src="{PREFIX}{name}/{"?" + query if query else ""}" onerror="continue"/>'
 
 
 def render_fragment(request, name: str, params: dict) -> str:

@@ -42,12 +42,22 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+class NoTraceback(logging.Filter):
+    """For expected client errors (a bad Host header): one line, not a 13 KB traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 def logging_config(level: str = "INFO") -> dict:
     """A LOGGING dict: everything (Django, Celery, upstack) as JSON lines on stderr."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "upstack.metrics.logs.JSONFormatter"}},
+        "filters": {"no_traceback": {"()": "upstack.metrics.logs.NoTraceback"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json"}},
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
@@ -55,5 +65,7 @@ def logging_config(level: str = "INFO") -> dict:
             "django.server": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
             "celery": {"handlers": ["stderr"], "level": level, "propagate": False},
             "upstack.request": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "django.security.DisallowedHost": {"handlers": ["stderr"], "level": level, "propagate": False,
+                                               "filters": ["no_traceback"]},
         },
     }

@@ -74,6 +74,7 @@ class RequestMetricsMiddleware:
             "duration_ms": round(parts["total"] * 1000, 2),
             "breakdown_ms": {part: round(parts[part] * 1000, 2) for part in PARTS},
             "sql_count": parts["sql_count"], "cache_count": parts["cache_count"], "page_cache": page_cache,
+            **({"rejected": request.upstack_rejected} if hasattr(request, "upstack_rejected") else {}),
         })
         observe_request(view, response.status_code, parts, page_cache)
         return response

@@ -48,7 +48,9 @@ def run(live: str | None, host: str | None, database_url: str | None, backup_dir
     items = settings_items()
     if live:
         from ..checks import live as probes
+        from ..checks import live_hardening
 
         items.extend(probes.run(live, host or "127.0.0.1"))
+        items.extend(live_hardening.run(live, host or "127.0.0.1"))
         items.append(backup_item(database_url, backup_dir))
     return items

@@ -15,17 +15,20 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpResponse
 
 from .. import conf
 from ..cache.bypass import fresh_render_requested
+from ..edge import fresh, purge
 from ..edge import keys as surrogate
-from ..edge import purge
 from ..edge.esi import edge_processes_esi
+from ..errors import bad_request_response
+from ..metrics.prometheus import is_internal
 from . import policy, store
 
 SKIP_HEADERS = {"set-cookie", "x-page-cache", "content-length"}
-FRESH_COOKIE = "upstack_fresh"
+FRESH_COOKIE = fresh.COOKIE
 
 
 class UpstackPageMiddleware:
@@ -33,16 +36,25 @@ class UpstackPageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        # A bad request is answered here, before anything is cached or keyed by it (a 400, one log line).
+        problem = policy.request_problem(request.META.get("PATH_INFO", ""), request.META.get("QUERY_STRING", ""))
+        try:
+            host = request.get_host()
+        except DisallowedHost:
+            problem = problem or "host not allowed"
+        if problem:
+            return bad_request_response(request, problem)
         eligible = policy.request_cacheable(request.method, request.COOKIES, settings.SESSION_COOKIE_NAME) and \
-            not request.path.startswith((*conf.get("PASS_PATHS"), "/_esi/", "/healthz"))
-        # A reader who just wrote sees fresh pages (the cookie) even before the purge lands.
-        own_write = FRESH_COOKIE in request.COOKIES or request.META.get("HTTP_X_UPSTACK_FRESH") == "1"
+            not request.path.startswith((*conf.get("PASS_PATHS"), "/_esi/", "/healthz", "/readyz"))
+        # A reader who just wrote sees fresh pages even before the purge lands: the edge checked their
+        # signed cookie (upstack.edge.fresh) and says so; nobody else may.
+        own_write = request.META.get("HTTP_X_UPSTACK_FRESH") == "1" and is_internal(request.META.get("REMOTE_ADDR", ""))
         bypass = eligible and (own_write or fresh_render_requested(request))
         page_key = None
         if eligible:
             drop = [*conf.get("TRACKING_PARAMS"), conf.get("BYPASS_PARAM")]
             # Pages rendered for an ESI edge hold includes where others hold fragments: two variants.
-            host = request.get_host() + ("|esi" if edge_processes_esi(request) else "")
+            host += "|esi" if edge_processes_esi(request) else ""
             page_key = policy.cache_key(host, request.path,
                                         policy.normalize_query(request.META.get("QUERY_STRING", ""), drop))
             if not bypass:
@@ -60,21 +72,29 @@ class UpstackPageMiddleware:
         cacheable = eligible and policy.response_cacheable(
             response.status_code, response.headers, streaming=response.streaming,
             user_authenticated=bool(user and user.is_authenticated), sets_cookie=bool(response.cookies))
+        shared_ttl = policy.shared_ttl(response.status_code, conf.get("PAGE_CACHE_TTL"), conf.get("NOT_FOUND_TTL"))
         if "Cache-Control" not in response.headers or cacheable:
-            response["Cache-Control"] = policy.cache_control(cacheable, conf.get("PAGE_CACHE_TTL"),
-                                                             conf.get("BROWSER_MAX_AGE"))
+            response["Cache-Control"] = policy.cache_control(cacheable, shared_ttl, conf.get("BROWSER_MAX_AGE"))
         if cacheable and collected and conf.get("KEY_HEADER"):
             response[conf.get("KEY_HEADER")] = surrogate.format_header(collected)
         if cacheable and request.method == "GET" and conf.get("PAGE_CACHE"):
             headers = [(k, v) for k, v in response.items() if k.lower() not in SKIP_HEADERS]
-            store.put(page_key, rendered_at, response.status_code, headers, response.content, collected,
-                      conf.get("PAGE_CACHE_TTL"))
+            store.put(page_key, rendered_at, response.status_code, headers, response.content, collected, shared_ttl)
         response["X-Page-Cache"] = "BYPASS" if (bypass or not eligible) else "MISS"
         window = conf.get("FRESH_AFTER_WRITE")
-        if window and wrote and response.status_code < 400:
-            response.set_cookie(FRESH_COOKIE, "1", max_age=window, httponly=True, samesite="Lax",
-                                secure=request.is_secure())
+        session = self._session_cookie(request, response)
+        if window and wrote and session and response.status_code < 400:
+            response.set_cookie(FRESH_COOKIE, fresh.token(fresh.secret(), session, time.time(), window),
+                                max_age=window, httponly=True, samesite="Lax", secure=request.is_secure())
         return response
+
+    @staticmethod
+    def _session_cookie(request, response) -> str:
+        """The session cookie the browser holds after this response (the fresh cookie is bound to it)."""
+        name = settings.SESSION_COOKIE_NAME
+        if name in response.cookies:
+            return response.cookies[name].value
+        return request.COOKIES.get(name, "")
 
     @staticmethod
     def _from_entry(entry, head: bool) -> HttpResponse:

@@ -31,7 +31,8 @@ class StackContext:
     celery_app: str = "newsroom.celery:app"
     session_cookie_name: str = "sessionid"
     csrf_cookie_name: str = "csrftoken"
-    health_path: str = "/healthz"
+    health_path: str = "/healthz"  # liveness: the process answers (load balancers)
+    ready_path: str = "/readyz"  # readiness: it can serve pages, database included (the edge's probe)
     python: str = "python3"  # interpreter of the project's virtualenv (absolute path for local)
     # Loopback ports of each service (local target); other targets use the standard ports.
     ports: dict[str, int] = field(default_factory=dict)
@@ -64,5 +65,10 @@ class StackContext:
     redirects: tuple[tuple[str, str], ...] = ()
     pass_paths: tuple[str, ...] = ("/accounts/", "/admin/")
     error_page: str = "<!doctype html><title>Back soon</title><h1>We will be right back</h1>"
-    # Networks allowed to purge, besides loopback (BLUEPRINT A4).
-    internal_networks: tuple[str, ...] = ("127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+    # Trust lists, from UPSTACK["INTERNAL_IPS"] and UPSTACK["LOAD_BALANCERS"] (BLUEPRINT A4): insiders
+    # (purge, bypass, metrics; also the peers gunicorn takes X-Forwarded-Proto from), and the load
+    # balancers whose X-Forwarded-For, X-Forwarded-Proto and X-Request-ID the edge believes.
+    internal_networks: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    load_balancers: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    # Seconds a writer's pages are rendered fresh after a write (the signed upstack_fresh cookie).
+    fresh_window: int = 5

@@ -136,6 +136,9 @@ def manifests(ctx: StackContext, sizing: Sizing, processes: dict[str, Service], 
                                 {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
                                 {"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {
                                     "name": "django-secrets", "key": "POSTGRES_PASSWORD"}}}]
+        if name == "varnish":  # the VCL checks the read-your-own-writes cookie with Django's secret
+            container["env"] = [{"name": "UPSTACK_FRESH_SECRET", "valueFrom": {"secretKeyRef": {
+                "name": "django-secrets", "key": "UPSTACK_FRESH_SECRET", "optional": True}}}]
         pod = _pod(p, name, [container], paths)
         workload = (_statefulset(p, name, pod, data_path, size) if data_path
                     else _deployment(p, name, 2 if name == "varnish" else 1, pod))

@@ -93,6 +93,9 @@ def context(resources: Resources, *, ports: dict[str, int] | None = None, with_p
         redirects=tuple(sorted(conf.get("EDGE_REDIRECTS").items())),
         error_page=error_page(name),
         pass_paths=tuple(conf.get("PASS_PATHS")),
+        internal_networks=tuple(conf.get("INTERNAL_IPS")),
+        load_balancers=tuple(conf.get("LOAD_BALANCERS")),
+        fresh_window=int(conf.get("FRESH_AFTER_WRITE")),
     )
 
 

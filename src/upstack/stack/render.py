@@ -29,6 +29,8 @@ from .context import StackContext
 from .sizing import GB, MB, Sizing, pg_size, plan, redis_size
 
 TARGETS = ("local", "systemd", "compose", "kubernetes", "procfile")
+# The largest request body the edge and the load balancers accept (they buffer it whole).
+MAX_BODY_MB = 20
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Server configuration files every target but procfile ships: {output path: template}.
@@ -70,6 +72,15 @@ def human(value: int) -> str:
     return f"{value / GB:.1f} GB" if value >= GB else f"{value // MB} MB"
 
 
+def vcl_acl(networks) -> list[str]:
+    """ACL entries for the VCL: ``"10.0.0.0"/8`` (the mask goes outside the quotes)."""
+    entries = []
+    for net in networks:
+        address, _, mask = str(net).partition("/")
+        entries.append(f'"{address}"/{mask}' if mask else f'"{address}"')
+    return entries
+
+
 def _check(target: str) -> None:
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
@@ -88,6 +99,9 @@ def django_env(ctx: StackContext, target: str) -> dict[str, str]:
         "BROKER_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/0",
         "SESSION_REDIS_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/1",
         "EDGE_URL": f"http://{host['varnish']}:{port['varnish']}",
+        # The trust lists the VCL and gunicorn were rendered with: Django must not disagree (docs/security.md).
+        "UPSTACK_INTERNAL_IPS": ",".join(ctx.internal_networks),
+        "UPSTACK_LOAD_BALANCERS": ",".join(ctx.load_balancers),
     }
     if ctx.with_memcached:
         env["MEMCACHED_LOCATION"] = f"{host['memcached']}:{port['memcached']}"
@@ -111,11 +125,13 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
     return {
         "project": ctx.project, "target": target, "ctx": ctx, "sizing": sizing, "ports": port,
         "state_dir": state, "base_dir": ctx.base_dir, "memory_human": human(sizing.memory),
-        "health_path": ctx.health_path, "health_host": ctx.server_name, "server_name": ctx.server_name,
+        "health_path": ctx.health_path, "ready_path": ctx.ready_path, "health_host": ctx.server_name,
+        "server_name": ctx.server_name, "load_balancers": vcl_acl(ctx.load_balancers), "fresh_window": ctx.fresh_window,
+        "forwarded_allow_ips": ",".join(ctx.internal_networks),
         "session_cookie": ctx.session_cookie_name, "csrf_cookie": ctx.csrf_cookie_name,
-        "internal_networks": ctx.internal_networks, "app_backends": backends,
+        "internal_networks": vcl_acl(ctx.internal_networks), "app_backends": backends,
         "backend_max_connections": sizing.app_workers * sizing.app_threads * 2,
-        "grace_healthy": "10s", "grace_sick": "6h",
+        "grace_healthy": "0s", "grace_sick": "6h", "max_body_mb": MAX_BODY_MB,
         "bypass_param": ctx.bypass_param, "tracking_regex": "|".join(ctx.tracking_params),
         "pass_regex": "|".join(re.escape(p) for p in ctx.pass_paths) or "^$",
         "not_found": ctx.not_found, "redirects": ctx.redirects, "error_page": ctx.error_page,
@@ -203,7 +219,7 @@ def _systemd(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, st
     env = django_env(ctx, "systemd")
     files[f"etc/{ctx.project}.env.example"] = (
         f"# Environment of {ctx.project}'s Django processes; copy to {env_file} (mode 0600) and fill in.\n"
-        + "".join(f"{k}={v}\n" for k, v in env.items()) + "SECRET_KEY=\nALLOWED_HOSTS=\n")
+        + "".join(f"{k}={v}\n" for k, v in env.items()) + "SECRET_KEY=\nALLOWED_HOSTS=\nUPSTACK_FRESH_SECRET=\n")
     return files
 
 

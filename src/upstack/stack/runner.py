@@ -86,6 +86,8 @@ class LocalStack:
         env = render.django_env(self.context(state), "local")
         env.update({
             "SECRET_KEY": self._secret(), "BYPASS_SECRET": self._secret("bypass_secret"),
+            # Read by Django and by Varnish (std.getenv): supervisord passes its environment to both.
+            "UPSTACK_FRESH_SECRET": self._secret("fresh_secret"),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             # Plain HTTP on loopback: the deploy profile's HTTPS-only switches would lock us out.
             "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import os
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest import mock
 
 import pytest
 
 from tests import servers
+from upstack.edge import fresh
 from upstack.stack import project, render
 from upstack.stack.context import Resources
 from upstack.stack.services import STANDARD_PORTS
 
 pytestmark = pytest.mark.servers
+FRESH_SECRET = "edge-test-fresh-secret"
 
 
 class Backend:
@@ -59,12 +64,24 @@ class Backend:
                 self.send_header("Cache-Control", f"public, max-age=0, s-maxage={ttl}")
                 self.send_header("xkey", f"page:{self.path.split('?')[0]} common")
                 self.send_header("X-Seen-Request-ID", self.headers.get("X-Request-ID", ""))
+                self.send_header("Server-Timing", "app;dur=1.0")
                 if self.path in outer.set_cookie_paths:
                     self.send_header("Set-Cookie", "sessionid=abc; Path=/")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self):
+                outer.hits.append((f"POST {self.path}", dict(self.headers)))  # as soon as the headers arrive
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.bodies.append(body)
+                reply = f"got {len(body)} bytes".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+        self.bodies: list[bytes] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -73,22 +90,31 @@ class Backend:
         return sum(1 for p, _ in self.hits if p == path)
 
 
-@pytest.fixture(scope="module")
-def edge():
+@contextmanager
+def running_edge(secret: str, **changes):
+    """A real varnishd with the rendered VCL (the local target's context, with ``changes``) in front
+    of a new ``Backend``; ``secret`` is the read-your-own-writes key varnishd reads (std.getenv)."""
     servers.require_binary("varnishd")
     backend = Backend()
     ports = {**{name: 10000 + i for i, name in enumerate(STANDARD_PORTS)}, "app": backend.port}
-    ctx = project.context(Resources(2, 2 << 30), ports=ports, local=True)
+    ctx = dataclasses.replace(project.context(Resources(2, 2 << 30), ports=ports, local=True), **changes)
+    varnish = servers.Varnish(vcl=render.render("local", ctx)["etc/varnish/default.vcl"])
+    with mock.patch.dict(os.environ, {fresh.ENV: secret}):
+        varnish.start()
+    try:
+        yield varnish, backend
+    finally:
+        varnish.stop()
+        backend.server.shutdown()
+        backend.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def edge():
     # Purges and the bypass parameter are trusted only from 127.0.0.2: 127.0.0.1 is an outsider here.
-    ctx = dataclasses.replace(ctx, internal_networks=("127.0.0.2",),
-                              redirects=(("/old-home", "/"),), not_found=(r"^/wp-admin",))
-    vcl = render.render("local", ctx)["etc/varnish/default.vcl"]
-    varnish = servers.Varnish(vcl=vcl)
-    varnish.start()
-    yield varnish, backend
-    varnish.stop()
-    backend.server.shutdown()
-    backend.server.server_close()
+    with running_edge(FRESH_SECRET, internal_networks=("127.0.0.2",), redirects=(("/old-home", "/"),),
+                      not_found=(r"^/wp-admin",)) as pair:
+        yield pair
 
 
 def request(varnish, method, path, source="127.0.0.1", headers=None):
@@ -165,9 +191,12 @@ def test_synthetic_404_redirects_and_request_id(edge):
     assert status == 404 and backend.count("/wp-admin/setup.php") == 0
     status, headers, _ = request(varnish, "GET", "/old-home")
     assert status == 301 and headers["location"] == "/"
-    _, headers, _ = request(varnish, "GET", "/rid", headers={"X-Request-ID": "abc-123"})
+    # The load balancer's request id is kept (its X-Forwarded-For chain shows it is one); a client's is not.
+    _, headers, _ = request(varnish, "GET", "/rid", headers={"X-Request-ID": "abc-123", "X-Forwarded-For": "203.0.113.9"})
     assert headers["x-request-id"] == "abc-123"
     assert dict(backend.hits)["/rid"]["X-Request-ID"] == "abc-123"
+    _, headers, _ = request(varnish, "GET", "/rid2", source="127.0.0.3", headers={"X-Request-ID": "forged-id"})
+    assert headers["x-request-id"] != "forged-id" and dict(backend.hits)["/rid2"]["X-Request-ID"] != "forged-id"
 
 
 def test_esi_is_processed_for_logged_in_readers_and_anonymous_ones_get_the_inline_variant(edge):
@@ -210,11 +239,13 @@ def test_grace_serves_stale_pages_while_the_app_fails_and_errors_get_the_error_p
 
 def test_the_fresh_after_write_cookie_refreshes_the_shared_copy(edge):
     varnish, backend = edge
-    request(varnish, "GET", "/own-write")
+    request(varnish, "GET", "/own-write", headers={"Cookie": "sessionid=s1"})
     backend.version = 2
-    assert "v1" in request(varnish, "GET", "/own-write")[2]
-    status, headers, body = request(varnish, "GET", "/own-write", headers={"Cookie": "upstack_fresh=1"})
+    assert "v1" in request(varnish, "GET", "/own-write", headers={"Cookie": "sessionid=s1"})[2]
+    cookie = f"sessionid=s9; upstack_fresh={fresh.token(FRESH_SECRET, 's9', time.time(), 5)}"
+    status, headers, body = request(varnish, "GET", "/own-write", headers={"Cookie": cookie})
     assert "v2" in body and headers["x-cache"] == "MISS"
     assert dict(backend.hits)["/own-write"].get("X-Upstack-Fresh") == "1"
-    assert "v2" in request(varnish, "GET", "/own-write")[2]  # everyone now gets the fresh copy
+    # Every logged-in reader now gets the fresh copy (anonymous readers' variant waits for the purge).
+    assert "v2" in request(varnish, "GET", "/own-write", headers={"Cookie": "sessionid=s1"})[2]
     backend.version = 1

@@ -10,7 +10,7 @@ import logging
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 
 from newsroom.news.models import Article
 from upstack.metrics import slowlog
@@ -121,4 +121,6 @@ def test_behind_a_proxy_the_client_address_decides():
     spoofed = client("127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1, 203.0.113.7")
     assert spoofed.get("/metrics").status_code == 404 and "Server-Timing" not in spoofed.get("/")
     inside = client("127.0.0.1", HTTP_X_FORWARDED_FOR="10.1.2.3, 127.0.0.1")
-    assert inside.get("/metrics").status_code == 200
+    assert inside.get("/metrics").status_code == 404  # private networks are not trusted by default
+    with override_settings(UPSTACK_INTERNAL_IPS=["127.0.0.1/32", "10.0.0.0/8"]):
+        assert inside.get("/metrics").status_code == 200

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from newsroom.news.models import Article, Comment
+from upstack.edge import fresh
 from upstack.page import policy, store
 
 pytestmark = pytest.mark.django_db(transaction=True)  # purges run on commit
@@ -86,7 +87,8 @@ def test_policy_functions():
 
 
 def test_a_reader_sees_their_own_write_before_any_purge(client, settings, django_user_model):
-    """Purges may lag (a worker); the writer's next views are rendered fresh thanks to a short cookie."""
+    """Purges may lag (a worker); the writer's next views are rendered fresh thanks to a short cookie,
+    signed and bound to their session, which the edge checks and turns into X-Upstack-Fresh."""
     settings.UPSTACK = {**settings.UPSTACK, "PURGE_BACKENDS": {}}  # no purge will ever arrive
     article = Article.objects.published().first()
     url = article.get_absolute_url()
@@ -95,11 +97,17 @@ def test_a_reader_sees_their_own_write_before_any_purge(client, settings, django
     user = django_user_model.objects.create_user("writer", password="pw-for-tests-1")
     client.force_login(user)
     posted = client.post(url + "comments/", {"body": "my own fresh comment"}, HTTP_HOST="127.0.0.1")
-    assert posted.status_code == 302 and posted.cookies["upstack_fresh"]["max-age"] == 5
+    cookie = posted.cookies["upstack_fresh"]
+    assert posted.status_code == 302 and cookie["max-age"] == 5
+    assert fresh.valid(fresh.secret(), cookie.value, client.cookies["sessionid"].value, time.time(), 5)
     client.logout()
-    client.cookies["upstack_fresh"] = "1"
-    mine = get(client, url)
-    assert mine["X-Page-Cache"] == "BYPASS" and "my own fresh comment" in mine.content.decode()
+    # The cookie alone is nobody's say-so here (anyone can send one) ...
+    client.cookies["upstack_fresh"] = cookie.value
+    assert get(client, url)["X-Page-Cache"] == "HIT"
     del client.cookies["upstack_fresh"]
+    # ... nor is the edge's header from outside; from the edge (an internal address) it is.
+    assert get(client, url, HTTP_X_UPSTACK_FRESH="1", REMOTE_ADDR="203.0.113.5")["X-Page-Cache"] == "HIT"
+    mine = get(client, url, HTTP_X_UPSTACK_FRESH="1")
+    assert mine["X-Page-Cache"] == "BYPASS" and "my own fresh comment" in mine.content.decode()
     assert get(client, url)["X-Page-Cache"] == "HIT"  # the fresh render also refreshed the shared copy
     assert "my own fresh comment" in get(client, url).content.decode()

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -73,16 +74,17 @@ def stack_processes(state: Path) -> list[int]:
     return found
 
 
-@pytest.fixture(scope="module")
-def stack():
+@contextmanager
+def running_stack(prefix: str, *up_args: str):
+    """`upstack up` (deploy settings, 2 GB, 60 articles, plus ``up_args``) in a temp state dir; always down."""
     for name in NEEDED:
         servers.require_binary(name)
     import tempfile
 
-    state = Path(tempfile.mkdtemp(prefix="upstack-stack-"))
+    state = Path(tempfile.mkdtemp(prefix=prefix))
     state.chmod(0o755)
     result = upstack(state, "up", "--stack-settings", "newsroom.settings.deploy", "--memory", "2G",
-                     "--seed-articles", "60", "--with", "pgbouncer,haproxy,memcached")
+                     "--seed-articles", "60", *up_args)
     try:
         assert result.returncode == 0, result.stdout + result.stderr
         yield state, result
@@ -91,6 +93,12 @@ def stack():
         for pid in stack_processes(state):  # never leave a test's processes behind, even on failure
             os.kill(pid, signal.SIGKILL)
         subprocess.run(["rm", "-rf", str(state)])
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with running_stack("upstack-stack-", "--with", "pgbouncer,haproxy,memcached") as pair:
+        yield pair
 
 
 def test_up_prints_the_edge_url_and_every_service_runs(stack):

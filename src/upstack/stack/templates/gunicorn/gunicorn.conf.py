@@ -14,6 +14,13 @@ max_requests_jitter = 200
 # Request-line and header limits (request-body buffering is the load balancer's job).
 limit_request_line = 8190
 limit_request_fields = 100
+# Trust no forwarded path: a client's SCRIPT_NAME or PATH_INFO header, passed on by a proxy, would
+# otherwise move the app under another prefix and poison the caches; header names with "_" are
+# dropped. X-Forwarded-Proto (only that one) is believed from the edge, UPSTACK["INTERNAL_IPS"].
+forwarder_headers = ""
+header_map = "drop"
+forwarded_allow_ips = "{{ forwarded_allow_ips }}"
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 # Logs go to stderr; the process manager collects them (BLUEPRINT B3).
 accesslog = None
 errorlog = "-"
