@@ -89,7 +89,9 @@ def vcl_for(app: App, bypass_param: str = "flush-the-cache") -> str:
 
 REFUSE = '            return (synth(403, "Forbidden"));\n'
 PURGE_TO_DJANGO = REFUSE.replace('synth(403, "Forbidden")', "pass")  # the bad VCL: Django answers 403 (CSRF)
-METRICS_BLOCK = '    if (req.url ~ "^/metrics" && client.ip !~ purgers) {\n        return (synth(404, "Not Found"));\n    }\n'
+METRICS_BLOCK = ('    if (req.http.X-Upstack-Path ~ "^/metrics" && !req.http.X-Upstack-Insider) {\n'
+                 '        return (synth(404, "Not Found"));\n    }\n')
+PURGE_GUARD = 'if (req.method == "PURGE") {\n        if (!req.http.X-Upstack-Insider) {\n' + REFUSE
 
 
 def probes(edge_url: str) -> dict[str, dict]:
@@ -131,7 +133,8 @@ def test_a_vcl_that_passes_purges_to_django_fails_although_django_says_403(stack
 
 def test_a_vcl_that_honours_anyone_s_purge_fails(stack):
     def purge_for_anyone(vcl):
-        return vcl.replace("if (client.ip !~ purgers) {\n" + REFUSE, "if (false) {\n" + REFUSE)
+        assert PURGE_GUARD in vcl
+        return vcl.replace(PURGE_GUARD, 'if (req.method == "PURGE") {\n        if (false) {\n' + REFUSE)
 
     edge, _ = stack(purge_for_anyone)
     item = probes(edge)["a purge from outside is refused"]
