@@ -15,6 +15,7 @@ import secrets
 import subprocess
 import sys
 from collections import defaultdict
+from importlib.util import find_spec
 from pathlib import Path
 
 SCENARIOS = ("anonymous", "readers", "editors", "ajax", "mixed")
@@ -85,6 +86,9 @@ def summarize(out: Path) -> dict:
 
 
 def charts(out: Path) -> list[str]:
+    """The PNG charts of a run; none without matplotlib (the bench extra)."""
+    if find_spec("matplotlib") is None:
+        return []
     import matplotlib
 
     matplotlib.use("Agg")
