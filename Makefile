@@ -29,7 +29,7 @@ run: install
 		--workers 2 --threads 4 --access-logfile - --graceful-timeout 5
 
 # The package's unit tests that need no running stack: the second pass of `make test` runs them on Django 6.
-DJANGO6_TESTS := tests/upstack/cache tests/upstack/edge tests/upstack/page tests/upstack/metrics \
+DJANGO6_TESTS := tests/upstack/cache tests/upstack/edge tests/upstack/page tests/upstack/metrics tests/upstack/checks \
 	tests/upstack/test_templatetags.py --deselect tests/upstack/cache/test_django_suite.py
 
 # The whole suite on SQLite, then the newsroom and query-cache tests on a real PostgreSQL (tests/servers.py),

@@ -118,6 +118,11 @@ def get(name: str) -> Any:
         raise ImproperlyConfigured(f"Unknown upstack option {name!r}.") from None
 
 
+def effective() -> dict[str, Any]:
+    """Every option's effective value (the system checks validate them: upstack.checks.rules)."""
+    return dict(_merged())
+
+
 def reset(**kwargs) -> None:
     """Forget the cached settings (connected to ``setting_changed``)."""
     setting = kwargs.get("setting", "UPSTACK")
