@@ -159,6 +159,8 @@ UPSTACK = {
     "BACKUP_KEEP": env.int("BACKUP_KEEP", default=7),
     "DIRECT_DATABASE_URL": env.str("DIRECT_DATABASE_URL", default=""),
     "PASS_PATHS": ["/accounts/", f"/{ADMIN_URL}", "/metrics"],
+    # What `upstack loadtest` visits: the most read articles, sections and tags.
+    "LOADTEST_PREPARE": "newsroom.news.loadtest.prepare",
 }
 
 LOGIN_URL = "/accounts/login/"

@@ -88,6 +88,9 @@ DEFAULTS: dict[str, Any] = {
     "STACK_SETTINGS": None,
     # The Celery application, "module:attribute" (default: "<project>.celery:app").
     "CELERY_APP": None,
+    # A callable, "module.function": prepare(top) -> (URL paths, most visited first; extra environment for
+    # the locustfile), for `upstack loadtest` (default: the home page only).
+    "LOADTEST_PREPARE": None,
 }
 
 

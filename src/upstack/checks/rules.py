@@ -111,6 +111,7 @@ RULES: dict[str, Rule] = {
     "WSGI_APPLICATION": Rule("str", form="dotted", optional=True),
     "STACK_SETTINGS": Rule("str", form="module", optional=True),
     "CELERY_APP": Rule("str", form="app", optional=True),
+    "LOADTEST_PREPARE": Rule("str", form="dotted", optional=True),
 }
 
 

@@ -1,6 +1,6 @@
 """The Celery application factory and upstack's task plumbing (BLUEPRINT D).
 
-``make_celery("newsroom")`` returns a Celery app configured from Django settings with the
+``make_celery("myproject")`` returns a Celery app configured from Django settings with the
 ``CELERY_`` prefix, with upstack's defaults for the settings a project did not set: the three queues
 (high, default, low), prefetch 1, late acks with reject-on-worker-lost, time limits, results off.
 Without a broker (``CELERY_BROKER_URL`` empty) tasks run eagerly in-process, which is what the
