@@ -101,7 +101,7 @@ CACHES = caches_setting(CACHE_URL or None, sessions_url=env.str("SESSION_REDIS_U
 SHARED_CACHE = bool(CACHE_URL)
 
 # Sessions: cached_db on the sessions namespace - off the database's hot path, and still working
-# (from the database) while the cache server is down (BLUEPRINT C8).
+# (from the database) while the cache server is down.
 # Without a shared cache server (make run: gunicorn workers each with their own in-process cache) a
 # cached session could outlive a logout in another worker, so sessions then stay in the database.
 SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if SHARED_CACHE else "db")

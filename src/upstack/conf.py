@@ -19,17 +19,17 @@ from django.core.signals import setting_changed
 DEFAULTS: dict[str, Any] = {
     # Where `upstack up` keeps its state (pids, data dirs, logs), relative to BASE_DIR.
     "STATE_DIR": ".upstack",
-    # Seconds a cache server may take to connect or answer before the call is a miss (BLUEPRINT C6).
+    # Seconds a cache server may take to connect or answer before the call is a miss.
     "CACHE_TIMEOUT": 0.25,
-    # Named fragment lifetimes, seconds (BLUEPRINT C4).
+    # Named fragment lifetimes, seconds.
     "TTLS": {"short": 60, "medium": 600, "long": 3600, "forever": 86400 * 30},
-    # +/- fraction applied to every TTL upstack writes (BLUEPRINT C5).
+    # +/- fraction applied to every TTL upstack writes.
     "TTL_JITTER": 0.2,
-    # Query parameter that asks for a fresh render; honoured only for trusted callers (F3).
+    # Query parameter that asks for a fresh render; honoured only for trusted callers.
     "BYPASS_PARAM": "flush-the-cache",
     # Secret used to sign bypass requests from non-staff trusted callers; empty disables signing.
     "BYPASS_SECRET": "",
-    # --- page cache and surrogate keys (BLUEPRINT C1, C3) ---
+    # --- page cache and surrogate keys ---
     # Store anonymous GET responses in the "pages" namespace.
     "PAGE_CACHE": True,
     # Seconds shared caches (the edge, the page cache) keep a page; writes purge it sooner.
@@ -63,7 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "EDGE_REDIRECTS": {},
     # Thumbnail sizes, {name: [width, height]}; each is made as JPEG and WebP (upstack.images).
     "THUMBNAIL_SIZES": {"small": [320, 180], "medium": [640, 360], "large": [1280, 720]},
-    # --- observability (BLUEPRINT G) ---
+    # --- observability ---
     # Send Server-Timing to "trusted" callers (internal addresses, staff), "always" or "never".
     "SERVER_TIMING": "trusted",
     # Addresses and networks that count as internal (metrics, Server-Timing, the edge's request id).
@@ -73,7 +73,7 @@ DEFAULTS: dict[str, Any] = {
     # Statements slower than this (ms) are logged; a share of them with their EXPLAIN plan (0: off).
     "SLOW_QUERY_MS": 200,
     "SLOW_QUERY_SAMPLE": 0.1,
-    # --- operations (BLUEPRINT H) ---
+    # --- operations ---
     # Where backups go (relative to BASE_DIR) and how many to keep.
     "BACKUP_DIR": "var/backups",
     "BACKUP_KEEP": 7,

@@ -1,4 +1,4 @@
-"""Thumbnails (BLUEPRINT D4, E2): every configured size of an image, as optimised JPEG and WebP.
+"""Thumbnails: every configured size of an image, as optimised JPEG and WebP.
 
 ``UPSTACK["THUMBNAIL_SIZES"]`` names the sizes (``{"small": [320, 180], ...}``); each thumbnail is
 cropped to fill its box and stored in the default storage (the filesystem, or S3 through

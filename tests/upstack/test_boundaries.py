@@ -1,5 +1,6 @@
 """The package stands alone: no module of ``src/upstack`` imports the reference site (at module level
-or inside a function), nothing in it names the site, and its module-level imports have no cycle."""
+or inside a function), nothing in it names the site, its module-level imports have no cycle, and the
+repository cites no document outside it."""
 
 from __future__ import annotations
 
@@ -53,6 +54,20 @@ def test_nothing_in_the_package_names_the_site():
     named = [f"{p.relative_to(package)}:{n}" for p in sorted(package.rglob("*")) if p.is_file() and p.suffix != ".pyc"
              for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if SITE in line.lower()]
     assert named == []
+
+
+# The design is described in docs/; code and docs cite it, never a document outside the repository.
+OUTSIDE = ("BLUE" + "PRINT", "../" + "shared")
+CITING = ("src", "newsroom", "bench", "tests", "docs", "scripts", "README.md", "Makefile")
+
+
+def test_nothing_cites_a_document_outside_the_repository():
+    root = importgraph.SRC.parent
+    files = [p for top in CITING for p in ([root / top] if (root / top).is_file() else (root / top).rglob("*"))
+             if p.is_file() and p.suffix not in (".pyc", ".png", ".sqlite3")]
+    cited = [f"{p.relative_to(root)}:{n}" for p in files
+             for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if any(o in line for o in OUTSIDE)]
+    assert cited == []
 
 
 def test_the_package_has_no_import_cycle():

@@ -1,4 +1,4 @@
-"""System checks with stable IDs (BLUEPRINT H5, F). Registered with Django's check framework under
+"""System checks with stable IDs. Registered with Django's check framework under
 the ``upstack`` tag; the production ones only with ``--deploy``. Each message says how to fix it;
 docs/checks.md lists them all."""
 
@@ -83,7 +83,7 @@ def _logs_to_stderr() -> bool:
 
 
 def shared_nothing() -> list:
-    """With several app servers, nothing may live on one of them (BLUEPRINT J1)."""
+    """With several app servers, nothing may live on one of them."""
     if conf.get("APP_SERVERS") <= 1:
         return []
     local = []

@@ -1,4 +1,4 @@
-"""Prometheus metrics (BLUEPRINT G3), correct across gunicorn workers (multiprocess mode).
+"""Prometheus metrics, correct across gunicorn workers (multiprocess mode).
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set (``upstack up`` and the rendered configs set it), every process
 writes its samples to files there and ``/metrics`` sums them; the gunicorn config marks dead workers.

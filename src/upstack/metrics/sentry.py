@@ -1,4 +1,4 @@
-"""Sentry (BLUEPRINT G5) through sentry-sdk: on when a DSN is given, nothing at all otherwise.
+"""Sentry through sentry-sdk: on when a DSN is given, nothing at all otherwise.
 sentry-sdk is imported here only, and only when there is a DSN."""
 
 from __future__ import annotations

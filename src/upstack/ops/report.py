@@ -1,4 +1,4 @@
-"""``upstack report views``: which views cost the most, and where their time goes (BLUEPRINT G1).
+"""``upstack report views``: which views cost the most, and where their time goes.
 
 Reads the per-view request and part histograms the app servers write (Prometheus multiprocess
 files), sorts views by total time, and flags any part (sql, cache, template, http, python) that

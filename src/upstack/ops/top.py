@@ -1,4 +1,4 @@
-"""``upstack top``: the running stack at a glance (BLUEPRINT G4), live or as one JSON snapshot.
+"""``upstack top``: the running stack at a glance, live or as one JSON snapshot.
 
 Each section reads its server directly - varnishstat for the edge, the app servers' Prometheus
 files (multiprocess mode) for the app, Redis INFO for the cache, pg_stat_activity and

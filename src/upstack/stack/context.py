@@ -56,7 +56,7 @@ class StackContext:
     server_name: str = "localhost"
     # Combined certificate + key PEM for TLS at the load balancer.
     tls_cert: str = "/etc/upstack/tls/site.pem"
-    # Edge policy from settings (BLUEPRINT A5): the fresh-render parameter, tracking parameters
+    # Edge policy from settings: the fresh-render parameter, tracking parameters
     # dropped from URLs, URL regexes answered 404 at the edge, exact-path redirects, the error page.
     bypass_param: str = "flush-the-cache"
     tracking_params: tuple[str, ...] = ("utm_[a-z]+", "fbclid", "gclid")
@@ -64,5 +64,5 @@ class StackContext:
     redirects: tuple[tuple[str, str], ...] = ()
     pass_paths: tuple[str, ...] = ("/accounts/", "/admin/")
     error_page: str = "<!doctype html><title>Back soon</title><h1>We will be right back</h1>"
-    # Networks allowed to purge, besides loopback (BLUEPRINT A4).
+    # Networks allowed to purge, besides loopback.
     internal_networks: tuple[str, ...] = ("127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")

@@ -1,4 +1,4 @@
-"""The Celery application factory and upstack's task plumbing (BLUEPRINT D).
+"""The Celery application factory and upstack's task plumbing.
 
 ``make_celery("myproject")`` returns a Celery app configured from Django settings with the
 ``CELERY_`` prefix, with upstack's defaults for the settings a project did not set: the three queues

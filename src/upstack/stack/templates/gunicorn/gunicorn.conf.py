@@ -4,7 +4,7 @@ bind = "{{ app_bind }}"
 workers = {{ sizing.app_workers }}
 worker_class = "gthread"
 threads = {{ sizing.app_threads }}
-# A request that takes longer than this is killed; Varnish serves stale meanwhile (BLUEPRINT B1).
+# A request that takes longer than this is killed; Varnish serves stale meanwhile.
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
@@ -14,7 +14,7 @@ max_requests_jitter = 200
 # Request-line and header limits (request-body buffering is the load balancer's job).
 limit_request_line = 8190
 limit_request_fields = 100
-# Logs go to stderr; the process manager collects them (BLUEPRINT B3).
+# Logs go to stderr; the process manager collects them.
 accesslog = None
 errorlog = "-"
 loglevel = "info"

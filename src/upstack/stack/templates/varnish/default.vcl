@@ -1,13 +1,13 @@
 vcl 4.1;
 # Varnish configuration for {{ project }} - rendered by `manage.py upstack render --target {{ target }}`.
 # Do not edit by hand: change the Django settings and render again, then reload (never restart)
-# Varnish so its cache survives: varnishadm vcl.load / vcl.use (BLUEPRINT A8).
+# Varnish so its cache survives: varnishadm vcl.load / vcl.use.
 
 import std;
 import directors;
 import xkey;
 
-# One backend per app server, each with a health probe on the cheap health URL (BLUEPRINT A1).
+# One backend per app server, each with a health probe on the cheap health URL.
 probe app_health {
     .request =
         "GET {{ health_path }} HTTP/1.1"
@@ -31,7 +31,7 @@ backend {{ backend.name }} {
     .max_connections = {{ backend_max_connections }};
 }
 {% endfor %}
-# Addresses allowed to purge and ban (internal only, BLUEPRINT A4).
+# Addresses allowed to purge and ban (internal only).
 acl purgers {{% for net in internal_networks %}
     "{{ net }}";{% endfor %}
 }
@@ -54,13 +54,13 @@ sub vcl_recv {
         unset req.http.X-Upstack-Cookie;
         unset req.http.X-Upstack-Fresh;
     }
-    # A request id for the logs of every layer (BLUEPRINT A5).
+    # A request id for the logs of every layer.
     if (!req.http.X-Request-ID) {
         set req.http.X-Request-ID = req.xid;
     }
 
     # Purges: by surrogate key (xkey header, what Django's purge pipeline sends) or by URL; only
-    # from the purge ACL (BLUEPRINT A4).
+    # from the purge ACL.
     if (req.method == "PURGE") {
         if (client.ip !~ purgers) {
             return (synth(403, "Forbidden"));
@@ -95,7 +95,7 @@ sub vcl_recv {
     # Query strings: most page views have none, and skip these rewrites.
     if (req.url ~ "\?") {
         # The fresh-render parameter: trusted callers get a fresh copy (which replaces the cached one);
-        # for everyone else it is removed, so it cannot be used to bypass the cache (BLUEPRINT F3).
+        # for everyone else it is removed, so it cannot be used to bypass the cache.
         if (req.url ~ "[?&]{{ bypass_param }}(=[^&]*)?(&|$)") {
             if (client.ip ~ purgers) {
                 set req.hash_always_miss = true;
@@ -109,7 +109,7 @@ sub vcl_recv {
     }
 
     # Keep only the cookies Django reads; drop analytics and the like so anonymous requests are
-    # cacheable (BLUEPRINT A2).
+    # cacheable.
     if (req.http.Cookie) {
         set req.http.Cookie = ";" + req.http.Cookie;
         set req.http.Cookie = regsuball(req.http.Cookie, "; +", ";");
@@ -143,7 +143,7 @@ sub vcl_recv {
         return (pass);
     }
     # A logged-in reader gets the shared page with ESI includes; only its per-user fragments reach
-    # Django, with the reader's cookies (BLUEPRINT A6). Django renders the page itself without them.
+    # Django, with the reader's cookies. Django renders the page itself without them.
     # Anonymous readers get the other variant, fragments inline: one object, no ESI work on delivery.
     if (req.http.Cookie ~ "(^|; ){{ session_cookie }}=") {
         set req.http.X-Upstack-Cookie = req.http.Cookie;
@@ -169,7 +169,7 @@ sub vcl_backend_fetch {
 }
 
 sub vcl_backend_response {
-    # Grace: serve stale objects for hours while the backends are sick (BLUEPRINT A3).
+    # Grace: serve stale objects for hours while the backends are sick.
     set beresp.grace = {{ grace_sick }};
     # Never keep an error from a background fetch; the stale copy stays in use.
     if (beresp.status >= 500 && bereq.is_bgfetch) {
@@ -214,7 +214,7 @@ sub vcl_synth {
     }
 }
 
-# A flat error page when no backend can answer (BLUEPRINT A5).
+# A flat error page when no backend can answer.
 sub vcl_backend_error {
     set beresp.http.Content-Type = "text/html; charset=utf-8";
     set beresp.http.Retry-After = "5";
