@@ -57,12 +57,14 @@ def test_the_rule_sees_an_import_inside_a_function(tmp_path):
 def _core_venv() -> Path:
     """A venv with ``pip install -e .`` (no extras) and pytest, under var/, reused while pyproject.toml
     and the Python version are the same."""
+    python_version = "py{}.{}".format(*sys.version_info)
     key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + sys.version.encode()).hexdigest()[:12]
-    venv = ROOT / "var" / "noextras" / key
+    venv = ROOT / "var" / "noextras" / f"{python_version}-{key}"
     python = venv / "bin" / "python"
     if (venv / ".complete").exists():
         return venv
-    shutil.rmtree(venv.parent, ignore_errors=True)  # older keys too
+    for old in venv.parent.glob(f"{python_version}-*"):  # older keys of this Python (the Django 6 pass has its own)
+        shutil.rmtree(old, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     done = subprocess.run([*pip, "-e", str(ROOT), "pytest>=8", "pytest-django>=4.8"], capture_output=True,
@@ -82,3 +84,28 @@ def test_the_core_works_without_any_extra():
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-2000:]
+
+
+def test_without_celery_new_images_wait_for_their_first_view(monkeypatch):
+    """Thumbnails are enqueued after a save that sets a new image; without Celery nothing is enqueued
+    (``images.url`` makes each one when a page first shows it)."""
+    from django.db.models.signals import post_init, post_save
+
+    import upstack.tasks
+    from tests.inheritance_app.models import Category
+    from upstack import images
+
+    enqueued = []
+    monkeypatch.setattr(upstack.tasks, "enqueue_on_commit", lambda *args: enqueued.append(args))
+    images.register(Category, "image")  # a stand-in: the receiver only reads the attribute's name
+    try:
+        category = Category(pk=1, name="c")
+        for installed, name in ((True, "a.jpg"), (False, "b.jpg")):
+            monkeypatch.setattr(upstack.tasks, "celery_installed", lambda installed=installed: installed)
+            category.image = type("Image", (), {"name": name})()
+            post_save.send(sender=Category, instance=category, raw=False)
+    finally:
+        uid = "upstack.images.inheritance_app.category.image"
+        post_init.disconnect(sender=Category, dispatch_uid=uid + ".init")
+        post_save.disconnect(sender=Category, dispatch_uid=uid + ".save")
+    assert enqueued == [("upstack.thumbnails", "inheritance_app", "category", 1, "image")]
