@@ -4,7 +4,8 @@ Defaults live in ``DEFAULTS``. Code reads options only through :func:`get` (or t
 mapping), which merges the project's ``UPSTACK`` dict and any top-level ``UPSTACK_<NAME>`` settings over
 the defaults once and caches the result. The cache is dropped on Django's ``setting_changed`` signal so
 ``override_settings`` works in tests. No other module may read ``django.conf.settings`` for an upstack
-option.
+option. Each option's type and range is in ``checks/rules.py`` (checked by ``manage.py check``) and
+docs/settings.md.
 """
 
 from __future__ import annotations
