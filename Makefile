@@ -28,10 +28,17 @@ run: install
 	@exec .venv/bin/gunicorn newsroom.wsgi:application --bind 127.0.0.1:$(PORT) \
 		--workers 2 --threads 4 --access-logfile - --graceful-timeout 5
 
+# The package's unit tests that need no running stack: the second pass of `make test` runs them on Django 6.0
+# (Django's own cache tests against upstack's backends included, ~3.5 min); the no-extras venv it builds gets
+# the newest Django 6.
+DJANGO6_TESTS := tests/upstack/cache tests/upstack/edge tests/upstack/page tests/upstack/metrics tests/upstack/checks \
+	tests/upstack/test_templatetags.py tests/upstack/test_optional_deps.py tests/upstack/ops/test_loadtest.py
+
 # The whole suite on SQLite (with the fuzz test and the fault drill, whose table it prints - docs/security.md),
-# then the newsroom and query-cache tests on a real PostgreSQL (tests/servers.py), then the quick benchmark,
-# which fails when the run is invalid or a ratio regresses (its files go to var/bench/ci, not the tree; its
-# stack gets its own state folder there, never one someone left up).
+# then the newsroom and query-cache tests on a real PostgreSQL (tests/servers.py), then the package's unit
+# tests again on Django 6.0 under Python 3.12/3.13 (.venv-django6, scripts/django6-venv), then the quick
+# benchmark, which fails when the run is invalid or a ratio regresses (its files go to var/bench/ci, not the
+# tree; its stack gets its own state folder there, never one someone left up).
 test: install services
 	@rm -f var/drill/latest.md
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m pytest $(PYTEST_ARGS)
@@ -39,6 +46,10 @@ test: install services
 	@echo "== the newsroom's tests again, on a real PostgreSQL =="
 	@DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m tests.servers run postgres -- \
 		$(PY) -m pytest -q -p no:cacheprovider tests/newsroom tests/upstack/test_query_cache.py
+	@echo "== the package's unit tests on Django 6 (.venv-django6) =="
+	@scripts/django6-venv
+	@DJANGO_SETTINGS_MODULE=newsroom.settings.test .venv-django6/bin/python -m pytest -q -p no:cacheprovider \
+		$(DJANGO6_TESTS)
 	@echo "== the quick side-by-side benchmark (bench/baseline-quick.json) =="
 	@mkdir -p var/bench/ci && $(PY) -m bench.run --quick --out var/bench/ci --state-dir var/bench/ci/stack \
 		> var/bench/ci/report.txt || \
@@ -63,4 +74,4 @@ lint: install
 	@.venv/bin/ruff check src newsroom tests bench
 
 clean:
-	rm -rf .venv var .upstack .pytest_cache
+	rm -rf .venv .venv-django6 var .upstack .pytest_cache

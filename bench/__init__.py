@@ -1,1 +1,1 @@
-"""Benchmarks and load tests for upstack (BLUEPRINT §I); see bench/README.md."""
+"""Benchmarks and load tests for upstack; see bench/README.md."""

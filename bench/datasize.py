@@ -1,4 +1,4 @@
-"""Does the site stay fast as the data grows? (BLUEPRINT I4)
+"""Does the site stay fast as the data grows?
 
 For each size a separate local stack is brought up (its own state dir, seeded with that many
 articles), then: edge-hit throughput (wrk on one cached article page, pinned to CPU 0) and

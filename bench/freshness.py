@@ -1,4 +1,4 @@
-"""Freshness after writes, through the edge (BLUEPRINT C3, issue "fresh within a second").
+"""Freshness after writes, through the edge.
 
 Run inside the site's environment (it uses the ORM and the admin in-process, on the same database
 and caches as the running app server), e.g. against `upstack up`:

@@ -1,4 +1,4 @@
-"""Locust scenarios for the newsroom (BLUEPRINT I1). Run through ``manage.py upstack loadtest``.
+"""Locust scenarios for the newsroom. Run through ``manage.py upstack loadtest``.
 
 Scenarios (``UPSTACK_SCENARIO``):
   anonymous  readers browsing seeded URLs with Zipf-like popularity (a few pages get most views)

@@ -1,5 +1,5 @@
 """``make bench`` / ``make bench-quick``: upstack side by side with plain Django and a typical
-production template, on one machine, one data set, runs interleaved (BLUEPRINT I2, I3, I4).
+production template, on one machine, one data set, runs interleaved.
 
 1. ``upstack up`` brings up the full stack and seeds the data (quick: 2,000 articles; full: 20,000).
 2. Two more gunicorn servers run the same code on the same PostgreSQL: ``plain`` (every upstack

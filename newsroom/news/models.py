@@ -1,6 +1,6 @@
 """The newsroom's data: sections, authors, tags, articles, comments and likes.
 
-Every filter and ordering a page uses has an index here (BLUEPRINT C9); the page views rely on them and
+Every filter and ordering a page uses has an index here; the page views rely on them and
 on count-free pagination, so no page does an exact COUNT(*) over the articles table.
 """
 
@@ -60,7 +60,7 @@ class ArticleQuerySet(models.QuerySet):
         return self.filter(status=Article.Status.PUBLISHED, published_at__lte=timezone.now())
 
     def for_listing(self):
-        """What a teaser needs and nothing more (BLUEPRINT C10)."""
+        """What a teaser needs and nothing more."""
         return self.select_related("section", "author").defer("body")
 
 

@@ -1,7 +1,7 @@
 """Every read the newsroom's pages make, in one place.
 
 Each function returns exactly what one page block needs with a fixed number of SQL queries, whatever
-the size of the tables (BLUEPRINT C10): lists use ``select_related``/``defer`` and count-free
+the size of the tables: lists use ``select_related``/``defer`` and count-free
 pagination (fetch one row more than a page to know whether there is a next page), counts are
 correlated subqueries on the row itself, never a ``COUNT(*)`` over the articles table.
 """

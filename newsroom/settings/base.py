@@ -75,7 +75,7 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
-AXES_CLIENT_IP_CALLABLE = "upstack.metrics.prometheus.client_ip"
+AXES_CLIENT_IP_CALLABLE = "upstack.metrics.clients.client_ip"
 AXES_RESET_ON_SUCCESS = True
 # Only failures are recorded: a successful login writes no row (and so purges nothing).
 AXES_DISABLE_ACCESS_LOG = True
@@ -120,7 +120,7 @@ CACHES = caches_setting(CACHE_URL or None, sessions_url=env.str("SESSION_REDIS_U
 SHARED_CACHE = bool(CACHE_URL)
 
 # Sessions: cached_db on the sessions namespace - off the database's hot path, and still working
-# (from the database) while the cache server is down (BLUEPRINT C8).
+# (from the database) while the cache server is down.
 # Without a shared cache server (make run: gunicorn workers each with their own in-process cache) a
 # cached session could outlive a logout in another worker, so sessions then stay in the database.
 SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if SHARED_CACHE else "db")
@@ -186,6 +186,8 @@ UPSTACK = {
     "BACKUP_KEEP": env.int("BACKUP_KEEP", default=7),
     "DIRECT_DATABASE_URL": env.str("DIRECT_DATABASE_URL", default=""),
     "PASS_PATHS": ["/accounts/", f"/{ADMIN_URL}", "/metrics"],
+    # What `upstack loadtest` visits: the most read articles, sections and tags.
+    "LOADTEST_PREPARE": "newsroom.news.loadtest.prepare",
 }
 
 LOGIN_URL = "/accounts/login/"

@@ -1,6 +1,6 @@
 """Production profile: DEBUG off, secrets from the environment, cached templates, persistent connections.
 
-Must pass ``manage.py check --deploy`` with no warnings (BLUEPRINT F1).
+Must pass ``manage.py check --deploy`` with no warnings.
 """
 
 from .base import *  # noqa: F403

@@ -1,6 +1,6 @@
 """Plain Django: every upstack feature switched off.
 
-This is the "plain" peer of the benchmark (BLUEPRINT I2): the same site, database sessions, no page,
+This is the "plain" peer of the benchmark: the same site, database sessions, no page,
 fragment, query or edge caching. The site must work exactly as with upstack on.
 """
 

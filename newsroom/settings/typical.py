@@ -1,4 +1,4 @@
-"""The "typical" benchmark peer (BLUEPRINT I2): what the most popular Django production template
+"""The "typical" benchmark peer: what the most popular Django production template
 gives you - gunicorn, a Redis cache for application use, WhiteNoise, sessions in the database,
 persistent connections - and none of upstack's layers (no edge keys, page, fragment or query cache).
 """

@@ -16,10 +16,10 @@ class UpstackConfig(AppConfig):
         conf.connect()
         tracking.install()
         invalidation.install()
-        try:
-            from .metrics import prometheus
-        except ImportError:  # prometheus-client is optional
-            return
-        from .edge import purge
+        from .metrics import exporter
 
-        purge._listeners.append(prometheus.observe_purge)
+        metrics = exporter()  # None without the metrics extra: metrics are off
+        if metrics:
+            from .edge import purge
+
+            purge._listeners.append(metrics.observe_purge)

@@ -4,7 +4,8 @@ Defaults live in ``DEFAULTS``. Code reads options only through :func:`get` (or t
 mapping), which merges the project's ``UPSTACK`` dict and any top-level ``UPSTACK_<NAME>`` settings over
 the defaults once and caches the result. The cache is dropped on Django's ``setting_changed`` signal so
 ``override_settings`` works in tests. No other module may read ``django.conf.settings`` for an upstack
-option.
+option. Each option's type and range is in ``checks/rules.py`` (checked by ``manage.py check``) and
+docs/settings.md.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ from django.core.signals import setting_changed
 DEFAULTS: dict[str, Any] = {
     # Where `upstack up` keeps its state (pids, data dirs, logs), relative to BASE_DIR.
     "STATE_DIR": ".upstack",
-    # Seconds a cache server may take to connect or answer before the call is a miss (BLUEPRINT C6).
+    # Seconds a cache server may take to connect or answer before the call is a miss.
     "CACHE_TIMEOUT": 0.25,
-    # Named fragment lifetimes, seconds (BLUEPRINT C4).
+    # Named fragment lifetimes, seconds.
     "TTLS": {"short": 60, "medium": 600, "long": 3600, "forever": 86400 * 30},
-    # +/- fraction applied to every TTL upstack writes (BLUEPRINT C5).
+    # +/- fraction applied to every TTL upstack writes.
     "TTL_JITTER": 0.2,
-    # Query parameter that asks for a fresh render; honoured only for trusted callers (F3).
+    # Query parameter that asks for a fresh render; honoured only for trusted callers.
     "BYPASS_PARAM": "flush-the-cache",
     # Secret used to sign bypass requests from non-staff trusted callers; empty disables signing.
     "BYPASS_SECRET": "",
-    # --- page cache and surrogate keys (BLUEPRINT C1, C3) ---
+    # --- page cache and surrogate keys ---
     # Store anonymous GET responses in the "pages" namespace.
     "PAGE_CACHE": True,
     # Seconds shared caches (the edge, the page cache) keep a page; writes purge it sooner.
@@ -69,10 +70,10 @@ DEFAULTS: dict[str, Any] = {
     "EDGE_REDIRECTS": {},
     # Thumbnail sizes, {name: [width, height]}; each is made as JPEG and WebP (upstack.images).
     "THUMBNAIL_SIZES": {"small": [320, 180], "medium": [640, 360], "large": [1280, 720]},
-    # --- observability (BLUEPRINT G) ---
+    # --- observability ---
     # Send Server-Timing to "trusted" callers (internal addresses, staff), "always" or "never".
     "SERVER_TIMING": "trusted",
-    # Insiders (BLUEPRINT A4), one list for every layer: the edge's purge ACL (also the bypass parameter,
+    # Insiders, one list for every layer: the edge's purge ACL (also the bypass parameter,
     # Server-Timing and /metrics), Django's internal addresses and the peers gunicorn believes
     # X-Forwarded-Proto from are all rendered from it. Matched against the real client address, which
     # behind a load balancer is the one it saw. Never all private networks by default.
@@ -85,7 +86,7 @@ DEFAULTS: dict[str, Any] = {
     # Statements slower than this (ms) are logged; a share of them with their EXPLAIN plan (0: off).
     "SLOW_QUERY_MS": 200,
     "SLOW_QUERY_SAMPLE": 0.1,
-    # --- operations (BLUEPRINT H) ---
+    # --- operations ---
     # Where backups go (relative to BASE_DIR) and how many to keep.
     "BACKUP_DIR": "var/backups",
     "BACKUP_KEEP": 7,
@@ -100,6 +101,9 @@ DEFAULTS: dict[str, Any] = {
     "STACK_SETTINGS": None,
     # The Celery application, "module:attribute" (default: "<project>.celery:app").
     "CELERY_APP": None,
+    # A callable, "module.function": prepare(top) -> (URL paths, most visited first; extra environment for
+    # the locustfile), for `upstack loadtest` (default: the home page only).
+    "LOADTEST_PREPARE": None,
 }
 
 
@@ -128,6 +132,11 @@ def get(name: str) -> Any:
         return _merged()[name]
     except KeyError:
         raise ImproperlyConfigured(f"Unknown upstack option {name!r}.") from None
+
+
+def effective() -> dict[str, Any]:
+    """Every option's effective value (the system checks validate them: upstack.checks.rules)."""
+    return dict(_merged())
 
 
 def reset(**kwargs) -> None:

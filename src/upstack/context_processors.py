@@ -1,4 +1,4 @@
-"""Template context from upstack: the named fragment lifetimes as ``ttl`` (BLUEPRINT C4)."""
+"""Template context from upstack: the named fragment lifetimes as ``ttl``."""
 
 from . import conf
 

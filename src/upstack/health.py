@@ -3,7 +3,7 @@
 Liveness says the process answers; load balancers use it, so a database outage does not take every
 edge node out of rotation. Readiness says the app can serve pages: it also asks the database.
 Varnish probes it, so while the database is down its backends are sick and grace serves the last
-good copy of every page instead of trying (BLUEPRINT A3).
+good copy of every page instead of trying.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Thumbnails (BLUEPRINT D4, E2): every configured size of an image, as optimised JPEG and WebP.
+"""Thumbnails: every configured size of an image, as optimised JPEG and WebP.
 
 ``UPSTACK["THUMBNAIL_SIZES"]`` names the sizes (``{"small": [320, 180], ...}``); each thumbnail is
 cropped to fill its box and stored in the default storage (the filesystem, or S3 through
@@ -89,8 +89,10 @@ def register(model, field: str) -> None:
         if raw or not current or instance.__dict__.get(f"_upstack_image_{field}") == current.name:
             return
         instance.__dict__[f"_upstack_image_{field}"] = current.name
-        from .tasks import enqueue_on_commit
+        from .tasks import celery_installed, enqueue_on_commit
 
+        if not celery_installed():  # no workers: url() makes each thumbnail on its first view
+            return
         enqueue_on_commit("upstack.thumbnails", model._meta.app_label, model._meta.model_name, instance.pk, field)
 
     uid = f"upstack.images.{model._meta.label_lower}.{field}"

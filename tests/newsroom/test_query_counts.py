@@ -1,4 +1,4 @@
-"""Query discipline (BLUEPRINT C10): each page makes a fixed number of queries, whatever the data size.
+"""Query discipline: each page makes a fixed number of queries, whatever the data size.
 
 Every page is measured on a database seeded at two sizes (10x apart); the counts must be identical
 and within the page's bound. The bounds are the measured counts, so a new query is a conscious change.

@@ -1,4 +1,4 @@
-"""``get_or_compute``: the stampede-safe, fault-tolerant way to cache an expensive value (BLUEPRINT C5).
+"""``get_or_compute``: the stampede-safe, fault-tolerant way to cache an expensive value.
 
 The cached entry is ``(value, delta, expiry)``: the value, how long it took to compute, and its soft
 expiry. It is stored for ``ttl + stale_ttl`` so that after the soft expiry a previous value is still

@@ -1,4 +1,4 @@
-"""A per-process circuit breaker for one cache server (BLUEPRINT C6).
+"""A per-process circuit breaker for one cache server.
 
 Closed: calls go through. A failure opens it for ``cooldown`` seconds, during which calls are not
 attempted at all (the cache is a miss). After the cooldown one trial call is let through

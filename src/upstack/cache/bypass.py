@@ -1,4 +1,4 @@
-"""The "fresh render" switch (BLUEPRINT C4, F3): ``?flush-the-cache`` re-renders every fragment
+"""The "fresh render" switch: ``?flush-the-cache`` re-renders every fragment
 of a page, but only for staff users or for requests signed with ``UPSTACK["BYPASS_SECRET"]``; for
 everyone else the parameter is ignored, so it cannot be used to knock the caches over.
 

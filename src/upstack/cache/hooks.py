@@ -1,4 +1,4 @@
-"""Instrumentation hooks for cache operations (BLUEPRINT C7, G1).
+"""Instrumentation hooks for cache operations.
 
 Every operation of an upstack cache backend is reported once (nested calls such as ``get_or_set``
 calling ``get`` are reported as the outer operation only) to the functions subscribed here::

@@ -1,4 +1,4 @@
-"""Cache namespaces (BLUEPRINT C7): ``templates``, ``queries``, ``pages``, ``sessions`` and ``data``
+"""Cache namespaces: ``templates``, ``queries``, ``pages``, ``sessions`` and ``data``
 are cache aliases that share servers, each with its own key prefix and generation.
 
 ``caches_setting(url)`` builds the ``CACHES`` dict for a project from one URL; ``flush(ns)`` bumps one

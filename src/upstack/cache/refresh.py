@@ -1,4 +1,4 @@
-"""Refresh-ahead data (BLUEPRINT C11): expensive shared payloads computed in the background.
+"""Refresh-ahead data: expensive shared payloads computed in the background.
 
 ::
 

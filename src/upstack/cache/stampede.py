@@ -1,4 +1,4 @@
-"""Pure stampede-protection policy (BLUEPRINT C5): TTL jitter and XFetch early recomputation.
+"""Pure stampede-protection policy: TTL jitter and XFetch early recomputation.
 
 XFetch (Vattani, Chierichetti, Lowenstein, "Optimal Probabilistic Cache Stampede Prevention",
 VLDB 2015): a reader recomputes a still-valid value early with a probability that grows as expiry

@@ -1,4 +1,4 @@
-"""Live launch probes (BLUEPRINT H5): does the running stack do what the checklist promises?
+"""Live launch probes: does the running stack do what the checklist promises?
 
 Each probe returns ``(ok, detail, fix)``. Probes that must look like an outsider send from
 127.0.0.2 when the edge is on loopback (outside the purge ACL, which lists 127.0.0.1); against a

@@ -1,4 +1,4 @@
-"""System checks with stable IDs (BLUEPRINT H5, F). Registered with Django's check framework under
+"""System checks with stable IDs. Registered with Django's check framework under
 the ``upstack`` tag; the production ones only with ``--deploy``. Each message says how to fix it;
 docs/checks.md lists them all."""
 
@@ -8,14 +8,27 @@ import logging
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from .. import conf
+from . import rules
 
 SHARED_BACKENDS = ("redis", "memcached", "pymemcache", "pylibmc", "db.DatabaseCache")
 
 
 def _error(id_, msg, hint, level=checks.Error):
     return level(msg, hint=hint, id=f"upstack.{id_}")
+
+
+@checks.register("upstack")
+def upstack_options(app_configs, **kwargs):
+    """Every UPSTACK option against its type, range or choices (checks/rules.py; E100-E104)."""
+    hint = "docs/settings.md gives the type, range and default of every UPSTACK option."
+    try:
+        values = conf.effective()
+    except ImproperlyConfigured as exc:
+        return [_error("E100", str(exc), hint)]
+    return [_error(problem.code, problem.message, hint) for problem in rules.validate(values)]
 
 
 @checks.register("upstack", deploy=True)
@@ -70,7 +83,7 @@ def _logs_to_stderr() -> bool:
 
 
 def shared_nothing() -> list:
-    """With several app servers, nothing may live on one of them (BLUEPRINT J1)."""
+    """With several app servers, nothing may live on one of them."""
     if conf.get("APP_SERVERS") <= 1:
         return []
     local = []

@@ -1,4 +1,4 @@
-"""Personalisation without losing the cache (BLUEPRINT A6): Edge Side Includes.
+"""Personalisation without losing the cache: Edge Side Includes.
 
 A page is shared by everyone; the few per-user parts (a user bar, a form with its CSRF token, a
 "liked" state) are fragments. ``{% esi "name" key=value %}`` emits ``<esi:include src="/_esi/name/?key=value"/>``

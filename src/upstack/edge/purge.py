@@ -1,4 +1,4 @@
-"""The purge pipeline (BLUEPRINT A4, C3): keys collected during a transaction are purged after it
+"""The purge pipeline: keys collected during a transaction are purged after it
 commits - never before - batched, deduplicated, sent to every purge backend (each Varnish node, the
 page cache), retried, and never raised into the request.
 

@@ -1,4 +1,4 @@
-"""The per-request time breakdown (BLUEPRINT G1): SQL, cache, templates, outbound HTTP, Python.
+"""The per-request time breakdown: SQL, cache, templates, outbound HTTP, Python.
 
 A ``Collector`` lives in a context variable for the duration of one request (``start``/``stop``).
 The probes add to the current one and do nothing when there is none:

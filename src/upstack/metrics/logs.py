@@ -1,4 +1,4 @@
-"""JSON log lines on stderr (BLUEPRINT G2): one per request, and the same format for Django's and
+"""JSON log lines on stderr: one per request, and the same format for Django's and
 Celery's own logs. ``JSONFormatter`` is a logging formatter; extra fields passed with ``extra=``
 become keys. Secrets never reach it: request lines carry no headers, cookies, query strings or
 bodies, and values of keys that look secret are masked anyway.

@@ -16,7 +16,8 @@ from contextlib import ExitStack
 from django.db import connections
 
 from .. import conf
-from . import collector
+from . import collector, exporter
+from .clients import client_ip, is_internal
 
 logger = logging.getLogger("upstack.request")
 PARTS = ("sql", "cache", "template", "http", "python")
@@ -42,14 +43,14 @@ class RequestMetricsMiddleware:
         collector.install()
 
     def __call__(self, request):
-        from .prometheus import IN_FLIGHT, client_ip, is_internal, observe_request
-
+        metrics = exporter()
         # The request id comes from the proxy in front (an internal peer); Server-Timing goes only to
         # callers who are internal themselves, wherever they came through.
         request.request_id = _request_id(request, is_internal(request.META.get("REMOTE_ADDR", "")))
         internal = is_internal(client_ip(request))
         token = collector.start()
-        IN_FLIGHT.inc()
+        if metrics:
+            metrics.IN_FLIGHT.inc()
         try:
             with ExitStack() as stack:
                 for connection in connections.all():
@@ -58,7 +59,8 @@ class RequestMetricsMiddleware:
             parts = collector.current().breakdown()
         finally:
             collector.stop(token)
-            IN_FLIGHT.dec()
+            if metrics:
+                metrics.IN_FLIGHT.dec()
         match = getattr(request, "resolver_match", None)
         page_cache = response.get("X-Page-Cache")
         view = (match.view_name or match._func_path) if match else ("page-cache" if page_cache == "HIT" else "unresolved")
@@ -76,5 +78,6 @@ class RequestMetricsMiddleware:
             "sql_count": parts["sql_count"], "cache_count": parts["cache_count"], "page_cache": page_cache,
             **({"rejected": request.upstack_rejected} if hasattr(request, "upstack_rejected") else {}),
         })
-        observe_request(view, response.status_code, parts, page_cache)
+        if metrics:
+            metrics.observe_request(view, response.status_code, parts, page_cache)
         return response

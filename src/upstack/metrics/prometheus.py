@@ -1,4 +1,4 @@
-"""Prometheus metrics (BLUEPRINT G3), correct across gunicorn workers (multiprocess mode).
+"""Prometheus metrics, correct across gunicorn workers (multiprocess mode).
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set (``upstack up`` and the rendered configs set it), every process
 writes its samples to files there and ``/metrics`` sums them; the gunicorn config marks dead workers.
@@ -9,7 +9,6 @@ imported here only.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 from django.http import Http404, HttpResponse
@@ -18,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import GaugeMetricFamily
 
 from .. import conf
+from .clients import client_ip, is_internal
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 REQUEST_SECONDS = Histogram("upstack_request_seconds", "Request latency", ["view", "status"], buckets=BUCKETS)
@@ -66,6 +66,15 @@ class QueueDepths:
         yield gauge
 
 
+def multiprocess_samples(multiproc_dir) -> list:
+    """Every sample the processes wrote to ``multiproc_dir`` (``upstack top``, ``upstack report``)."""
+    from prometheus_client import multiprocess
+
+    reg = CollectorRegistry()
+    multiprocess.MultiProcessCollector(reg, path=str(multiproc_dir))
+    return [sample for family in reg.collect() for sample in family.samples]
+
+
 def registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -83,28 +92,6 @@ def _allowed(request) -> bool:
     if token and constant_time_compare(header, f"Bearer {token}"):
         return True
     return is_internal(client_ip(request))
-
-
-def client_ip(request) -> str:
-    """The caller's address. Behind internal proxies (the edge, the load balancer) it is the last
-    address in X-Forwarded-For that is not internal - earlier entries are the client's own say."""
-    address = request.META.get("REMOTE_ADDR", "")
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if not forwarded or not is_internal(address):
-        return address
-    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
-        if not is_internal(hop):
-            return hop
-        address = hop
-    return address
-
-
-def is_internal(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(net, strict=False) for net in conf.get("INTERNAL_IPS"))
 
 
 def metrics_view(request):

@@ -1,4 +1,4 @@
-"""Slow queries (BLUEPRINT G6): statements slower than ``UPSTACK["SLOW_QUERY_MS"]`` are logged, a
+"""Slow queries: statements slower than ``UPSTACK["SLOW_QUERY_MS"]`` are logged, a
 sampled share (``SLOW_QUERY_SAMPLE``) with their EXPLAIN plan (PostgreSQL, SELECT only)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Verified PostgreSQL backups (BLUEPRINT H6): ``upstack backup``, ``backup verify``, ``restore``.
+"""Verified PostgreSQL backups: ``upstack backup``, ``backup verify``, ``restore``.
 
 A backup is ``pg_dump --format=custom`` (compressed) taken inside an exported snapshot, so the
 manifest written beside it - the row count of every table and a checksum of a sample of each - is

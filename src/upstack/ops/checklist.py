@@ -1,4 +1,4 @@
-"""``upstack check``: the launch checklist (BLUEPRINT H5) - Django's deploy checks, upstack's own
+"""``upstack check``: the launch checklist - Django's deploy checks, upstack's own
 (stable IDs), and with a live edge URL the probes of ``upstack.checks.live`` plus "a recent backup
 exists and verifies". Every item is pass or fail with how to fix it."""
 

@@ -1,8 +1,8 @@
 """``upstack loadtest``: one Locust scenario, headless and bounded, with CSV, HTML and PNG charts.
 
 Locust runs as a subprocess on ``bench/locustfile.py`` (Locust is imported nowhere in the package);
-this module prepares its inputs - the URL list by popularity from the database, a staff account for
-the editors - and turns its CSV output into charts with matplotlib: latency over time, and latency
+this module prepares its inputs - the URL list by popularity (the project's ``LOADTEST_PREPARE``
+hook), a staff account for the editors - and turns its CSV output into charts with matplotlib: latency over time, and latency
 histograms split by ``X-Cache`` (edge) and ``X-Page-Cache`` (Django's page cache).
 """
 
@@ -15,6 +15,7 @@ import secrets
 import subprocess
 import sys
 from collections import defaultdict
+from importlib.util import find_spec
 from pathlib import Path
 
 SCENARIOS = ("anonymous", "readers", "editors", "ajax", "mixed")
@@ -30,27 +31,35 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
+def site_urls(top: int) -> tuple[list[str], dict[str, str]]:
+    """The project's URL list (most visited first) and extra environment for its locustfile, from the
+    ``UPSTACK["LOADTEST_PREPARE"]`` hook; without one, the home page only."""
+    from django.utils.module_loading import import_string
+
+    from .. import conf
+
+    hook = conf.get("LOADTEST_PREPARE")
+    if not hook:
+        return ["/"], {}
+    urls, env = import_string(hook)(top)
+    return list(urls), dict(env)
+
+
 def prepare(out: Path, top: int = 300) -> dict[str, str]:
     """Write the URL list and make sure the editor account exists; returns Locust's environment."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    from newsroom.news.models import Article, Section, Tag
-
-    articles = list(Article.objects.published().order_by("-read_count").values_list("slug", "pk")[:top])
-    urls = ["/", *[f"/articles/{slug}/" for slug, _ in articles],
-            *[s.get_absolute_url() for s in Section.objects.all()], *[t.get_absolute_url() for t in Tag.objects.all()[:20]]]
+    urls, site_env = site_urls(top)
     (out / "urls.txt").write_text("\n".join(urls) + "\n")
     password = secrets.token_urlsafe(16)
     editor, _ = get_user_model().objects.get_or_create(username="loadtest-editor",
                                                        defaults={"is_staff": True, "is_superuser": True})
     editor.set_password(password)
     editor.save()
-    readers = get_user_model().objects.filter(username__startswith="reader").count()
     return {"UPSTACK_LOADTEST_URLS": str(out / "urls.txt"), "UPSTACK_LOADTEST_OUT": str(out),
             "UPSTACK_LOADTEST_EDITOR": editor.username, "UPSTACK_LOADTEST_EDITOR_PASSWORD": password,
-            "UPSTACK_LOADTEST_READERS": str(max(1, readers)), "UPSTACK_LOADTEST_ADMIN": "/" + settings.ADMIN_URL,
-            "UPSTACK_LOADTEST_ARTICLE_IDS": ",".join(str(pk) for _, pk in articles[:50]) or "1"}
+            "UPSTACK_LOADTEST_ADMIN": "/" + getattr(settings, "ADMIN_URL", "admin/"), **site_env}
 
 
 def run(scenario: str, users: int, duration: str, target: str, out: Path, locustfile: Path) -> dict:
@@ -85,6 +94,9 @@ def summarize(out: Path) -> dict:
 
 
 def charts(out: Path) -> list[str]:
+    """The PNG charts of a run; none without matplotlib (the bench extra)."""
+    if find_spec("matplotlib") is None:
+        return []
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,4 +1,4 @@
-"""``upstack release`` (BLUEPRINT H3): one command, in order, each step timed, the first failure
+"""``upstack release``: one command, in order, each step timed, the first failure
 stops it with a clear message and a non-zero exit.
 
     checks -> [backup] -> migrate (lock_timeout, statement_timeout) -> collectstatic

@@ -1,4 +1,4 @@
-"""``upstack report views``: which views cost the most, and where their time goes (BLUEPRINT G1).
+"""``upstack report views``: which views cost the most, and where their time goes.
 
 Reads the per-view request and part histograms the app servers write (Prometheus multiprocess
 files), sorts views by total time, and flags any part (sql, cache, template, http, python) that
@@ -14,20 +14,16 @@ PARTS = ("sql", "cache", "template", "http", "python")
 
 
 def views(multiproc_dir: Path, threshold: float = 0.30) -> list[dict]:
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
+    from ..metrics.prometheus import multiprocess_samples
 
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(multiproc_dir))
     rows: dict[str, dict] = defaultdict(lambda: {"requests": 0, "seconds": 0.0, **{p: 0.0 for p in PARTS}})
-    for family in registry.collect():
-        for sample in family.samples:
-            if sample.name == "upstack_request_seconds_count":
-                rows[sample.labels["view"]]["requests"] += int(sample.value)
-            elif sample.name == "upstack_request_seconds_sum":
-                rows[sample.labels["view"]]["seconds"] += sample.value
-            elif sample.name == "upstack_request_part_seconds_sum":
-                rows[sample.labels["view"]][sample.labels["part"]] += sample.value
+    for sample in multiprocess_samples(multiproc_dir):
+        if sample.name == "upstack_request_seconds_count":
+            rows[sample.labels["view"]]["requests"] += int(sample.value)
+        elif sample.name == "upstack_request_seconds_sum":
+            rows[sample.labels["view"]]["seconds"] += sample.value
+        elif sample.name == "upstack_request_part_seconds_sum":
+            rows[sample.labels["view"]][sample.labels["part"]] += sample.value
     result = []
     for view, row in rows.items():
         total = row["seconds"] or 1e-12

@@ -1,4 +1,4 @@
-"""``upstack top``: the running stack at a glance (BLUEPRINT G4), live or as one JSON snapshot.
+"""``upstack top``: the running stack at a glance, live or as one JSON snapshot.
 
 Each section reads its server directly - varnishstat for the edge, the app servers' Prometheus
 files (multiprocess mode) for the app, Redis INFO for the cache, pg_stat_activity and
@@ -36,24 +36,20 @@ def edge(workdir: Path, interval: float) -> dict:
 
 
 def app(multiproc_dir: Path) -> dict:
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
+    from ..metrics.prometheus import multiprocess_samples
 
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(multiproc_dir))
     count = total = busy = 0.0
     buckets: dict[float, float] = {}
-    for family in registry.collect():
-        for sample in family.samples:
-            if sample.name == "upstack_request_seconds_count":
-                count += sample.value
-            elif sample.name == "upstack_request_seconds_sum":
-                total += sample.value
-            elif sample.name == "upstack_request_seconds_bucket":
-                le = float(sample.labels["le"])
-                buckets[le] = buckets.get(le, 0) + sample.value
-            elif sample.name == "upstack_requests_in_flight":
-                busy += sample.value
+    for sample in multiprocess_samples(multiproc_dir):
+        if sample.name == "upstack_request_seconds_count":
+            count += sample.value
+        elif sample.name == "upstack_request_seconds_sum":
+            total += sample.value
+        elif sample.name == "upstack_request_seconds_bucket":
+            le = float(sample.labels["le"])
+            buckets[le] = buckets.get(le, 0) + sample.value
+        elif sample.name == "upstack_requests_in_flight":
+            busy += sample.value
     p95 = None
     if count:
         for le in sorted(buckets):

@@ -1,4 +1,4 @@
-"""``upstack warm`` (BLUEPRINT H4): request the most popular URLs through the edge before traffic
+"""``upstack warm``: request the most popular URLs through the edge before traffic
 arrives, with a progress bar, and report status counts and the edge and page-cache hit ratios of
 the warming pass (before) and of a second pass over the same URLs (after).
 

@@ -1,3 +1,3 @@
-"""The page cache (BLUEPRINT C1): whole responses for anonymous GET/HEAD, invalidated by the same
+"""The page cache: whole responses for anonymous GET/HEAD, invalidated by the same
 surrogate keys as the edge. ``policy`` is pure; ``store`` talks to the ``pages`` namespace;
 ``middleware`` is the thin glue (and sets ``Cache-Control`` and the surrogate-key header)."""

@@ -24,7 +24,7 @@ from ..edge import fresh, purge
 from ..edge import keys as surrogate
 from ..edge.esi import edge_processes_esi
 from ..errors import bad_request_response
-from ..metrics.prometheus import is_internal
+from ..metrics.clients import is_internal
 from . import policy, store
 
 SKIP_HEADERS = {"set-cookie", "x-page-cache", "content-length"}

@@ -57,7 +57,7 @@ class StackContext:
     server_name: str = "localhost"
     # Combined certificate + key PEM for TLS at the load balancer.
     tls_cert: str = "/etc/upstack/tls/site.pem"
-    # Edge policy from settings (BLUEPRINT A5): the fresh-render parameter, tracking parameters
+    # Edge policy from settings: the fresh-render parameter, tracking parameters
     # dropped from URLs, URL regexes answered 404 at the edge, exact-path redirects, the error page.
     bypass_param: str = "flush-the-cache"
     tracking_params: tuple[str, ...] = ("utm_[a-z]+", "fbclid", "gclid")
@@ -65,7 +65,7 @@ class StackContext:
     redirects: tuple[tuple[str, str], ...] = ()
     pass_paths: tuple[str, ...] = ("/accounts/", "/admin/")
     error_page: str = "<!doctype html><title>Back soon</title><h1>We will be right back</h1>"
-    # Trust lists, from UPSTACK["INTERNAL_IPS"] and UPSTACK["LOAD_BALANCERS"] (BLUEPRINT A4): insiders
+    # Trust lists, from UPSTACK["INTERNAL_IPS"] and UPSTACK["LOAD_BALANCERS"]: insiders
     # (purge, bypass, metrics; also the peers gunicorn takes X-Forwarded-Proto from), and the load
     # balancers whose X-Forwarded-For, X-Forwarded-Proto and X-Request-ID the edge believes.
     internal_networks: tuple[str, ...] = ("127.0.0.1/32", "::1/128")

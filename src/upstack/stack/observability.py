@@ -1,4 +1,4 @@
-"""Prometheus scrape configuration, alert rules and a Grafana dashboard for a stack (BLUEPRINT G3).
+"""Prometheus scrape configuration, alert rules and a Grafana dashboard for a stack.
 
 Pure: a context's hosts and ports in, ``{path: text}`` out. The app servers are scraped at
 ``/metrics`` (upstack's metrics, summed over workers); Varnish, Redis and PostgreSQL through the

@@ -110,7 +110,7 @@ class LocalStack:
 
     def reload_edge(self) -> str:
         """Re-render the configs (the VCL embeds the site's error page) and load the new VCL into the
-        running Varnish: its cache survives (BLUEPRINT A8)."""
+        running Varnish: its cache survives."""
         state = self._require_running()
         ctx = self.context(state)
         render.write(render.render("local", ctx), self.dir)

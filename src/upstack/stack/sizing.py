@@ -1,7 +1,7 @@
 """Sizing rules: how big each server should be on a machine of a given size.
 
 Pure functions of the resources (cores, bytes of memory) and a few choices; no I/O, no settings.
-The rules are the classic ones (BLUEPRINT H1): PostgreSQL shared_buffers 25% of RAM up to 8 GB,
+The rules are the classic ones: PostgreSQL shared_buffers 25% of RAM up to 8 GB,
 work_mem (2 x RAM) / max_connections, maintenance_work_mem RAM/16, effective_cache_size RAM/2,
 max_connections under 400; app workers from cores, capped by memory; and a connection budget that
 keeps every pool's connections under PostgreSQL's max_connections.

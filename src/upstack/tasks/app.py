@@ -1,6 +1,6 @@
-"""The Celery application factory and upstack's task plumbing (BLUEPRINT D).
+"""The Celery application factory and upstack's task plumbing.
 
-``make_celery("newsroom")`` returns a Celery app configured from Django settings with the
+``make_celery("myproject")`` returns a Celery app configured from Django settings with the
 ``CELERY_`` prefix, with upstack's defaults for the settings a project did not set: the three queues
 (high, default, low), prefetch 1, late acks with reject-on-worker-lost, time limits, results off.
 Without a broker (``CELERY_BROKER_URL`` empty) tasks run eagerly in-process, which is what the
@@ -10,11 +10,20 @@ embedded default (``make run``) wants.
 from __future__ import annotations
 
 import logging
-import threading
 
 from celery import Celery, shared_task
-from celery.signals import setup_logging
+from celery.signals import (
+    after_task_publish,
+    setup_logging,
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_retry,
+    task_success,
+)
 from kombu import Queue
+
+from .stats import failed, postrun, prerun, retried, sent, succeeded
 
 logger = logging.getLogger("upstack.tasks")
 
@@ -54,6 +63,15 @@ RETRY = {"autoretry_for": (ConnectionError, OSError, TimeoutError), "retry_backo
          "retry_jitter": True, "max_retries": 5}
 
 
+# The task counters (tasks.stats) and task metrics, for every process that loads the Celery app.
+after_task_publish.connect(sent, dispatch_uid="upstack.tasks.sent", weak=False)
+task_success.connect(succeeded, dispatch_uid="upstack.tasks.succeeded", weak=False)
+task_failure.connect(failed, dispatch_uid="upstack.tasks.failed", weak=False)
+task_retry.connect(retried, dispatch_uid="upstack.tasks.retried", weak=False)
+task_prerun.connect(prerun, dispatch_uid="upstack.tasks.prerun", weak=False)
+task_postrun.connect(postrun, dispatch_uid="upstack.tasks.postrun", weak=False)
+
+
 @setup_logging.connect(dispatch_uid="upstack.tasks.logging")
 def _django_logging(**kwargs):
     """Celery logs through Django's LOGGING (JSON lines), not its own format."""
@@ -66,8 +84,6 @@ def _django_logging(**kwargs):
 
 def make_celery(name: str) -> Celery:
     from django.conf import settings
-
-    from . import stats  # noqa: F401 - connects the task counters
 
     app = Celery(name)
     app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -82,74 +98,6 @@ def make_celery(name: str) -> Celery:
         app.conf.task_always_eager = True
     app.autodiscover_tasks()
     return app
-
-
-def broker_configured() -> bool:
-    from django.conf import settings
-
-    return bool(getattr(settings, "CELERY_BROKER_URL", ""))
-
-
-def celery_app() -> Celery:
-    """The project's Celery app (``UPSTACK["CELERY_APP"]``, default ``<project>.celery:app``), so any
-    process - web, command, worker - sends tasks to the configured broker."""
-    from django.conf import settings
-    from django.utils.module_loading import import_string
-
-    from .. import conf
-
-    path = conf.get("CELERY_APP") or f"{settings.SETTINGS_MODULE.split('.')[0]}.celery:app"
-    return import_string(path.replace(":", "."))
-
-
-def send(task_name: str, args: tuple, queue: str | None = None, countdown: float | None = None,
-         kwargs: dict | None = None) -> None:
-    options = {"queue": queue} if queue else {}
-    celery_app().send_task(task_name, args=args, kwargs=kwargs, countdown=countdown, retry=False, **options)
-
-
-def try_send(task_name: str, args: tuple, queue: str | None = None, *, countdown: float | None = None,
-             kwargs: dict | None = None, otherwise: str) -> bool:
-    """``send``, but a broker that cannot take the task is logged (saying what happens ``otherwise``)
-    and counted (``upstack tasks stats``) instead of raised: False then."""
-    try:
-        send(task_name, args, queue, countdown, kwargs)
-        return True
-    except Exception:  # noqa: BLE001 - the broker being down must not break the request
-        from .stats import count_enqueue_failure
-
-        count_enqueue_failure(task_name)
-        logger.warning("could not enqueue %s; %s", task_name, otherwise, exc_info=True)
-        return False
-
-
-def enqueue_on_commit(task, *args, using: str | None = None, **kwargs) -> None:
-    """Enqueue ``task`` (a task or its name) once the current transaction commits; at once outside
-    one. Pass primary keys, not model instances. Nothing is enqueued if the transaction rolls back.
-    A broker that cannot take it is logged and counted (``upstack tasks stats``), never raised."""
-    from django.db import transaction
-
-    if any(hasattr(a, "_meta") and hasattr(a, "pk") for a in (*args, *kwargs.values())):
-        raise TypeError("pass primary keys to tasks, not model instances")
-    name = task if isinstance(task, str) else task.name
-    transaction.on_commit(lambda: try_send(name, args, kwargs=kwargs, otherwise="it will not run"), using=using)
-
-
-def run_in_background(task_name: str, *args, fallback) -> None:
-    """Send ``task_name`` to the workers when a broker is configured; else run ``fallback`` in a
-    thread of this process. Never raises into the caller: a broker that is down means the fallback."""
-    if broker_configured() and try_send(task_name, args, "low", otherwise="running it in this process"):
-        return
-    threading.Thread(target=fallback, name=f"upstack:{task_name}", daemon=True).start()
-
-
-def enqueue_purge(keys: list[str], repeat: float = 0.0) -> bool:
-    """Queue a purge (and its repeat) on the high queue; False when the broker cannot take it."""
-    if not try_send("upstack.purge", (keys,), "high", otherwise="purging in this process"):
-        return False
-    if repeat:
-        try_send("upstack.purge", (keys,), "high", countdown=repeat, otherwise="the repeat purge is skipped")
-    return True
 
 
 @shared_task(name="upstack.purge", ignore_result=True, acks_late=True, autoretry_for=(Exception,),
@@ -222,4 +170,4 @@ def ping_workers(broker_url: str, timeout: float = 1.0) -> list[str]:
     return [name for reply in replies for name in reply]
 
 
-__all__ = ["make_celery", "ping_workers", "refresh", "refresh_all", "run_in_background"]
+__all__ = ["DEFAULTS", "RETRY", "make_celery", "ping_workers", "refresh", "refresh_all"]

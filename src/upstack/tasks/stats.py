@@ -4,15 +4,14 @@ Counters live in the broker's Redis, in one hash per queue (``upstack:tasks:<que
 counted by the sending process right after publishing, ``succeeded``/``failed``/``retried`` by the
 worker. Enqueue failures cannot reach the broker, so they are counted in the ``data`` cache
 namespace. Queue depth is the broker list's length. With a broker other than Redis, depths and
-counters show as unavailable.
+counters show as unavailable. The handlers here are plain functions: ``tasks.app`` (the one module
+that imports Celery) connects them to Celery's signals.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-
-from celery.signals import after_task_publish, task_failure, task_postrun, task_prerun, task_retry, task_success
 
 logger = logging.getLogger("upstack.tasks")
 QUEUES = ("high", "default", "low")
@@ -46,8 +45,7 @@ def count_enqueue_failure(task_name: str) -> None:
         cache.incr_counter("tasks.enqueue_failed", 1)
 
 
-@after_task_publish.connect(dispatch_uid="upstack.tasks.sent")
-def _sent(sender=None, headers=None, routing_key=None, **kwargs):
+def sent(sender=None, headers=None, routing_key=None, **kwargs):
     _count(routing_key, "sent")
 
 
@@ -56,39 +54,35 @@ def _queue_of(task) -> str | None:
     return info.get("routing_key")
 
 
-@task_success.connect(dispatch_uid="upstack.tasks.succeeded")
-def _succeeded(sender=None, **kwargs):
+def succeeded(sender=None, **kwargs):
     _count(_queue_of(sender), "succeeded")
 
 
-@task_failure.connect(dispatch_uid="upstack.tasks.failed")
-def _failed(sender=None, **kwargs):
+def failed(sender=None, **kwargs):
     _count(_queue_of(sender), "failed")
 
 
-@task_retry.connect(dispatch_uid="upstack.tasks.retried")
-def _retried(sender=None, request=None, **kwargs):
+def retried(sender=None, request=None, **kwargs):
     _count((request.delivery_info or {}).get("routing_key") if request else None, "retried")
 
 
 _started: dict[str, float] = {}
 
 
-@task_prerun.connect(dispatch_uid="upstack.tasks.prerun")
-def _prerun(task_id=None, **kwargs):
+def prerun(task_id=None, **kwargs):
     _started[task_id] = time.perf_counter()
 
 
-@task_postrun.connect(dispatch_uid="upstack.tasks.postrun")
-def _postrun(task_id=None, task=None, state=None, **kwargs):
+def postrun(task_id=None, task=None, state=None, **kwargs):
+    from ..metrics import exporter
+
     started = _started.pop(task_id, None)
-    try:
-        from ..metrics.prometheus import TASK_SECONDS, TASKS
-    except ImportError:
+    metrics = exporter()
+    if metrics is None:
         return
-    TASKS.labels(task.name, state or "unknown").inc()
+    metrics.TASKS.labels(task.name, state or "unknown").inc()
     if started is not None:
-        TASK_SECONDS.labels(task.name).observe(time.perf_counter() - started)
+        metrics.TASK_SECONDS.labels(task.name).observe(time.perf_counter() - started)
 
 
 def stats() -> dict:

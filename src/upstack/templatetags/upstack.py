@@ -1,4 +1,4 @@
-"""The ``upstack`` template tag library: Russian-doll fragment caching (BLUEPRINT C4).
+"""The ``upstack`` template tag library: Russian-doll fragment caching.
 
 ::
 

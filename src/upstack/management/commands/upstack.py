@@ -43,7 +43,7 @@ class Command(BaseCommand):
                         help="Articles to seed when the database is empty (default 3000).")
         up.add_argument("--stack-settings", metavar="MODULE",
                         help="Settings module the stack's Django processes use (default: UPSTACK STACK_SETTINGS, "
-                             "else the current one), e.g. newsroom.settings.deploy.")
+                             "else the current one), e.g. myproject.settings.deploy.")
         up.add_argument("--json", action="store_true", help="Print the status as JSON once up.")
         sub.add_parser("down", help="Stop everything `up` started (by pid, nothing else).")
         status = sub.add_parser("status", help="List the stack's services, their pids, states and addresses.")

@@ -4,7 +4,7 @@ bind = "{{ app_bind }}"
 workers = {{ sizing.app_workers }}
 worker_class = "gthread"
 threads = {{ sizing.app_threads }}
-# A request that takes longer than this is killed; Varnish serves stale meanwhile (BLUEPRINT B1).
+# A request that takes longer than this is killed; Varnish serves stale meanwhile.
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
@@ -21,7 +21,7 @@ forwarder_headers = ""
 header_map = "drop"
 forwarded_allow_ips = "{{ forwarded_allow_ips }}"
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
-# Logs go to stderr; the process manager collects them (BLUEPRINT B3).
+# Logs go to stderr; the process manager collects them.
 accesslog = None
 errorlog = "-"
 loglevel = "info"

@@ -1,14 +1,14 @@
 vcl 4.1;
 # Varnish configuration for {{ project }} - rendered by `manage.py upstack render --target {{ target }}`.
 # Do not edit by hand: change the Django settings and render again, then reload (never restart)
-# Varnish so its cache survives: varnishadm vcl.load / vcl.use (BLUEPRINT A8).
+# Varnish so its cache survives: varnishadm vcl.load / vcl.use.
 
 import std;
 import blob;
 import directors;
 import xkey;
 
-# One backend per app server, each with a health probe on the readiness URL (BLUEPRINT A1): it
+# One backend per app server, each with a health probe on the readiness URL: it
 # fails while the app cannot reach its database, so grace serves the last good pages meanwhile.
 probe app_health {
     .request =
@@ -33,7 +33,7 @@ backend {{ backend.name }} {
     .max_connections = {{ backend_max_connections }};
 }
 {% endfor %}
-# Insiders: allowed to purge, bypass the cache, read Server-Timing and /metrics (BLUEPRINT A4).
+# Insiders: allowed to purge, bypass the cache, read Server-Timing and /metrics.
 # Matched against the real client address (see upstack_client), never against a proxy's.
 # UPSTACK["INTERNAL_IPS"] - the same list Django and gunicorn trust.
 acl purgers {{% for net in internal_networks %}
@@ -55,7 +55,7 @@ sub vcl_init {
 # Who is asking, decided once per client request: the address the load balancer saw (the entry it
 # appended to X-Forwarded-For, before the one Varnish appended for the load balancer itself), or
 # the TCP peer. Headers a client could use to lie about scheme, path, address or request id are
-# dropped; the app server would believe some of them from this edge (BLUEPRINT A4).
+# dropped; the app server would believe some of them from this edge.
 sub upstack_client {
     unset req.http.X-Upstack-Insider;
     if (client.ip ~ load_balancers && req.http.X-Forwarded-For ~ ",") {
@@ -119,7 +119,7 @@ sub vcl_recv {
     } else {
         set req.grace = {{ grace_sick }};
     }
-    # A request id for the logs of every layer (BLUEPRINT A5); a client's own is never used.
+    # A request id for the logs of every layer; a client's own is never used.
     if (!req.http.X-Request-ID) {
         set req.http.X-Request-ID = req.xid;
     }
@@ -138,7 +138,7 @@ sub vcl_recv {
     # parameter dropped, a repeated parameter keeps its last value (what Django reads), sorted.
     if (req.url ~ "\?") {
         # The fresh-render parameter: insiders get a fresh copy (which replaces the cached one);
-        # for everyone else it is removed, so it cannot be used to bypass the cache (BLUEPRINT F3).
+        # for everyone else it is removed, so it cannot be used to bypass the cache.
         if (req.url ~ "[?&]{{ bypass_param }}(=[^&]*)?(&|$)") {
             if (req.http.X-Upstack-Insider) {
                 set req.hash_always_miss = true;
@@ -156,8 +156,8 @@ sub vcl_recv {
     }
 
     # Purges: by surrogate key (xkey header, what Django's purge pipeline sends) or by URL; only
-    # from the purge ACL (BLUEPRINT A4).
-    # Soft purges (BLUEPRINT A3): the objects expire now but keep their grace, so a failed refetch
+    # from the purge ACL.
+    # Soft purges: the objects expire now but keep their grace, so a failed refetch
     # still serves the last good copy. A URL purge reaches every variant of the URL (the
     # logged-in ESI one too) through the URL's own key, set in vcl_backend_response.
     if (req.method == "PURGE") {
@@ -190,7 +190,7 @@ sub vcl_recv {
     }
     if (req.method != "GET" && req.method != "HEAD") {
         # A request body is read whole here before an app thread sees it: a client trickling one
-        # byte a second holds a cheap edge thread, never one of the app's few (BLUEPRINT B1).
+        # byte a second holds a cheap edge thread, never one of the app's few.
         if (req.http.Content-Length || req.http.Transfer-Encoding) {
             if (!std.cache_req_body({{ max_body_mb }}MB)) {
                 return (synth(413, "Payload Too Large"));
@@ -200,7 +200,7 @@ sub vcl_recv {
     }
 
     # Keep only the cookies Django reads; drop analytics and the like so anonymous requests are
-    # cacheable (BLUEPRINT A2).
+    # cacheable.
     if (req.http.Cookie) {
         set req.http.Cookie = ";" + req.http.Cookie;
         set req.http.Cookie = regsuball(req.http.Cookie, "; +", ";");
@@ -250,7 +250,7 @@ sub vcl_recv {
         return (pass);
     }
     # A logged-in reader gets the shared page with ESI includes; only its per-user fragments reach
-    # Django, with the reader's cookies (BLUEPRINT A6). Django renders the page itself without them.
+    # Django, with the reader's cookies. Django renders the page itself without them.
     # Anonymous readers get the other variant, fragments inline: one object, no ESI work on delivery.
     if (req.http.Cookie ~ "(^|; ){{ session_cookie }}=") {
         set req.http.X-Upstack-Cookie = req.http.Cookie;
@@ -280,7 +280,7 @@ sub vcl_backend_fetch {
 }
 
 sub vcl_backend_response {
-    # Grace: serve stale objects for hours while the backends are sick (BLUEPRINT A3).
+    # Grace: serve stale objects for hours while the backends are sick.
     set beresp.grace = {{ grace_sick }};
     # Never keep an error, and never let one replace a stale copy: the first failed fetch is
     # abandoned (vcl_synth then looks again with the whole grace); only when that finds nothing is
@@ -358,7 +358,7 @@ sub vcl_synth {
     }
 }
 
-# A flat error page when no backend can answer (BLUEPRINT A5).
+# A flat error page when no backend can answer.
 sub vcl_backend_error {
     # Never stored: a stale copy, if any, must win over this page (see vcl_deliver).
     set beresp.ttl = 0s;
