@@ -13,6 +13,11 @@ from .base import PurgeBackend
 
 
 class VarnishBackend(PurgeBackend):
+    # The xkey header of one PURGE must fit Varnish's request-header limit (http_req_hdr_len, 8 KB by
+    # default); a longer one is answered 400 and the whole batch fails.
+    max_keys = 1000
+    max_bytes = 6000
+
     def __init__(self, alias, nodes=(), timeout=2.0, **options):
         super().__init__(alias, **options)
         self.nodes = [n.rstrip("/") for n in nodes]
