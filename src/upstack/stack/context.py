@@ -27,8 +27,8 @@ class StackContext:
     state_dir: str
     # Django facts.
     settings_module: str
-    wsgi_application: str = "newsroom.wsgi:application"
-    celery_app: str = "newsroom.celery:app"
+    wsgi_application: str  # "module:attribute" (stack/project.py: UPSTACK or Django's WSGI_APPLICATION)
+    celery_app: str  # "module:attribute" (UPSTACK["CELERY_APP"], default "<project>.celery:app")
     session_cookie_name: str = "sessionid"
     csrf_cookie_name: str = "csrftoken"
     health_path: str = "/healthz"  # liveness: the process answers (load balancers)
@@ -49,11 +49,11 @@ class StackContext:
     db_name: str = "upstack"
     db_user: str = "upstack"
     # Names for units, images and pages.
-    project: str = "newsroom"
+    project: str = "site"
     # Where the project is installed on a host (systemd target): code and its .venv.
-    install_dir: str = "/srv/newsroom"
+    install_dir: str = "/srv/site"
     # The app image (compose, kubernetes) and the public host name (load balancer, ALLOWED_HOSTS).
-    image: str = "newsroom:latest"
+    image: str = "site:latest"
     server_name: str = "localhost"
     # Combined certificate + key PEM for TLS at the load balancer.
     tls_cert: str = "/etc/upstack/tls/site.pem"
