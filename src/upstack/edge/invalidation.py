@@ -34,8 +34,8 @@ from django.db.models import QuerySet
 from django.db.models.signals import m2m_changed, post_delete, post_init, post_save, pre_save
 
 from . import keys, purge
-from .models import chain, ignored_update, label_of, touched_parents, tracked
-from .tracking import WILDCARD, column_scopes, local_fields
+from .keys import WILDCARD
+from .models import chain, column_scopes, ignored_update, label_of, local_fields, touched_parents, tracked
 
 SNAPSHOT = "_upstack_snapshot"
 _originals: dict[str, object] = {}
@@ -62,9 +62,7 @@ def write_keys(model, pk, before: dict | None, after: dict | None, changed: set[
             entering = state is after  # a row entering lists, or leaving them (shown: its instance key)
             for scope in keys.row_scopes(values):
                 if insert_or_delete or set(scope) & moved:
-                    found.add(keys.list_key(label, scope))
-                    if entering:
-                        found.add(keys.entry_key(label, scope))
+                    found |= keys.membership_keys(label, scope, entering)
                 if not insert_or_delete and (fields or moved):
                     found.add(keys.field_key(label, WILDCARD, scope))
                     found.update(keys.field_key(label, field, scope) for field in fields | moved)
@@ -194,11 +192,9 @@ def _m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs)
                 values[name] = other
             for scope in keys.row_scopes(values):
                 if name in scope:
-                    found.add(keys.list_key(label, scope))
-                    if action == "post_add":
-                        found.add(keys.entry_key(label, scope))
-                found.add(keys.field_key(label, name, {k: v for k, v in scope.items() if k != name}))
-                found.add(keys.field_key(label, WILDCARD, {k: v for k, v in scope.items() if k != name}))
+                    found |= keys.membership_keys(label, scope, entering=action == "post_add")
+                rest = {k: v for k, v in scope.items() if k != name}
+                found |= {keys.field_key(label, name, rest), keys.field_key(label, WILDCARD, rest)}
     purge.add(found, using=using)
 
 

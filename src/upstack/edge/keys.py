@@ -38,6 +38,7 @@ def instance_key(label: str, pk) -> str:
     return f"{label}:{pk}"
 
 
+WILDCARD = "*"  # the field of a ~field key that any update purges (a list that could not be read)
 MAX_SCOPE_FIELDS = 2  # a list scoped on more fields records the first two: broader, never missed
 
 
@@ -91,15 +92,10 @@ def row_scopes(values: dict) -> list[dict]:
     return found
 
 
-def list_keys_for_row(label: str, values: dict, scoped_fields: Iterable[str], entering: bool = True) -> set[str]:
-    """Every membership key a row with ``values`` belongs to: what it changes by coming into its
-    lists (``entering``) or by leaving them."""
-    found = set()
-    for s in row_scopes({f: values.get(f) for f in scoped_fields if f in values}):
-        found.add(list_key(label, s))
-        if entering:
-            found.add(entry_key(label, s))
-    return found
+def membership_keys(label: str, filters: dict | None, entering: bool) -> set[str]:
+    """What a row changes in the lists of scope ``filters`` by leaving them (counts, values, OFFSET
+    pages), or by coming in (``entering``: lists of instances read from their first row too)."""
+    return {list_key(label, filters), entry_key(label, filters)} if entering else {list_key(label, filters)}
 
 
 def format_header(keys: Iterable[str], max_length: int = 8000) -> str:

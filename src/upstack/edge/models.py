@@ -1,8 +1,12 @@
-"""Which models take part in surrogate keys, and their labels. Pure lookups over settings."""
+"""Which models take part in surrogate keys, their labels, and which of their fields scope or reach
+lists (pure lookups over settings and model metadata, shared by ``tracking`` and ``invalidation``)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import BooleanField, ForeignKey, ManyToManyField
 
 from .. import conf
 
@@ -57,3 +61,67 @@ def ignored_update(model, update_fields) -> bool:
 def touched_parents(model) -> list[str]:
     """FK fields whose target's pages show an aggregate of this model (a comment count, a like count)."""
     return list(conf.get("EDGE_TOUCH").get(label_of(model), ()))
+
+
+@cache
+def scoping_fields(model) -> dict[str, str]:
+    """{name: attname} of the fields whose ``=``/``IN`` filters scope a list of ``model`` (inherited
+    fields included): foreign keys, unique fields (the primary key, a slug), fields with choices,
+    booleans; a many-to-many field maps to its own name (it has no column). Cached: callers must
+    not modify the result."""
+    fields = {}
+    for field in model._meta.concrete_model._meta.get_fields():
+        if isinstance(field, ManyToManyField):
+            fields[field.name] = field.name
+        elif getattr(field, "concrete", False) and getattr(field, "column", None) and (
+                isinstance(field, (ForeignKey, BooleanField)) or field.unique or field.choices):
+            fields[field.name] = field.attname
+    return fields
+
+
+@cache
+def column_scopes(model) -> dict[str, str]:
+    """{name: attname} of the scoping fields that are columns of the row (not many-to-many)."""
+    return {name: att for name, att in scoping_fields(model).items() if not _is_m2m(model, name)}
+
+
+def _is_m2m(model, name) -> bool:
+    try:
+        return isinstance(model._meta.get_field(name), ManyToManyField)
+    except FieldDoesNotExist:
+        return False
+
+
+@cache
+def local_fields(model) -> frozenset[str]:
+    """Names of the fields a concrete model declares itself (columns and M2Ms), not inherited."""
+    meta = model._meta.concrete_model._meta
+    return frozenset(f.name for f in (*meta.local_concrete_fields, *meta.local_many_to_many))
+
+
+@cache
+def relation_fields(model) -> tuple[str, ...]:
+    """Names of the fields through which a query can reach another model (FKs and M2Ms)."""
+    return tuple(sorted(name for name in scoping_fields(model)
+                        if _is_m2m(model, name) or isinstance(model._meta.get_field(name), ForeignKey)))
+
+
+def m2m_name(model, through_model) -> str | None:
+    for field in model._meta.many_to_many:
+        if field.remote_field.through is through_model:
+            return field.name
+    return None
+
+
+def declaring_m2m(through):
+    """(model, field name) of the ManyToManyField whose through table is ``through``."""
+    for field in through._meta.get_fields():
+        if isinstance(field, ForeignKey):
+            name = m2m_name(field.related_model._meta.concrete_model, through)
+            if name:
+                return field.related_model._meta.concrete_model, name
+    return None
+
+
+def in_chain(model, owner) -> bool:
+    return owner._meta.concrete_model in chain(model)

@@ -32,7 +32,7 @@ import functools
 import itertools
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import BooleanField, ForeignKey, ManyToManyField
+from django.db.models import ForeignKey, ManyToManyField
 from django.db.models.expressions import Col, F, RawSQL
 from django.db.models.lookups import Exact, In, Lookup
 from django.db.models.query import ModelIterable
@@ -41,77 +41,24 @@ from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, NothingNode, WhereNode
 
 from . import keys
-from .models import chain, instance_labels, label_of, tracked
+from .keys import WILDCARD
+from .models import (
+    chain,
+    declaring_m2m,
+    in_chain,
+    instance_labels,
+    label_of,
+    local_fields,
+    m2m_name,
+    relation_fields,
+    scoping_fields,
+    tracked,
+)
 
 _original_get_compiler = None
 _original_model_iter = None
 READ_COMPILERS = {"SQLCompiler", "SQLAggregateCompiler"}
 MAX_SCOPES = 64  # scope combinations one list may record; past that, the field with most values is dropped
-WILDCARD = "*"
-
-
-@functools.cache
-def scoping_fields(model) -> dict[str, str]:
-    """{name: attname} of the fields whose ``=``/``IN`` filters scope a list of ``model`` (inherited
-    fields included): foreign keys, unique fields (the primary key, a slug), fields with choices,
-    booleans; a many-to-many field maps to its own name (it has no column). Cached: callers must
-    not modify the result."""
-    fields = {}
-    for field in model._meta.concrete_model._meta.get_fields():
-        if isinstance(field, ManyToManyField):
-            fields[field.name] = field.name
-        elif getattr(field, "concrete", False) and getattr(field, "column", None) and (
-                isinstance(field, (ForeignKey, BooleanField)) or field.unique or field.choices):
-            fields[field.name] = field.attname
-    return fields
-
-
-@functools.cache
-def column_scopes(model) -> dict[str, str]:
-    """{name: attname} of the scoping fields that are columns of the row (not many-to-many)."""
-    return {name: att for name, att in scoping_fields(model).items() if att != name or not _is_m2m(model, name)}
-
-
-def _is_m2m(model, name) -> bool:
-    try:
-        return isinstance(model._meta.get_field(name), ManyToManyField)
-    except FieldDoesNotExist:
-        return False
-
-
-@functools.cache
-def local_fields(model) -> frozenset[str]:
-    """Names of the fields a concrete model declares itself (columns and M2Ms), not inherited."""
-    meta = model._meta.concrete_model._meta
-    return frozenset(f.name for f in (*meta.local_concrete_fields, *meta.local_many_to_many))
-
-
-@functools.cache
-def relation_fields(model) -> tuple[str, ...]:
-    """Names of the fields through which a query can reach another model (FKs and M2Ms)."""
-    return tuple(sorted(name for name in scoping_fields(model)
-                        if _is_m2m(model, name) or isinstance(model._meta.get_field(name), ForeignKey)))
-
-
-def _m2m_name(model, through_model) -> str | None:
-    for field in model._meta.many_to_many:
-        if field.remote_field.through is through_model:
-            return field.name
-    return None
-
-
-def _declaring(through):
-    """(model, field name) of the ManyToManyField whose through table is ``through``."""
-    for field in through._meta.get_fields():
-        if isinstance(field, ForeignKey):
-            name = _m2m_name(field.related_model._meta.concrete_model, through)
-            if name:
-                return field.related_model._meta.concrete_model, name
-    return None
-
-
-def _in_chain(model, owner) -> bool:
-    return owner._meta.concrete_model in chain(model)
 
 
 def _constant_values(lookup) -> list | None:
@@ -132,10 +79,10 @@ def _scope_field(model, lookup) -> str | None:
         return None
     target = lookup.lhs.target
     owner = target.model
-    if _in_chain(model, owner):
+    if in_chain(model, owner):
         return target.name if target.name in scoping_fields(model) else None
-    if owner._meta.auto_created and isinstance(target, ForeignKey) and not _in_chain(model, target.remote_field.model):
-        return _m2m_name(model._meta.concrete_model, owner)  # the through table's column to the other side
+    if owner._meta.auto_created and isinstance(target, ForeignKey) and not in_chain(model, target.remote_field.model):
+        return m2m_name(model._meta.concrete_model, owner)  # the through table's column to the other side
     return None
 
 
@@ -239,7 +186,7 @@ class _Reader:
         it depends on that M2M of those rows, ``news.article~tags@id=42``."""
         if not isinstance(lookup.lhs, Col) or not lookup.lhs.target.model._meta.auto_created:
             return False
-        declaring = _declaring(lookup.lhs.target.model)
+        declaring = declaring_m2m(lookup.lhs.target.model)
         if declaring is None or lookup.lhs.target.remote_field.model is not declaring[0]:
             return False
         model, name = declaring
@@ -253,15 +200,15 @@ class _Reader:
 
     def column(self, target) -> None:
         owner = target.model
-        if _in_chain(self.model, owner):
+        if in_chain(self.model, owner):
             self.fields.add(target.name)
             return
         if owner._meta.auto_created:  # a many-to-many through table
-            name = _m2m_name(self.model._meta.concrete_model, owner)
+            name = m2m_name(self.model._meta.concrete_model, owner)
             if name:
                 self.fields.add(name)
                 return
-            declaring = _declaring(owner)
+            declaring = declaring_m2m(owner)
             if declaring is not None:
                 self.other(declaring[0], declaring[1])
                 return
@@ -351,7 +298,7 @@ def aggregated_models(query) -> set[str]:
             if node.model is not None:
                 found.add(label_of(node.model))
         elif isinstance(node, Col):
-            if not _in_chain(query.model, node.target.model):
+            if not in_chain(query.model, node.target.model):
                 found.add(label_of(node.target.model))
         elif isinstance(node, RawSQL):
             found.add(WILDCARD)
