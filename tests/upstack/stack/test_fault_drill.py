@@ -91,3 +91,13 @@ def test_the_drill_summary_counts_lost_and_phantom_writes():
     assert not drill.meets_goals(row)
     assert drill.meets_goals(drill.summarise("y", drill.Tally(reads=5, writes_ok=["a"]), {"a"}, 0.5))
     assert not drill.meets_goals(drill.summarise("z", drill.Tally(), set(), None))
+
+
+def test_a_write_with_no_answer_is_unknown_not_phantom():
+    """A post whose connection dropped (the edge restarting) may have been committed; only a post
+    answered with an error status and saved anyway is a phantom."""
+    tally = drill.Tally(reads=5, writes_ok=["a"], writes_unanswered=["b", "c"])
+    row = drill.summarise("x", tally, stored={"a", "b"}, recovery_s=0.1)
+    assert (row["phantom_writes"], row["writes_unanswered"], row["unanswered_saved"]) == (0, 2, 1)
+    assert drill.meets_goals(row)
+    assert "| 1 / 0 / 2 (1) |" in drill.table([row])
