@@ -11,7 +11,6 @@ app_name = "news"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
     path("sections/<slug:slug>/", views.section, name="section"),
     path("tags/<slug:slug>/", views.tag, name="tag"),
     path("authors/<slug:slug>/", views.author, name="author"),

@@ -17,12 +17,6 @@ from .forms import CommentForm
 from .models import Article, Author, Like, Section, Tag
 
 
-@require_GET
-def healthz(request):
-    """Liveness for load balancers and Varnish probes: no database, no cache, no session."""
-    return HttpResponse("ok\n", content_type="text/plain")
-
-
 def home(request):
     return render(
         request,

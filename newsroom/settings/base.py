@@ -188,6 +188,7 @@ UPSTACK = {
     "PASS_PATHS": ["/accounts/", f"/{ADMIN_URL}", "/metrics"],
     # What `upstack loadtest` visits: the most read articles, sections and tags.
     "LOADTEST_PREPARE": "newsroom.news.loadtest.prepare",
+    "SEED": "newsroom.news.stack.seed",
 }
 
 LOGIN_URL = "/accounts/login/"

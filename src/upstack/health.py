@@ -1,4 +1,4 @@
-"""Readiness (``/readyz``), apart from liveness (the site's ``/healthz``).
+"""Liveness (``/healthz``) and readiness (``/readyz``), both routed by ``upstack.urls``.
 
 Liveness says the process answers; load balancers use it, so a database outage does not take every
 edge node out of rotation. Readiness says the app can serve pages: it also asks the database.
@@ -22,6 +22,13 @@ def database_ready(alias: str = "default") -> bool:
     except DatabaseError:
         connections[alias].close_if_unusable_or_obsolete()
         return False
+
+
+@never_cache
+@require_GET
+def live_view(request):
+    """The process answers: no database, no cache, no session."""
+    return HttpResponse("ok\n", content_type="text/plain")
 
 
 @never_cache

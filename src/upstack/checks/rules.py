@@ -115,6 +115,7 @@ RULES: dict[str, Rule] = {
     "STACK_SETTINGS": Rule("str", form="module", optional=True),
     "CELERY_APP": Rule("str", form="app", optional=True),
     "LOADTEST_PREPARE": Rule("str", form="dotted", optional=True),
+    "SEED": Rule("str", form="dotted", optional=True),
 }
 
 

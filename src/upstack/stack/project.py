@@ -43,6 +43,11 @@ def settings_module() -> str:
     return conf.get("STACK_SETTINGS") or settings.SETTINGS_MODULE
 
 
+def seeds() -> bool:
+    """Whether the project has a seed hook for `up` (``UPSTACK["SEED"]``)."""
+    return bool(conf.get("SEED"))
+
+
 def base_dir() -> Path:
     return Path(getattr(settings, "BASE_DIR", Path.cwd())).resolve()
 

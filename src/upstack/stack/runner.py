@@ -167,9 +167,10 @@ class LocalStack:
             say(f"  databases ready: {time.monotonic() - started:.1f}s")
             self._manage(env, say, "migrate", "--noinput", "-v", "0")
             self._manage(env, say, "collectstatic", "--noinput", "-v", "0")
-            self._manage(env, say, "seed", "--if-empty", "--no-progress", "--articles", str(options.seed_articles),
-                         "--users", str(max(10, options.seed_articles // 15)),
-                         "--comments", str(options.seed_articles * 5), "--seed", "1")
+            if project.seeds():  # the project's hook, run in the stack's environment
+                self._manage(env, say, "upstack", "seed", "--size", str(options.seed_articles))
+            else:
+                say("  no UPSTACK['SEED'] hook: nothing seeded")
             for name in ("app", "worker", "beat"):  # together; the health checks below wait for them
                 self.supervisor.start_program(name, wait=False)
             self._wait_django(ctx, env, say)

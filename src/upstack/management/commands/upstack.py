@@ -40,7 +40,8 @@ class Command(BaseCommand):
         up = sub.add_parser("up", help="Start the whole stack on loopback under supervisord; print the edge URL.")
         self._sizing_arguments(up)
         up.add_argument("--seed-articles", type=int, default=3000, metavar="N",
-                        help="Articles to seed when the database is empty (default 3000).")
+                        help="The size passed to the project's UPSTACK['SEED'] hook, if it has one (default "
+                             "3000; a news site might read it as a number of articles).")
         up.add_argument("--stack-settings", metavar="MODULE",
                         help="Settings module the stack's Django processes use (default: UPSTACK STACK_SETTINGS, "
                              "else the current one), e.g. myproject.settings.deploy.")
@@ -110,6 +111,8 @@ class Command(BaseCommand):
         load.add_argument("--out", help="Output directory (default: var/loadtest/<scenario>).")
         load.add_argument("--allow-remote", action="store_true", help="Allow a target outside 127.0.0.0/8.")
         load.add_argument("--json", action="store_true", help="Print the summary as JSON.")
+        seed = sub.add_parser("seed", help="Run the project's UPSTACK['SEED'] hook (`up` does, after migrating).")
+        seed.add_argument("--size", type=int, default=3000, help="The size passed to the hook (default 3000).")
         sub.add_parser("env", help="Print KEY=VALUE lines that point Django at the running stack, e.g. "
                                    "env $(python manage.py upstack env) python manage.py shell")
 
@@ -132,6 +135,12 @@ class Command(BaseCommand):
         status = self.guard(stack.up, cpus=cpus, memory=memory, with_services=with_services, app_server=app_server,
                             seed_articles=seed_articles, settings_module=stack_settings, say=self.stdout.write)
         self.print_status(status, json)
+
+    def handle_seed(self, size, **options):
+        from upstack.ops.seed import seed
+
+        seeded = self.guard(seed, size)
+        self.stdout.write("Seeded." if seeded else "UPSTACK['SEED'] is not set; nothing to seed.")
 
     def handle_down(self, **options):
         self.guard(stack.LocalStack().down, say=self.stdout.write)

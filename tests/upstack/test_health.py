@@ -1,0 +1,29 @@
+"""The package's probes, routed by upstack.urls: liveness without the database, readiness with it."""
+
+import pytest
+
+
+def test_liveness_is_served_by_the_package_without_the_database(client):
+    response = client.get("/healthz")  # no django_db mark: any query would raise
+    assert response.status_code == 200 and response.content == b"ok\n"
+    assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_readiness_asks_the_database(client, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        response = client.get("/readyz")
+    assert response.status_code == 200 and response.content == b"ready\n"
+
+
+@pytest.mark.django_db
+def test_readiness_fails_when_the_database_does(client, monkeypatch):
+    from django.db import DatabaseError
+    from django.db.backends.utils import CursorWrapper
+
+    def broken(*args, **kwargs):
+        raise DatabaseError("down")
+
+    monkeypatch.setattr(CursorWrapper, "execute", broken)
+    response = client.get("/readyz")
+    assert response.status_code == 503
