@@ -7,54 +7,32 @@ Scenarios (``UPSTACK_SCENARIO``):
   ajax       logged-in readers liking articles by fetch (JSON)
   mixed      anonymous readers, readers and editors together (18:4:1)
 
-Every response's ``X-Cache`` and ``X-Page-Cache`` are recorded with its time, and written to
-``$UPSTACK_LOADTEST_OUT/layers.csv`` at the end, so the report can split latencies by layer.
-The URL list comes from ``$UPSTACK_LOADTEST_URLS`` (one path per line), written by the command.
+The URL list, the Zipf weights and the per-layer log (layers.csv) come from upstack.ops.locustkit, as
+in the package's own locustfile for any site (upstack.ops.locustfile). UPSTACK["LOADTEST_LOCUSTFILE"]
+points `upstack loadtest` here.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import random
 import sys
-import threading
 from pathlib import Path
 
 from locust import HttpUser, between, events, task
+
+from upstack.ops.locustkit import read_urls, record_layers, zipf_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # Locust puts only bench/ on the path
 from bench.forms import CSRF_TOKEN as TOKEN  # noqa: E402
 from bench.forms import form_fields  # noqa: E402
 
-URLS = [line.strip() for line in Path(os.environ.get("UPSTACK_LOADTEST_URLS", "/dev/null")).read_text().splitlines()
-        if line.strip()] or ["/"]
+URLS = read_urls()
 ARTICLES = [u for u in URLS if u.startswith("/articles/")] or ["/"]
-WEIGHTS = [1 / (rank ** 1.1) for rank in range(1, len(URLS) + 1)]
+WEIGHTS = zipf_weights(len(URLS))
 READERS = int(os.environ.get("UPSTACK_LOADTEST_READERS", "200"))
 READER_PASSWORD = os.environ.get("UPSTACK_LOADTEST_READER_PASSWORD", "newsroom-seeded-reader")
-_layers: list[tuple[str, str, str, float]] = []
-_lock = threading.Lock()
-
-
-@events.request.add_listener
-def _record(request_type, name, response_time, response_length, response=None, exception=None, **kwargs):
-    if response is None:
-        return
-    with _lock:
-        _layers.append((name, response.headers.get("X-Cache", "-"), response.headers.get("X-Page-Cache", "-"),
-                        response_time))
-
-
-@events.quitting.add_listener
-def _write_layers(environment, **kwargs):
-    out = os.environ.get("UPSTACK_LOADTEST_OUT")
-    if not out:
-        return
-    with open(Path(out) / "layers.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["name", "x_cache", "x_page_cache", "response_ms"])
-        writer.writerows(_layers)
+record_layers(events)
 
 
 class Reader(HttpUser):

@@ -189,6 +189,7 @@ UPSTACK = {
     # What `upstack loadtest` visits: the most read articles, sections and tags.
     "LOADTEST_PREPARE": "newsroom.news.loadtest.prepare",
     "SEED": "newsroom.news.stack.seed",
+    "LOADTEST_LOCUSTFILE": "bench/locustfile.py",
 }
 
 LOGIN_URL = "/accounts/login/"

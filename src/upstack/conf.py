@@ -104,6 +104,9 @@ DEFAULTS: dict[str, Any] = {
     # A callable, "module.function": prepare(top) -> (URL paths, most visited first; extra environment for
     # the locustfile), for `upstack loadtest` (default: the home page only).
     "LOADTEST_PREPARE": None,
+    # The project's own locustfile for `upstack loadtest` (relative to BASE_DIR); None: the package's,
+    # whose one scenario ("anonymous") browses the URL list.
+    "LOADTEST_LOCUSTFILE": None,
     # A callable, "module.function": seed(size) fills an empty database with demo content when `upstack up`
     # starts the stack (size: --seed-articles); None: `up` seeds nothing.
     "SEED": None,

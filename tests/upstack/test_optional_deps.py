@@ -22,7 +22,10 @@ EXTRAS = {
     "metrics": ({"prometheus_client"}, "upstack.metrics.prometheus"),
     "sentry": ({"sentry_sdk"}, "upstack.metrics.sentry"),
     "s3": ({"storages", "boto3", "botocore"}, None),  # configured by settings only: no module imports it
-    "loadtest": ({"locust", "matplotlib"}, "upstack.ops.loadtest"),
+    # the loadtest extra: Locust only in the locustfile that Locust itself runs (the package never imports
+    # it), matplotlib only where the charts are drawn
+    "loadtest (locust)": ({"locust"}, "upstack.ops.locustfile"),
+    "loadtest (charts)": ({"matplotlib"}, "upstack.ops.loadtest"),
 }
 
 
@@ -40,6 +43,11 @@ def test_each_extra_is_imported_by_its_one_module():
     found = importers(importgraph.imports())
     for extra, (_, owner) in EXTRAS.items():
         assert found[extra] <= {owner}, f"the {extra} extra is imported outside {owner}: {sorted(found[extra])}"
+
+
+def test_the_package_never_imports_its_locustfile():
+    """Only Locust runs upstack.ops.locustfile; importing it would need the loadtest extra."""
+    assert [i.module for i in importgraph.imports() if i.target.startswith("upstack.ops.locustfile")] == []
 
 
 def test_the_rule_sees_an_import_inside_a_function(tmp_path):

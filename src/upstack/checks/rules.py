@@ -116,6 +116,7 @@ RULES: dict[str, Rule] = {
     "CELERY_APP": Rule("str", form="app", optional=True),
     "LOADTEST_PREPARE": Rule("str", form="dotted", optional=True),
     "SEED": Rule("str", form="dotted", optional=True),
+    "LOADTEST_LOCUSTFILE": Rule("str", form="nonempty", optional=True),
 }
 
 

@@ -1,13 +1,17 @@
 """``upstack loadtest``: one Locust scenario, headless and bounded, with CSV, HTML and PNG charts.
 
-Locust runs as a subprocess on ``bench/locustfile.py`` (Locust is imported nowhere in the package);
-this module prepares its inputs - the URL list by popularity (the project's ``LOADTEST_PREPARE``
-hook), a staff account for the editors - and turns its CSV output into charts with matplotlib: latency over time, and latency
-histograms split by ``X-Cache`` (edge) and ``X-Page-Cache`` (Django's page cache).
+Locust runs as a subprocess on a locustfile: ``--locustfile``, else ``UPSTACK["LOADTEST_LOCUSTFILE"]``,
+else the package's own for any site (upstack.ops.locustfile; the package never imports it). A
+locustfile declares its scenarios in a module-level ``SCENARIOS``, read here without importing it.
+This module prepares Locust's inputs - the URL list (a file given with ``--urls``, else the project's
+``LOADTEST_PREPARE`` hook, else the site's sitemap through the target, else the home page) and a
+staff account for editor scenarios - and turns its CSV output into charts with matplotlib: latency
+over time, and latency histograms split by ``X-Cache`` (edge) and ``X-Page-Cache`` (page cache).
 """
 
 from __future__ import annotations
 
+import ast
 import csv
 import os
 import re
@@ -17,8 +21,10 @@ import sys
 from collections import defaultdict
 from importlib.util import find_spec
 from pathlib import Path
+from urllib.parse import urlsplit
+from xml.etree import ElementTree as ET
 
-SCENARIOS = ("anonymous", "readers", "editors", "ajax", "mixed")
+PACKAGE_LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 
 def parse_duration(text: str) -> int:
@@ -31,26 +37,68 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
-def site_urls(top: int) -> tuple[list[str], dict[str, str]]:
-    """The project's URL list (most visited first) and extra environment for its locustfile, from the
-    ``UPSTACK["LOADTEST_PREPARE"]`` hook; without one, the home page only."""
-    from django.utils.module_loading import import_string
+def locustfile_for(option: str | None) -> Path:
+    """The locustfile to run: the option, the project's setting (relative to BASE_DIR), or the package's."""
+    from django.conf import settings
 
     from .. import conf
 
+    chosen = option or conf.get("LOADTEST_LOCUSTFILE")
+    if not chosen:
+        return PACKAGE_LOCUSTFILE
+    path = Path(chosen)
+    if not path.is_absolute():
+        path = Path(settings.BASE_DIR) / path if not option else path.resolve()
+    if not path.is_file():
+        raise ValueError(f"no locustfile at {path}; give --locustfile PATH or set UPSTACK['LOADTEST_LOCUSTFILE']")
+    return path
+
+
+def scenarios(locustfile: Path) -> tuple[str, ...]:
+    """The names in the locustfile's module-level ``SCENARIOS`` (a tuple or list of names, or a dict
+    keyed by them), read with ``ast``: importing it would need Locust in this process."""
+    for node in ast.parse(locustfile.read_text(), filename=str(locustfile)).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "SCENARIOS" for t in targets) and node.value is not None:
+            value = node.value
+            items = value.keys if isinstance(value, ast.Dict) else getattr(value, "elts", [])
+            names = tuple(i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str))
+            if names:
+                return names
+    raise ValueError(f"{locustfile} declares no SCENARIOS: add e.g. SCENARIOS = (\"anonymous\",) naming the "
+                     "scenarios it reads from $UPSTACK_SCENARIO")
+
+
+def site_urls(top: int, urls_file: Path | None = None, target: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """The URL list (most visited first) and extra environment for the locustfile: from ``urls_file``,
+    else the ``UPSTACK["LOADTEST_PREPARE"]`` hook, else the sitemap at ``target``, else the home page."""
+    from django.utils.module_loading import import_string
+
+    from .. import conf
+    from .warm import from_file, from_sitemap
+
+    if urls_file is not None:
+        if not urls_file.is_file():
+            raise ValueError(f"no URL list at {urls_file} (one path or URL per line)")
+        return from_file(urls_file, top) or ["/"], {}
     hook = conf.get("LOADTEST_PREPARE")
-    if not hook:
-        return ["/"], {}
-    urls, env = import_string(hook)(top)
-    return list(urls), dict(env)
+    if hook:
+        urls, env = import_string(hook)(top)
+        return list(urls), dict(env)
+    if target:
+        try:
+            return from_sitemap(target.rstrip("/"), urlsplit(target).netloc, top), {}
+        except (OSError, ET.ParseError):  # no sitemap, or not one: the home page
+            pass
+    return ["/"], {}
 
 
-def prepare(out: Path, top: int = 300) -> dict[str, str]:
+def prepare(out: Path, top: int = 300, urls_file: Path | None = None, target: str | None = None) -> dict[str, str]:
     """Write the URL list and make sure the editor account exists; returns Locust's environment."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    urls, site_env = site_urls(top)
+    urls, site_env = site_urls(top, urls_file, target)
     (out / "urls.txt").write_text("\n".join(urls) + "\n")
     password = secrets.token_urlsafe(16)
     editor, _ = get_user_model().objects.get_or_create(username="loadtest-editor",
@@ -62,14 +110,16 @@ def prepare(out: Path, top: int = 300) -> dict[str, str]:
             "UPSTACK_LOADTEST_ADMIN": "/" + getattr(settings, "ADMIN_URL", "admin/"), **site_env}
 
 
-def run(scenario: str, users: int, duration: str, target: str, out: Path, locustfile: Path) -> dict:
-    if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; scenarios: {', '.join(SCENARIOS)}")
+def run(scenario: str, users: int, duration: str, target: str, out: Path, locustfile: Path,
+        urls_file: Path | None = None) -> dict:
+    offered = scenarios(locustfile)
+    if scenario not in offered:
+        raise ValueError(f"unknown scenario {scenario!r}; {locustfile.name} offers: {', '.join(offered)}")
     if users < 1:
         raise ValueError("--users must be at least 1")
     seconds = parse_duration(duration)
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **prepare(out), "UPSTACK_SCENARIO": scenario}
+    env = {**os.environ, **prepare(out, urls_file=urls_file, target=target), "UPSTACK_SCENARIO": scenario}
     command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--users", str(users),
                "--spawn-rate", str(max(1, users // 5)), "--run-time", f"{seconds}s", "--host", target.rstrip("/"),
                "--csv", str(out / "run"), "--csv-full-history", "--html", str(out / "report.html"),

@@ -355,12 +355,18 @@ def test_release_under_load_drops_nothing_and_refuses_debug(stack):
     assert "upstack.E001" in refused.stderr
 
 
-@pytest.mark.parametrize("scenario", ["editors", "readers"])
+@pytest.mark.parametrize("scenario", ["editors", "readers", "package"])
 def test_a_bounded_locust_scenario_writes_csv_html_and_charts(stack, scenario):
+    """The newsroom's scenarios (UPSTACK["LOADTEST_LOCUSTFILE"]), and the package's own locustfile for
+    any site on a URL file."""
     state, _ = stack
     stack_env = dict(line.split("=", 1) for line in upstack(state, "env").stdout.splitlines())
     out = state / f"loadtest-{scenario}"
-    result = upstack(state, "loadtest", "--scenario", scenario, "--users", "3", "--duration", "8s", "--out", str(out),
+    extra = ["--scenario", scenario]
+    if scenario == "package":
+        (state / "urls.txt").write_text("/\n/feed/\n")
+        extra = ["--locustfile", str(ROOT / "src" / "upstack" / "ops" / "locustfile.py"), "--urls", str(state / "urls.txt")]
+    result = upstack(state, "loadtest", *extra, "--users", "3", "--duration", "8s", "--out", str(out),
                      "--target", status(state)["edge_url"], "--json", env=stack_env, timeout=200)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
@@ -368,7 +374,8 @@ def test_a_bounded_locust_scenario_writes_csv_html_and_charts(stack, scenario):
     assert {"report.html", "run_stats.csv", "run_stats_history.csv", "layers.csv", "latency_over_time.png",
             "histogram_by_x_cache.png", "histogram_by_x_page_cache.png"} <= set(summary["files"]) | set(summary["charts"])
     names = (out / "run_stats.csv").read_text()
-    assert ("admin save" in names) if scenario == "editors" else ("login" in names)
+    expected = {"editors": ["admin save"], "readers": ["login"], "package": [",/feed/,", ",/,"]}[scenario]
+    assert all(name in names for name in expected), names
     refused = upstack(state, "loadtest", "--target", "http://192.0.2.1:80", "--duration", "5s", env=stack_env)
     assert refused.returncode == 2 and "not on loopback" in refused.stderr
 

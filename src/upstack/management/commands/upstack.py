@@ -103,7 +103,13 @@ class Command(BaseCommand):
         release.add_argument("--warm", type=int, default=100, metavar="N", help="Warm the N top URLs (0: skip).")
         release.add_argument("--json", action="store_true", help="Print the steps and durations as JSON.")
         load = sub.add_parser("loadtest", help="Run one Locust scenario headless and bounded; CSV, HTML and PNG charts.")
-        load.add_argument("--scenario", default="anonymous", help="anonymous, readers, editors, ajax or mixed.")
+        load.add_argument("--scenario", default="anonymous",
+                          help="One of the locustfile's SCENARIOS (the package's: anonymous; default anonymous).")
+        load.add_argument("--locustfile", help="The locustfile to run (default: UPSTACK['LOADTEST_LOCUSTFILE'], "
+                                               "else the package's, which browses the URL list).")
+        load.add_argument("--urls", type=Path, help="A file of URL paths to visit, one per line, most visited "
+                                                    "first (default: the project's LOADTEST_PREPARE hook, else the "
+                                                    "sitemap, else /).")
         load.add_argument("--users", type=int, default=20, help="Concurrent simulated users (default 20).")
         load.add_argument("--duration", default="60s", help="How long, e.g. 60s or 5m (at most 1h).")
         load.add_argument("--target", help="Base URL to load (default: the local stack's edge). Loopback only "
@@ -304,12 +310,16 @@ class Command(BaseCommand):
             self.stdout.write(json_module.dumps(done, indent=2))
         self.stdout.write(f"Released in {sum(step['seconds'] for step in done):.1f}s.")
 
-    def handle_loadtest(self, scenario, users, duration, target, out, allow_remote, json, **options):
+    def handle_loadtest(self, scenario, locustfile, urls, users, duration, target, out, allow_remote, json, **options):
         import ipaddress
         from urllib.parse import urlsplit
 
         from upstack.ops import loadtest
 
+        locustfile = self.guard(loadtest.locustfile_for, locustfile)  # bad input first, before the stack
+        offered = self.guard(loadtest.scenarios, locustfile)
+        if scenario not in offered:
+            self.fail(f"unknown scenario {scenario!r}; {locustfile} offers: {', '.join(offered)}", 2)
         target = target or self.guard(stack.LocalStack().edge_url)
         host = urlsplit(target).hostname or ""
         try:
@@ -319,8 +329,7 @@ class Command(BaseCommand):
         if not loopback and not allow_remote:
             self.fail(f"{target} is not on loopback; load tests only hit 127.0.0.0/8 unless --allow-remote", 2)
         directory = Path(out) if out else Path(settings.BASE_DIR) / "var" / "loadtest" / scenario
-        locustfile = Path(settings.BASE_DIR) / "bench" / "locustfile.py"
-        summary = self.guard(loadtest.run, scenario, users, duration, target, directory, locustfile)
+        summary = self.guard(loadtest.run, scenario, users, duration, target, directory, locustfile, urls)
         if json:
             import json as json_module
 
