@@ -39,7 +39,7 @@ def _placeholder_ports() -> dict[str, int]:
 def up(*, cpus=None, memory=None, with_services=(), app_server="gunicorn", seed_articles=3000,
        settings_module: str | None = None, say=print) -> dict:
     options = Options(**_switches(with_services), app_server=app_server, seed_articles=seed_articles)
-    return LocalStack().up(options, machine.resources(cpus, memory), settings_module or project.settings_module(), say)
+    return LocalStack().up(options, machine.resources(cpus, memory), *project.local_stack_settings(settings_module), say)
 
 
 __all__ = ["LocalStack", "Options", "StackError", "render_target", "up"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import re
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 from django.conf import settings
 
 from .. import conf
-from . import machine
+from . import machine, overlay
 from .context import Resources, StackContext
 
 # Binaries the local target runs, by service (looked up on PATH for the supervisord config).
@@ -27,7 +28,9 @@ BINARIES = {
 
 
 def project_name() -> str:
-    module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "site.settings")
+    # Under the stack's overlay (upstack.stack.settings) the project's own module is in the environment.
+    module = (os.environ.get(overlay.PROJECT_VARIABLE) or settings.SETTINGS_MODULE
+              or os.environ.get("DJANGO_SETTINGS_MODULE", "site.settings"))
     return module.split(".")[0]
 
 
@@ -46,6 +49,27 @@ def settings_module() -> str:
 def seeds() -> bool:
     """Whether the project has a seed hook for `up` (``UPSTACK["SEED"]``)."""
     return bool(conf.get("SEED"))
+
+
+def celery_app(name: str) -> str:
+    """``UPSTACK["CELERY_APP"]``, else ``<project>.celery:app`` when that module exists, else upstack's own."""
+    if conf.get("CELERY_APP"):
+        return conf.get("CELERY_APP")
+    try:
+        own = find_spec(f"{name}.celery") is not None
+    except (ImportError, ValueError):
+        own = False
+    return f"{name}.celery:app" if own else "upstack.tasks.default:app"
+
+
+def local_stack_settings(explicit: str | None = None) -> tuple[str, str | None]:
+    """The settings module of the local stack's Django processes, and the project module it overlays:
+    the one named (``--stack-settings``, ``UPSTACK["STACK_SETTINGS"]``) as it is, else the project's
+    current settings with the stack's servers overlaid (upstack.stack.overlay)."""
+    chosen = explicit or conf.get("STACK_SETTINGS")
+    if chosen:
+        return chosen, None
+    return overlay.OVERLAY_MODULE, os.environ.get(overlay.PROJECT_VARIABLE) or settings.SETTINGS_MODULE
 
 
 def base_dir() -> Path:
@@ -78,7 +102,7 @@ def context(resources: Resources, *, ports: dict[str, int] | None = None, with_p
         state_dir=str(state_dir()),
         settings_module=settings_override or settings_module(),
         wsgi_application=wsgi_application(),
-        celery_app=conf.get("CELERY_APP") or f"{name}.celery:app",
+        celery_app=celery_app(name),
         session_cookie_name=settings.SESSION_COOKIE_NAME,
         csrf_cookie_name=settings.CSRF_COOKIE_NAME,
         python=sys.executable,

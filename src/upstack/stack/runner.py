@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import machine, project, render, services
+from . import machine, overlay, project, render, services
 from .supervisor import Supervisor, SupervisorError
 
 PORT_NAMES = ("postgres", "redis-cache", "redis-broker", "varnish", "varnish-admin", "app", "pgbouncer",
@@ -94,6 +94,8 @@ class LocalStack:
             "SECURE_HSTS_SECONDS": "0", "STATIC_ROOT": str(self.dir / "static"), "MEDIA_ROOT": str(self.dir / "media"),
             "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "prometheus"),
         })
+        if state.get("project_settings"):  # the overlay's input (upstack.stack.settings)
+            env[overlay.PROJECT_VARIABLE] = state["project_settings"]
         return env
 
     def edge_url(self) -> str:
@@ -138,14 +140,17 @@ class LocalStack:
         self._wait(lambda: self._celery_ping(env), "worker", timeout=60)
 
     # --- up --------------------------------------------------------------------------------------
-    def up(self, options: Options, resources, settings_module: str, say=print) -> dict:
+    def up(self, options: Options, resources, settings_module: str, project_settings: str | None = None,
+           say=print) -> dict:
+        """Start the stack; its Django processes run ``settings_module``, which overlays
+        ``project_settings`` when that is given (upstack.stack.overlay)."""
         if self.supervisor.running():
             say(f"The stack is already up at {self.edge_url()}; nothing to do.")
             return self.status()
         started = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o755)  # postgres and varnish drop privileges and must traverse it
-        state = self._prepare_state(options, resources, settings_module)
+        state = self._prepare_state(options, resources, settings_module, project_settings)
         ctx = self.context(state, resources)
         self._check_ports(ctx)
         shutil.rmtree(self.dir / "prometheus", ignore_errors=True)  # metrics of processes long gone
@@ -183,11 +188,12 @@ class LocalStack:
         say(f"The stack is up at {self.edge_url()} ({state['up_seconds']:.1f}s).")
         return self.status()
 
-    def _prepare_state(self, options: Options, resources, settings_module: str) -> dict:
+    def _prepare_state(self, options: Options, resources, settings_module: str, project_settings: str | None) -> dict:
         state = self.state() or {"ports": {}}
         state["options"] = {k: getattr(options, k) for k in ("with_pgbouncer", "with_haproxy", "with_memcached",
                                                              "app_server")}
         state["settings"] = settings_module
+        state["project_settings"] = project_settings
         state["resources"] = {"cpus": resources.cpus, "memory": resources.memory_bytes}
         taken = set(state["ports"].values())
         for name in PORT_NAMES:

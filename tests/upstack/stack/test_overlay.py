@@ -1,0 +1,81 @@
+"""The stack's overlay on a project's own settings (upstack.stack.overlay): pure, on a startproject-like
+settings mapping."""
+
+import pytest
+
+from upstack.stack import overlay, project
+
+STARTPROJECT = {
+    "DEBUG": True, "SECRET_KEY": "django-insecure-x", "ALLOWED_HOSTS": [],
+    "INSTALLED_APPS": ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes",
+                       "django.contrib.sessions", "django.contrib.messages", "django.contrib.staticfiles", "upstack"],
+    "MIDDLEWARE": ["django.middleware.security.SecurityMiddleware",
+                   "django.contrib.sessions.middleware.SessionMiddleware",
+                   "django.middleware.common.CommonMiddleware", "django.middleware.csrf.CsrfViewMiddleware"],
+    "DATABASES": {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}},
+    "STATIC_URL": "static/",
+}
+ENVIRON = {"DATABASE_URL": "postgres://upstack@127.0.0.1:5433/upstack", "REDIS_URL": "redis://127.0.0.1:6380/0",
+           "SESSION_REDIS_URL": "redis://127.0.0.1:6381/1", "BROKER_URL": "redis://127.0.0.1:6381/0",
+           "EDGE_URL": "http://127.0.0.1:6081", "SECRET_KEY": "from-the-stack", "ALLOWED_HOSTS": "127.0.0.1,localhost",
+           "STATIC_ROOT": "/srv/static", "UPSTACK_FRESH_SECRET": "f", "UPSTACK_INTERNAL_IPS": "127.0.0.1/32,::1/128"}
+
+
+def overlaid(settings=STARTPROJECT, environ=ENVIRON, whitenoise=True) -> dict:
+    namespace = {k: (list(v) if isinstance(v, list) else v) for k, v in settings.items()}
+    overlay.apply(namespace, environ, installed=lambda name: object() if whitenoise else None)
+    return namespace
+
+
+def test_the_project_is_pointed_at_the_stack():
+    s = overlaid()
+    assert s["DEBUG"] is False and s["SECRET_KEY"] == "from-the-stack"
+    assert s["ALLOWED_HOSTS"] == ["127.0.0.1", "localhost"]
+    db = s["DATABASES"]["default"]
+    assert (db["ENGINE"], db["HOST"], db["PORT"], db["NAME"]) == ("django.db.backends.postgresql", "127.0.0.1", 5433,
+                                                                  "upstack")
+    assert s["CACHES"]["default"]["LOCATION"].startswith("redis://127.0.0.1:6380")
+    assert s["CACHES"]["sessions"]["LOCATION"].startswith("redis://127.0.0.1:6381")
+    assert s["SESSION_ENGINE"].endswith("cached_db") and s["CELERY_BROKER_URL"] == ENVIRON["BROKER_URL"]
+    assert s["UPSTACK"]["PURGE_BACKENDS"]["edge"]["NODES"] == ["http://127.0.0.1:6081"]
+    assert "pages" in s["UPSTACK"]["PURGE_BACKENDS"]
+    assert s["UPSTACK"]["FRESH_SECRET"] == "f" and s["UPSTACK"]["INTERNAL_IPS"] == ["127.0.0.1/32", "::1/128"]
+    assert s["STATIC_ROOT"] == "/srv/static"
+    assert STARTPROJECT["DATABASES"]["default"]["NAME"] == "db.sqlite3"  # the project's own mapping untouched
+
+
+def test_middleware_order():
+    middleware = overlaid()["MIDDLEWARE"]
+    assert middleware[0] == overlay.METRICS
+    assert middleware.index(overlay.WHITENOISE) == middleware.index(overlay.SECURITY) + 1
+    assert middleware.index(overlay.PAGE) + 1 == middleware.index(overlay.SESSIONS)
+    assert overlay.WHITENOISE not in overlaid(whitenoise=False)["MIDDLEWARE"]
+
+
+def test_what_the_project_has_stays():
+    own = {**STARTPROJECT, "MIDDLEWARE": [overlay.PAGE, *STARTPROJECT["MIDDLEWARE"]],
+           "UPSTACK": {"EDGE_TOUCH": {"a.b": ["c"]}, "STACK_SETTINGS": "x.y"}, "INSTALLED_APPS": ["upstack"]}
+    s = overlaid(own)
+    assert s["MIDDLEWARE"].count(overlay.PAGE) == 1 and s["INSTALLED_APPS"] == ["upstack"]
+    assert s["UPSTACK"]["EDGE_TOUCH"] == {"a.b": ["c"]} and "STACK_SETTINGS" not in s["UPSTACK"]
+
+
+def test_without_the_stack_environment_a_clear_error():
+    with pytest.raises(RuntimeError, match="DATABASE_URL, REDIS_URL"):
+        overlaid(environ={"SECRET_KEY": "k"})
+
+
+def test_up_overlays_unless_stack_settings_are_named(settings):
+    settings.UPSTACK = {**settings.UPSTACK, "STACK_SETTINGS": None}
+    assert project.local_stack_settings() == (overlay.OVERLAY_MODULE, settings.SETTINGS_MODULE)
+    assert project.local_stack_settings("site.deploy") == ("site.deploy", None)
+    settings.UPSTACK = {**settings.UPSTACK, "STACK_SETTINGS": "site.production"}
+    assert project.local_stack_settings() == ("site.production", None)
+
+
+def test_the_celery_app_is_the_projects_or_upstacks(settings):
+    settings.UPSTACK = {**settings.UPSTACK, "CELERY_APP": None}
+    assert project.celery_app("newsroom") == "newsroom.celery:app"
+    assert project.celery_app("no_such_project_here") == "upstack.tasks.default:app"
+    settings.UPSTACK = {**settings.UPSTACK, "CELERY_APP": "site.jobs:app"}
+    assert project.celery_app("newsroom") == "site.jobs:app"
