@@ -74,12 +74,12 @@ task_postrun.connect(postrun, dispatch_uid="upstack.tasks.postrun", weak=False)
 
 @setup_logging.connect(dispatch_uid="upstack.tasks.logging")
 def _django_logging(**kwargs):
-    """Celery logs through Django's LOGGING (JSON lines), not its own format."""
-    from logging.config import dictConfig
-
+    """Celery logs through Django's logging configuration (the project's LOGGING, or Django's default
+    when it has none), not its own format."""
     from django.conf import settings
+    from django.utils.log import configure_logging
 
-    dictConfig(settings.LOGGING)
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
 
 
 def make_celery(name: str) -> Celery:

@@ -59,3 +59,19 @@ def test_tasks_take_primary_keys_not_instances(db):
     user = User.objects.create_user("pk-only")
     with pytest.raises(TypeError, match="primary keys"):
         enqueue_on_commit("newsroom.notify_thread", user)
+
+
+def test_celery_logging_works_for_a_project_without_logging_settings(settings):
+    """A startproject site has LOGGING = {}: dictConfig({}) raised and the worker never started."""
+    from django.utils.log import configure_logging
+
+    from upstack.tasks.app import _django_logging
+
+    original = settings.LOGGING
+    try:
+        settings.LOGGING = {}
+        _django_logging()
+        settings.LOGGING = {"version": 1, "disable_existing_loggers": False}
+        _django_logging()
+    finally:
+        configure_logging(settings.LOGGING_CONFIG, original)  # the rest of the suite logs as before
