@@ -13,10 +13,12 @@ their keys. Thin: decisions are ``upstack.page.policy``; storage is ``upstack.pa
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpResponse
+from django.urls import NoReverseMatch
 
 from .. import conf
 from ..cache.bypass import fresh_render_requested
@@ -25,7 +27,7 @@ from ..edge import keys as surrogate
 from ..edge.esi import edge_processes_esi
 from ..errors import bad_request_response
 from ..metrics.clients import is_internal
-from . import policy, store
+from . import policy, session, store
 
 SKIP_HEADERS = {"set-cookie", "x-page-cache", "content-length"}
 FRESH_COOKIE = fresh.COOKIE
@@ -77,16 +79,27 @@ class UpstackPageMiddleware:
             response["Cache-Control"] = policy.cache_control(cacheable, shared_ttl, conf.get("BROWSER_MAX_AGE"))
         if cacheable and collected and conf.get("KEY_HEADER"):
             response[conf.get("KEY_HEADER")] = surrogate.format_header(collected)
+        if eligible and session.marks(response.status_code, response.headers, self._login_path()):
+            response[session.HEADER] = session.REQUIRED  # stored with it: a page-cache HIT carries it too
         if cacheable and request.method == "GET" and conf.get("PAGE_CACHE"):
             headers = [(k, v) for k, v in response.items() if k.lower() not in SKIP_HEADERS]
             store.put(page_key, rendered_at, response.status_code, headers, response.content, collected, shared_ttl)
         response["X-Page-Cache"] = "BYPASS" if (bypass or not eligible) else "MISS"
         window = conf.get("FRESH_AFTER_WRITE")
-        session = self._session_cookie(request, response)
-        if window and wrote and session and response.status_code < 400:
-            response.set_cookie(FRESH_COOKIE, fresh.token(fresh.secret(), session, time.time(), window),
+        session_id = self._session_cookie(request, response)
+        if window and wrote and session_id and response.status_code < 400:
+            response.set_cookie(FRESH_COOKIE, fresh.token(fresh.secret(), session_id, time.time(), window),
                                 max_age=window, httponly=True, samesite="Lax", secure=request.is_secure())
         return response
+
+    @staticmethod
+    def _login_path() -> str:
+        from django.shortcuts import resolve_url
+
+        try:
+            return urlsplit(str(resolve_url(settings.LOGIN_URL))).path
+        except NoReverseMatch:
+            return ""
 
     @staticmethod
     def _session_cookie(request, response) -> str:

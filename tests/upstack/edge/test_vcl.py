@@ -48,6 +48,8 @@ class Backend:
                 if outer.fail and self.path != "/healthz":
                     self.close_connection = True  # a dead app server: no response at all
                     return
+                if self.path.startswith(("/members", "/greeting")):
+                    return self.personal()
                 if self.path.startswith("/esi-page"):
                     body = b'<html>before <esi:include src="/fragment"/> after</html>'
                 elif self.path == "/esi-cookie-page":
@@ -67,6 +69,29 @@ class Backend:
                 self.send_header("Server-Timing", "app;dur=1.0")
                 if self.path in outer.set_cookie_paths:
                     self.send_header("Set-Cookie", "sessionid=abc; Path=/")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def personal(self):
+                """A page that needs the session (upstack.page.session): login-only, or one that
+                greets the reader; a reader's answer is private, the anonymous one is marked."""
+                cookie = self.headers.get("Cookie") or ""
+                if "sessionid=" in cookie:
+                    self.send_response(200)
+                    self.send_header("Cache-Control", "private, no-cache")
+                    body = f"hello {cookie}".encode()
+                elif self.path.startswith("/members"):
+                    self.send_response(302)
+                    self.send_header("Location", f"/accounts/login/?next={self.path}")
+                    self.send_header("Cache-Control", "private, no-cache")
+                    body = b""
+                else:
+                    self.send_response(200)
+                    self.send_header("Cache-Control", "public, max-age=0, s-maxage=3600")
+                    body = b"hello stranger"
+                if "sessionid=" not in cookie:
+                    self.send_header("X-Upstack-Session", "required")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -249,3 +274,35 @@ def test_the_fresh_after_write_cookie_refreshes_the_shared_copy(edge):
     # Every logged-in reader now gets the fresh copy (anonymous readers' variant waits for the purge).
     assert "v2" in request(varnish, "GET", "/own-write", headers={"Cookie": "sessionid=s1"})[2]
     backend.version = 1
+
+
+@pytest.mark.parametrize("path", ["/members/", "/greeting"])
+def test_a_page_that_needs_the_session_gets_it_for_readers_who_have_one(edge, path):
+    """A login-only page, and a cached page that greets the reader: the shared answer is marked, and a
+    reader with a session is asked for again, with their cookies, privately; nobody else is."""
+    varnish, backend = edge
+    anonymous = request(varnish, "GET", path)
+    reader = request(varnish, "GET", path, headers={"Cookie": "sessionid=reader1; _ga=x"})
+    other = request(varnish, "GET", path, headers={"Cookie": "sessionid=reader2"})
+    again = request(varnish, "GET", path)
+    if path == "/greeting":
+        assert (anonymous[0], anonymous[2], again[1]["x-cache"]) == (200, "hello stranger", "HIT")
+    else:
+        assert anonymous[0] == 302 and anonymous[1]["location"].startswith("/accounts/login/")
+    assert (reader[0], reader[2]) == (200, "hello sessionid=reader1")
+    assert (other[0], other[2]) == (200, "hello sessionid=reader2")
+    assert reader[1]["x-cache"] == "PASS"
+    assert all("x-upstack-session" not in r[1] for r in (anonymous, reader, other, again))
+
+
+def test_no_client_can_ask_for_the_session_pass_itself(edge):
+    """The restart's marker comes only from the edge: a client that sends it, without a session,
+    gets the shared page, and a reader's cookies never reach a page that did not ask for them."""
+    varnish, backend = edge
+    request(varnish, "GET", "/greeting")
+    forged = request(varnish, "GET", "/greeting", headers={"X-Upstack-With-Session": "1",
+                                                           "X-Upstack-Cookie": "sessionid=victim"})
+    assert (forged[0], forged[2], forged[1]["x-cache"]) == (200, "hello stranger", "HIT")
+    plain = request(varnish, "GET", "/plain-page", headers={"Cookie": "sessionid=reader1",
+                                                            "X-Upstack-With-Session": "1"})
+    assert "cookie=None" in plain[2]

@@ -107,6 +107,7 @@ sub vcl_recv {
         unset req.http.X-Upstack-Cookie;
         unset req.http.X-Upstack-Fresh;
         unset req.http.X-Upstack-Esi;
+        unset req.http.X-Upstack-With-Session;
     }
     if (req.esi_level > 0) {
         set req.http.X-Upstack-Esi = "1";
@@ -245,6 +246,13 @@ sub vcl_recv {
         unset req.http.Cookie;
         return (hash);
     }
+    # A page that needs the reader's session (X-Upstack-Session, upstack.page.session): vcl_deliver
+    # restarted a reader who has one; ask Django again with their cookies, and never share the answer.
+    if (req.http.X-Upstack-With-Session && req.http.X-Upstack-Cookie) {
+        set req.http.Cookie = req.http.X-Upstack-Cookie;
+        unset req.http.Surrogate-Capability;
+        return (pass);
+    }
     # Always-personal paths (login, the admin): pass, with the cookies.
     if (req.http.X-Upstack-Path ~ "^({{ pass_regex }})") {
         return (pass);
@@ -275,6 +283,7 @@ sub vcl_hash {
 sub vcl_backend_fetch {
     # The reader's cookies were only kept for their fragments.
     unset bereq.http.X-Upstack-Cookie;
+    unset bereq.http.X-Upstack-With-Session;
     unset bereq.http.X-Upstack-Path;
     unset bereq.http.X-Upstack-Insider;
 }
@@ -308,6 +317,14 @@ sub vcl_deliver {
     # A fragment that failed becomes a tiny placeholder, never a whole error page inside a page.
     if (req.esi_level > 0 && resp.status >= 400) {
         return (synth(752, "Fragment unavailable"));
+    }
+    # The shared page says it needs the session, and this reader has one: once more, with cookies.
+    if (resp.http.X-Upstack-Session) {
+        unset resp.http.X-Upstack-Session;
+        if (req.esi_level == 0 && req.http.X-Upstack-Cookie && !req.http.X-Upstack-With-Session) {
+            set req.http.X-Upstack-With-Session = "1";
+            return (restart);
+        }
     }
     if (obj.uncacheable) {
         set resp.http.X-Cache = "PASS";
