@@ -190,6 +190,8 @@ UPSTACK = {
     "LOADTEST_PREPARE": "newsroom.news.loadtest.prepare",
     "SEED": "newsroom.news.stack.seed",
     "LOADTEST_LOCUSTFILE": "bench/locustfile.py",
+    # Uploads through Django on the local stack only, which has no media server (upstack up sets it).
+    "SERVE_MEDIA": env.bool("UPSTACK_SERVE_MEDIA", default=False),
 }
 
 LOGIN_URL = "/accounts/login/"

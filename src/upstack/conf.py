@@ -95,6 +95,9 @@ DEFAULTS: dict[str, Any] = {
     # How many app servers run this site (shared-nothing check), and whether MEDIA_ROOT is a shared mount.
     "APP_SERVERS": 1,
     "SHARED_MEDIA": False,
+    # Serve MEDIA_URL from MEDIA_ROOT through upstack.urls (the local stack, which has no media server;
+    # `upstack up` turns it on). Never in production: a web server or object storage serves media there.
+    "SERVE_MEDIA": False,
     # The WSGI application for the stack runner.
     "WSGI_APPLICATION": None,
     # The Django project's settings module the stack runs with (default: the current one).

@@ -76,6 +76,8 @@ def apply(namespace: MutableMapping, environ: Mapping[str, str], installed=find_
     for name in ("STATIC_ROOT", "MEDIA_ROOT"):
         if environ.get(name):
             namespace[name] = environ[name]
+    if not namespace.get("MEDIA_URL"):  # startproject leaves it empty; uploads need a URL to be served at
+        namespace["MEDIA_URL"] = "/media/"
     if installed("whitenoise") is not None:  # hashed, compressed static files (collectstatic runs in `up`)
         storages = copy.deepcopy(dict(namespace.get("STORAGES") or {}))
         storages.setdefault("default", {"BACKEND": "django.core.files.storage.FileSystemStorage"})
@@ -98,5 +100,7 @@ def apply(namespace: MutableMapping, environ: Mapping[str, str], installed=find_
     for key, variable in (("INTERNAL_IPS", "UPSTACK_INTERNAL_IPS"), ("LOAD_BALANCERS", "UPSTACK_LOAD_BALANCERS")):
         if environ.get(variable):
             upstack[key] = _split(environ[variable])
+    if environ.get("UPSTACK_SERVE_MEDIA") == "true":
+        upstack["SERVE_MEDIA"] = True
     upstack.pop("STACK_SETTINGS", None)  # these settings are the stack's
     namespace["UPSTACK"] = upstack

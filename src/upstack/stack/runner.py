@@ -93,6 +93,7 @@ class LocalStack:
             "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
             "SECURE_HSTS_SECONDS": "0", "STATIC_ROOT": str(self.dir / "static"), "MEDIA_ROOT": str(self.dir / "media"),
             "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "prometheus"),
+            "UPSTACK_SERVE_MEDIA": "true",  # no media server on the local stack (docs/settings.md)
         })
         if state.get("project_settings"):  # the overlay's input (upstack.stack.settings)
             env[overlay.PROJECT_VARIABLE] = state["project_settings"]
