@@ -39,6 +39,9 @@ def test_media_is_routed_only_when_asked_and_with_a_url(tmp_path):
     from django.test import RequestFactory
 
     response = match.func(RequestFactory().get("/media/covers/a.txt"), *match.args, **match.kwargs)
-    assert b"".join(response.streaming_content) == b"cover"
+    try:
+        assert b"".join(response.streaming_content) == b"cover"
+    finally:
+        response.close()
     assert media_patterns(False, "/media/", tmp_path) == []
     assert media_patterns(True, "", tmp_path) == [] and media_patterns(True, "/", tmp_path) == []
