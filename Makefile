@@ -28,11 +28,13 @@ run: install
 	@exec .venv/bin/gunicorn newsroom.wsgi:application --bind 127.0.0.1:$(PORT) \
 		--workers 2 --threads 4 --access-logfile - --graceful-timeout 5
 
-# The package's unit tests that need no running stack: the second pass of `make test` runs them on Django 6.0
+# The package's unit tests that need no running stack, and the second reference site's smoke test (sites/shelf):
+# the second pass of `make test` runs them on Django 6.0
 # (Django's own cache tests against upstack's backends included, ~3.5 min); the no-extras venv it builds gets
 # the newest Django 6.
 DJANGO6_TESTS := tests/upstack/cache tests/upstack/edge tests/upstack/page tests/upstack/metrics tests/upstack/checks \
-	tests/upstack/test_templatetags.py tests/upstack/test_optional_deps.py tests/upstack/ops/test_loadtest.py
+	tests/upstack/test_templatetags.py tests/upstack/test_optional_deps.py tests/upstack/ops/test_loadtest.py \
+	tests/shelf/test_shelf.py
 
 # The whole suite on SQLite (with the fuzz test and the fault drill, whose table it prints - docs/security.md),
 # then the newsroom and query-cache tests on a real PostgreSQL (tests/servers.py), then the package's unit

@@ -116,6 +116,18 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# Under the local stack's overlay (upstack.stack.settings) the project's own settings module is here.
+PROJECT_SETTINGS_VARIABLE = "UPSTACK_PROJECT_SETTINGS"
+
+
+def project_module() -> str:
+    """The project's settings module: the one the stack's overlay wraps, else the current one."""
+    import os
+
+    return (os.environ.get(PROJECT_SETTINGS_VARIABLE) or settings.SETTINGS_MODULE
+            or os.environ.get("DJANGO_SETTINGS_MODULE") or "site.settings")
+
+
 @lru_cache(maxsize=1)
 def _merged() -> dict[str, Any]:
     user = getattr(settings, "UPSTACK", {}) or {}

@@ -136,14 +136,21 @@ class _Reader:
         self.skip = skip
         self.fields: set[str] = set()
         self.others: set[str] = set()
+        self.order_fields: set[str] = set()  # the model's own fields read only to order the rows
 
     def read(self) -> _Reader:
         self.node(self.query.where)
         for item in self.ordering():
-            if isinstance(item, str):
+            if isinstance(item, str) and "__" not in item.strip("-+") and item.strip("-+") not in self.query.annotations:
+                before = set(self.fields)
+                self.path(item.lstrip("-+"))
+                self.order_fields |= self.fields - before
+                self.fields = before
+            elif isinstance(item, str):
                 self.path(item.lstrip("-+"))
             else:
                 self.node(item)
+        self.order_fields -= {WILDCARD}
         return self
 
     def ordering(self):
@@ -256,6 +263,26 @@ def _from_first_row(query) -> bool:
             and not query.combinator and not query.extra_select)
 
 
+def _order_shown_only(query, kept: dict[str, list]) -> bool:
+    """Can a change of the rows' own ordering fields only reorder rows the page already shows? Then
+    their instance keys cover it, and the ordering needs no ``~field`` keys: a query that loads
+    every matching row (no LIMIT), or no more rows than its unique scope values can match."""
+    if not _from_first_row(query):
+        return False
+    if query.high_mark is None:
+        return True
+    unique = [name for name, values in kept.items() if _is_unique(query.model, name)]
+    return any(len(kept[name]) <= query.high_mark for name in unique)
+
+
+def _is_unique(model, name: str) -> bool:
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return bool(getattr(field, "unique", False) or field.primary_key)
+
+
 def query_keys(query) -> set[str]:
     """The keys a read of ``query`` records (see the module docstring)."""
     model = query.model
@@ -266,6 +293,8 @@ def query_keys(query) -> set[str]:
     kept, dropped = _limit(found)
     reader = _Reader(query, used).read()
     fields = reader.fields | dropped
+    if not _order_shown_only(query, kept):
+        fields |= reader.order_fields
     fields -= set(kept)  # filtered by equality: its value is the scope
     names = sorted(kept)
     scopes = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(kept[n] for n in names))]

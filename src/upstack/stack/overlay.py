@@ -19,8 +19,10 @@ import copy
 from collections.abc import Mapping, MutableMapping
 from importlib.util import find_spec
 
+from .. import conf
+
 OVERLAY_MODULE = "upstack.stack.settings"
-PROJECT_VARIABLE = "UPSTACK_PROJECT_SETTINGS"
+PROJECT_VARIABLE = conf.PROJECT_SETTINGS_VARIABLE
 
 METRICS = "upstack.metrics.middleware.RequestMetricsMiddleware"
 PAGE = "upstack.page.middleware.UpstackPageMiddleware"
@@ -83,6 +85,10 @@ def apply(namespace: MutableMapping, environ: Mapping[str, str], installed=find_
         storages.setdefault("default", {"BACKEND": "django.core.files.storage.FileSystemStorage"})
         storages["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
         namespace["STORAGES"] = storages
+    if not namespace.get("LOGGING"):  # JSON lines, one per request: what `upstack logs` and `warm` read
+        from ..metrics.logs import logging_config
+
+        namespace["LOGGING"] = logging_config(environ.get("LOG_LEVEL", "INFO"))
     apps = list(namespace.get("INSTALLED_APPS") or [])
     namespace["INSTALLED_APPS"] = apps if "upstack" in apps else [*apps, "upstack"]
     namespace["MIDDLEWARE"] = _middleware(namespace.get("MIDDLEWARE") or [], installed)

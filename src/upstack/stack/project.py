@@ -7,15 +7,14 @@ reading. Never starts processes.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 
 from django.conf import settings
 
 from .. import conf
+from ..tasks.queue import celery_app_path
 from . import machine, overlay
 from .context import Resources, StackContext
 
@@ -28,9 +27,7 @@ BINARIES = {
 
 
 def project_name() -> str:
-    # Under the stack's overlay (upstack.stack.settings) the project's own module is in the environment.
-    module = (os.environ.get(overlay.PROJECT_VARIABLE) or settings.SETTINGS_MODULE
-              or os.environ.get("DJANGO_SETTINGS_MODULE", "site.settings"))
+    module = conf.project_module()
     return module.split(".")[0]
 
 
@@ -51,17 +48,6 @@ def seeds() -> bool:
     return bool(conf.get("SEED"))
 
 
-def celery_app(name: str) -> str:
-    """``UPSTACK["CELERY_APP"]``, else ``<project>.celery:app`` when that module exists, else upstack's own."""
-    if conf.get("CELERY_APP"):
-        return conf.get("CELERY_APP")
-    try:
-        own = find_spec(f"{name}.celery") is not None
-    except (ImportError, ValueError):
-        own = False
-    return f"{name}.celery:app" if own else "upstack.tasks.default:app"
-
-
 def local_stack_settings(explicit: str | None = None) -> tuple[str, str | None]:
     """The settings module of the local stack's Django processes, and the project module it overlays:
     the one named (``--stack-settings``, ``UPSTACK["STACK_SETTINGS"]``) as it is, else the project's
@@ -69,7 +55,7 @@ def local_stack_settings(explicit: str | None = None) -> tuple[str, str | None]:
     chosen = explicit or conf.get("STACK_SETTINGS")
     if chosen:
         return chosen, None
-    return overlay.OVERLAY_MODULE, os.environ.get(overlay.PROJECT_VARIABLE) or settings.SETTINGS_MODULE
+    return overlay.OVERLAY_MODULE, conf.project_module()
 
 
 def base_dir() -> Path:
@@ -102,7 +88,7 @@ def context(resources: Resources, *, ports: dict[str, int] | None = None, with_p
         state_dir=str(state_dir()),
         settings_module=settings_override or settings_module(),
         wsgi_application=wsgi_application(),
-        celery_app=celery_app(name),
+        celery_app=celery_app_path(),
         session_cookie_name=settings.SESSION_COOKIE_NAME,
         csrf_cookie_name=settings.CSRF_COOKIE_NAME,
         python=sys.executable,

@@ -26,16 +26,28 @@ def broker_configured() -> bool:
     return bool(getattr(settings, "CELERY_BROKER_URL", "")) and celery_installed()
 
 
-def celery_app():
-    """The project's Celery app (``UPSTACK["CELERY_APP"]``, default ``<project>.celery:app``), so any
-    process - web, command, worker - sends tasks to the configured broker."""
-    from django.conf import settings
-    from django.utils.module_loading import import_string
-
+def celery_app_path() -> str:
+    """``UPSTACK["CELERY_APP"]``, else ``<project>.celery:app`` when the project has that module, else
+    upstack's own app for projects without one (``upstack.tasks.default:app``). The project is the
+    settings module's top package, or under the stack's overlay the module it overlays."""
     from .. import conf
 
-    path = conf.get("CELERY_APP") or f"{settings.SETTINGS_MODULE.split('.')[0]}.celery:app"
-    return import_string(path.replace(":", "."))
+    if conf.get("CELERY_APP"):
+        return conf.get("CELERY_APP")
+    project = conf.project_module().split(".")[0]
+    try:
+        own = find_spec(f"{project}.celery") is not None
+    except (ImportError, ValueError):
+        own = False
+    return f"{project}.celery:app" if own else "upstack.tasks.default:app"
+
+
+def celery_app():
+    """The project's Celery app (``celery_app_path``), so any process - web, command, worker - sends
+    tasks to the configured broker."""
+    from django.utils.module_loading import import_string
+
+    return import_string(celery_app_path().replace(":", "."))
 
 
 def send(task_name: str, args: tuple, queue: str | None = None, countdown: float | None = None,

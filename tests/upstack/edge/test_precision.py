@@ -77,8 +77,25 @@ def test_in_filters_record_one_scoped_key_per_value(newsroom):
     assert {f"news.article@tags={t1.pk}+", f"news.article@tags={t2.pk}+"} <= found
     assert not any(key.startswith("news.article@*") for key in found)
     section = newsroom["s1"]
-    found = tracking.query_keys(Article.objects.filter(section__in=[section]).order_by("-published_at").query)
+    found = tracking.query_keys(Article.objects.filter(section__in=[section]).order_by("-published_at")[:10].query)
     assert found == {f"news.article@section={section.pk}+", f"news.article~published_at@section={section.pk}"}
+
+
+def test_ordering_needs_no_keys_when_only_shown_rows_can_move(newsroom):
+    """Every matching row loaded (no LIMIT), or a unique scope within the LIMIT: a change of an
+    ordering field only reorders rows the page shows, and their instance keys purge it. With a
+    LIMIT on a wider scope, a row outside it can move in: the ordering's key stays."""
+    section, a11 = newsroom["s1"], newsroom["a11"]
+    everything = tracking.query_keys(Article.objects.filter(section=section).order_by("-published_at").query)
+    assert everything == {f"news.article@section={section.pk}+"}
+    first = tracking.query_keys(Article.objects.filter(pk=a11.pk).order_by("title")[:1].query)
+    assert not any("~title" in key for key in first), first
+    top = tracking.query_keys(Article.objects.filter(section=section).order_by("title")[:1].query)
+    assert f"news.article~title@section={section.pk}" in top
+    counted = tracking.query_keys(Article.objects.filter(section=section).order_by("title").values("title").query)
+    assert f"news.article~title@section={section.pk}" in counted  # values: no instance keys to rely on
+    related = tracking.query_keys(Article.objects.filter(section=section).order_by("author__name").query)
+    assert "news.author~name@*" in related  # another model's field: its rows are not on the page
 
 
 def test_a_list_from_its_first_row_is_not_purged_by_a_row_it_did_not_show_leaving(newsroom):

@@ -40,7 +40,7 @@ def test_the_project_is_pointed_at_the_stack():
     assert s["UPSTACK"]["PURGE_BACKENDS"]["edge"]["NODES"] == ["http://127.0.0.1:6081"]
     assert "pages" in s["UPSTACK"]["PURGE_BACKENDS"]
     assert s["UPSTACK"]["FRESH_SECRET"] == "f" and s["UPSTACK"]["INTERNAL_IPS"] == ["127.0.0.1/32", "::1/128"]
-    assert s["STATIC_ROOT"] == "/srv/static"
+    assert s["STATIC_ROOT"] == "/srv/static" and s["LOGGING"]["version"] == 1
     assert STARTPROJECT["DATABASES"]["default"]["NAME"] == "db.sqlite3"  # the project's own mapping untouched
 
 
@@ -67,15 +67,21 @@ def test_without_the_stack_environment_a_clear_error():
 
 def test_up_overlays_unless_stack_settings_are_named(settings):
     settings.UPSTACK = {**settings.UPSTACK, "STACK_SETTINGS": None}
-    assert project.local_stack_settings() == (overlay.OVERLAY_MODULE, settings.SETTINGS_MODULE)
+    assert project.local_stack_settings() == (overlay.OVERLAY_MODULE, "newsroom.settings.test")
     assert project.local_stack_settings("site.deploy") == ("site.deploy", None)
     settings.UPSTACK = {**settings.UPSTACK, "STACK_SETTINGS": "site.production"}
     assert project.local_stack_settings() == ("site.production", None)
 
 
-def test_the_celery_app_is_the_projects_or_upstacks(settings):
+def test_the_celery_app_is_the_projects_or_upstacks(settings, monkeypatch):
+    """Every process sends tasks through the same app the worker runs (upstack.tasks.queue): under the
+    overlay, the project is the wrapped module's, not upstack's."""
+    from upstack.tasks.queue import celery_app_path
+
     settings.UPSTACK = {**settings.UPSTACK, "CELERY_APP": None}
-    assert project.celery_app("newsroom") == "newsroom.celery:app"
-    assert project.celery_app("no_such_project_here") == "upstack.tasks.default:app"
+    assert celery_app_path() == "newsroom.celery:app"
+    monkeypatch.setenv(overlay.PROJECT_VARIABLE, "no_such_project_here.settings")
+    assert celery_app_path() == "upstack.tasks.default:app"
+    assert project.project_name() == "no_such_project_here"
     settings.UPSTACK = {**settings.UPSTACK, "CELERY_APP": "site.jobs:app"}
-    assert project.celery_app("newsroom") == "site.jobs:app"
+    assert celery_app_path() == "site.jobs:app"
