@@ -73,7 +73,7 @@ bench-quick: install services
 	@$(PY) -m bench.run --quick
 
 lint: install
-	@.venv/bin/ruff check src newsroom tests bench
+	@.venv/bin/ruff check src newsroom sites tests bench
 
 clean:
 	rm -rf .venv .venv-django6 var .upstack .pytest_cache
