@@ -95,6 +95,9 @@ DEFAULTS: dict[str, Any] = {
     # How many app servers run this site (shared-nothing check), and whether MEDIA_ROOT is a shared mount.
     "APP_SERVERS": 1,
     "SHARED_MEDIA": False,
+    # This stack serves plain HTTP on loopback on purpose (the local stack, CI): `upstack check` reports
+    # Django's TLS checks as not applicable, and fails if a served host is not loopback.
+    "HTTP_ONLY": False,
     # The WSGI application for the stack runner.
     "WSGI_APPLICATION": None,
     # The Django project's settings module the stack runs with (default: the current one).

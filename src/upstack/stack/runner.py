@@ -91,7 +91,7 @@ class LocalStack:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             # Plain HTTP on loopback: the deploy profile's HTTPS-only switches would lock us out.
             "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
-            "SECURE_HSTS_SECONDS": "0", "STATIC_ROOT": str(self.dir / "static"), "MEDIA_ROOT": str(self.dir / "media"),
+            "SECURE_HSTS_SECONDS": "0", "UPSTACK_HTTP_ONLY": "true", "STATIC_ROOT": str(self.dir / "static"), "MEDIA_ROOT": str(self.dir / "media"),
             "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "prometheus"),
         })
         return env
@@ -105,7 +105,7 @@ class LocalStack:
     # --- release steps (upstack.ops.release) ------------------------------------------------------
     def _require_running(self) -> dict:
         if not self.supervisor.running():
-            raise StackError("the stack is not running; start it with `manage.py upstack up`", returncode=2)
+            raise StackError("the stack is not running; start it with `manage.py upstack up`")
         return self.state()
 
     def reload_edge(self) -> str:
@@ -167,6 +167,7 @@ class LocalStack:
             say(f"  databases ready: {time.monotonic() - started:.1f}s")
             self._manage(env, say, "migrate", "--noinput", "-v", "0")
             self._manage(env, say, "collectstatic", "--noinput", "-v", "0")
+            say(f"  seeding the database when empty ({options.seed_articles} articles)")
             self._manage(env, say, "seed", "--if-empty", "--no-progress", "--articles", str(options.seed_articles),
                          "--users", str(max(10, options.seed_articles // 15)),
                          "--comments", str(options.seed_articles * 5), "--seed", "1")
@@ -339,10 +340,11 @@ class LocalStack:
 
     def control(self, action: str, name: str) -> None:
         if not self.supervisor.running():
-            raise StackError("the stack is not running; start it with `manage.py upstack up`", returncode=2)
+            raise StackError("the stack is not running; start it with `manage.py upstack up`")
         names = [s["name"] for s in self.status()["services"]]
         if name not in names:
-            raise StackError(f"unknown service {name!r}; services: {', '.join(names)}", returncode=2)
+            raise StackError(f"service {name!r} is not part of this stack; its services: {', '.join(names)} "
+                             "(`upstack up --with ...` adds the optional ones)", returncode=2)
         try:
             if action in ("stop", "restart"):
                 self.supervisor.stop_program(name)
