@@ -11,6 +11,7 @@ import argparse
 
 from ..cache import NAMESPACES
 from ..ops.loadtest import SCENARIOS
+from ..ops.logview import LEVELS
 from ..stack import OPTIONAL_SERVICES
 from ..stack.render import TARGETS
 from ..stack.services import CORE, OPTIONAL
@@ -19,7 +20,7 @@ SERVICES = (*CORE, *OPTIONAL)
 BACKUP_ACTIONS = ("create", "verify", "list")
 # Subcommands (space-separated paths) that report something: each has --json with a stable schema.
 REPORTING = ("info", "up", "status", "cache stats", "tasks stats", "top", "report views", "backup", "check", "warm",
-             "release", "loadtest", "lock", "unlock")
+             "release", "loadtest", "lock", "unlock", "logs")
 
 
 class CommaChoices:
@@ -35,6 +36,16 @@ class CommaChoices:
             raise argparse.ArgumentTypeError(f"unknown {', '.join(map(repr, unknown))}; choose from "
                                              f"{', '.join(self.choices)} (comma-separated)")
         return picked
+
+
+class OneOf(CommaChoices):
+    """One of ``choices``, for ``nargs="*"`` (argparse 3.11 checks an empty list's default against
+    ``choices`` and refuses it)."""
+
+    def __call__(self, value: str) -> str:
+        if value not in self.choices:
+            raise argparse.ArgumentTypeError(f"unknown {value!r}; choose from {', '.join(self.choices)}")
+        return value
 
 
 def _json(parser) -> None:
@@ -148,6 +159,16 @@ def add_arguments(parser) -> None:
     lock.add_argument("--status", action="store_true", help="Only show who holds the lock, if anyone.")
     _json(lock)
     _json(sub.add_parser("unlock", help="Lift a lock taken with `upstack lock`."))
+
+    logs = sub.add_parser("logs", help="The local stack's logs merged, coloured per service, filterable by level "
+                                       "and request id; -f follows them.")
+    logs.add_argument("services", nargs="*", metavar="SERVICE", type=OneOf(SERVICES),
+                      help=f"Only these services ({', '.join(SERVICES)}); default: all.")
+    logs.add_argument("-f", "--follow", action="store_true", help="Keep printing new lines until Ctrl-C.")
+    logs.add_argument("--level", choices=LEVELS, help="Only lines at this level or above.")
+    logs.add_argument("--request-id", help="Only lines of this request (the X-Request-ID a response carried).")
+    logs.add_argument("-n", "--lines", type=int, default=50, help="Lines of each log to start with (default 50).")
+    _json(logs)
 
     sub.add_parser("env", help="Print KEY=VALUE lines that point Django at the running stack, e.g. "
                                "env $(python manage.py upstack env) python manage.py shell")

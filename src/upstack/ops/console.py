@@ -63,6 +63,11 @@ def dumps(data) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
+def dumps_line(data) -> str:
+    """One JSON document on one line (streams: ``logs --json``)."""
+    return json.dumps(data, sort_keys=True, default=str)
+
+
 @contextmanager
 def working(label: str, say: Callable[[str], None] | None = None, *, file=None) -> Iterator[Callable[[str], None]]:
     """A spinner with the elapsed time while the block runs, on stderr when it is a terminal (nothing
@@ -85,4 +90,4 @@ def working(label: str, say: Callable[[str], None] | None = None, *, file=None) 
         yield step
 
 
-__all__ = ["BAD_INPUT", "CONFLICT", "FAILED", "OK", "console", "dumps", "show", "table", "text", "working"]
+__all__ = ["BAD_INPUT", "CONFLICT", "FAILED", "OK", "console", "dumps", "dumps_line", "show", "table", "text", "working"]

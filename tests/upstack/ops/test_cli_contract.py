@@ -25,7 +25,7 @@ FREE_FORM = {
     ("restore", "file"): "a file", ("check", "live"): "a URL", ("check", "host"): "a host name",
     ("warm", "source"): "sitemap, access-log[:PATH] or a file (checked by warm.parse_source, exit 2)",
     ("warm", "edge"): "a URL", ("warm", "host"): "a host name", ("loadtest", "duration"): "a duration",
-    ("loadtest", "target"): "a URL", ("loadtest", "out"): "a directory", ("lock", "reason"): "free text",
+    ("loadtest", "target"): "a URL", ("loadtest", "out"): "a directory", ("lock", "reason"): "free text", ("logs", "request_id"): "a request id",
 }
 
 

@@ -290,6 +290,17 @@ def test_metrics_add_up_across_workers_and_top_and_report_read_the_stack(stack):
     assert "news:search" in upstack(state, "report", "views").stdout
     # The stack's own request log feeds `warm --from access-log` (the JSON lines carry no query string).
     assert "/search/" in warm.from_access_log(state / "logs" / "app.log", 50)
+    # `upstack logs` finds one request's lines by the id its response carried.
+    request_id = get(f"{app}/search/?q=logs")[1]["X-Request-ID"]
+
+    def request_lines():  # supervisord writes the app's output a moment later
+        logs = upstack(state, "logs", "app", "--request-id", request_id, "--json")
+        assert logs.returncode == 0, logs.stderr
+        return [json.loads(line) for line in logs.stdout.splitlines()]
+
+    servers.wait_until(request_lines, 10, "the request's log line")
+    lines = request_lines()
+    assert lines and all(line["request_id"] == request_id and line["service"] == "app" for line in lines)
 
 
 def test_the_launch_checklist_probes_the_running_stack(stack):

@@ -224,6 +224,25 @@ class Command(BaseCommand):
             self.stdout.write(f"Lifted the lock taken by {deploylock.describe(lifted)}." if lifted else
                               "The deploy lock was not held by hand; nothing to lift.")
 
+    def handle_logs(self, services, follow, level, request_id, lines, json, **options):
+        from upstack.ops import logview
+
+        local = stack.LocalStack()
+        names = services or [s["name"] for s in self.guard(local.status)["services"]]
+        files = logview.log_files(local.dir, names)
+        if not any(path.exists() for path in files.values()):
+            self.fail(f"no logs under {local.dir / 'logs'} for {', '.join(names)}; start the stack with "
+                      "`manage.py upstack up`", FAILED)
+        out, colours = console.console(self.stdout), logview.colours_for(names)
+        try:
+            for stream in (logview.merged(files, lines), logview.follow(files) if follow else ()):
+                for entry in stream:
+                    if logview.matches(entry, level, request_id):
+                        out.print(console.dumps_line(entry) if json else logview.render(entry, colours),
+                                  markup=False, highlight=False, soft_wrap=True)
+        except KeyboardInterrupt:
+            pass
+
     # --- helpers -------------------------------------------------------------------------------
 
     def report(self, data, as_json, table):
