@@ -158,7 +158,8 @@ class Command(BaseCommand):
 
         postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql") or conf.get("DIRECT_DATABASE_URL")
         db_url = self.database_url() if postgres else None
-        result = checklist.summary(self.guard(checklist.run, live, host, db_url, self.backup_dir(None)))
+        with console.working("checking" + (f" {live}" if live else "")):
+            result = checklist.summary(self.guard(checklist.run, live, host, db_url, self.backup_dir(None)))
         self.report(result, json, tables.checks)
         if result["counts"]["fail"]:
             self.fail(f"{result['counts']['fail']} of {len(result['items'])} checks failed", FAILED)
