@@ -93,7 +93,10 @@ class Command(BaseCommand):
         state_dir = stack.LocalStack().dir
         if once or json:
             data = top.snapshot(state_dir, stack_env, interval)
-            self.stdout.write(top.dumps(data)) if json else console.show(self.stdout, top.render(data))
+            if json:
+                self.stdout.write(top.dumps(data))
+            else:
+                console.show(self.stdout, top.render(data))
             return
         from rich.live import Live
 
