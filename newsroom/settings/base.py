@@ -182,6 +182,7 @@ UPSTACK = {
     # The trust lists, rendered into the edge and the app server too (docs/security.md).
     "INTERNAL_IPS": env.list("UPSTACK_INTERNAL_IPS", default=["127.0.0.1/32", "::1/128"]),
     "LOAD_BALANCERS": env.list("UPSTACK_LOAD_BALANCERS", default=["127.0.0.1/32", "::1/128"]),
+    "HTTP_ONLY": env.bool("UPSTACK_HTTP_ONLY", default=False),
     "BACKUP_DIR": env.str("BACKUP_DIR", default="var/backups"),
     "BACKUP_KEEP": env.int("BACKUP_KEEP", default=7),
     "DIRECT_DATABASE_URL": env.str("DIRECT_DATABASE_URL", default=""),

@@ -98,6 +98,9 @@ DEFAULTS: dict[str, Any] = {
     # Serve MEDIA_URL from MEDIA_ROOT through upstack.urls (the local stack, which has no media server;
     # `upstack up` turns it on). Never in production: a web server or object storage serves media there.
     "SERVE_MEDIA": False,
+    # This stack serves plain HTTP on loopback on purpose (the local stack, CI): `upstack check` reports
+    # Django's TLS checks as not applicable, and fails if a served host is not loopback.
+    "HTTP_ONLY": False,
     # The WSGI application for the stack runner.
     "WSGI_APPLICATION": None,
     # The Django project's settings module the stack runs with (default: the current one).

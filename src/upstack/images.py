@@ -7,6 +7,12 @@ and does nothing (idempotent). ``register(Model, "field")`` makes every save tha
 enqueue the generation after commit; ``url(image, size, fmt)`` (and ``{% thumbnail %}``) returns a
 thumbnail's URL, generating it on the spot if a worker has not yet, so a page never shows a broken
 image. Pillow is imported here only.
+
+Which thumbnails exist is remembered in the ``data`` cache namespace (``EXISTS_TTL``), written by
+whoever made or first found the file, so a render asks the storage nothing: with S3, ``exists()`` is
+one HEAD request per image per render. Only a thumbnail nobody has recorded yet costs one
+``exists()``, once. A thumbnail deleted from the storage by hand needs ``manage.py upstack cache
+flush data`` (or waits out ``EXISTS_TTL``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from django.db.models.signals import post_init, post_save
 from . import conf
 
 logger = logging.getLogger("upstack.images")
+EXISTS_TTL = 30 * 86400
+EXISTS_NAMESPACE = "data"
 FORMATS = {"jpeg": ("jpg", {"quality": 82, "optimize": True, "progressive": True}),
            "webp": ("webp", {"quality": 80, "method": 6})}
 
@@ -40,13 +48,40 @@ def thumbnail_name(source_name: str, size: str, fmt: str) -> str:
     return f"thumbs/{digest}/{PurePosixPath(source_name).stem}-{size}.{FORMATS[fmt][0]}"
 
 
+def _existence():
+    """The cache recording which thumbnails exist (None when the project has no ``data`` alias)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.base import InvalidCacheBackendError
+
+    try:
+        return caches[EXISTS_NAMESPACE]
+    except InvalidCacheBackendError:
+        return None
+
+
+def _exists_key(name: str) -> str:
+    return "thumb-exists:" + hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()
+
+
+def known(name: str) -> bool:
+    cache = _existence()
+    return bool(cache is not None and cache.get(_exists_key(name)))
+
+
+def remember(name: str) -> None:
+    cache = _existence()
+    if cache is not None:
+        cache.set(_exists_key(name), True, EXISTS_TTL)
+
+
 def generate(image, size: str, fmt: str) -> str:
     """Create one thumbnail unless it exists; returns its storage name."""
     from PIL import Image, ImageOps
 
     name = thumbnail_name(image.name, size, fmt)
     storage = image.storage
-    if storage.exists(name):
+    if known(name) or storage.exists(name):
+        remember(name)
         return name
     with storage.open(image.name, "rb") as source:
         picture = Image.open(source)
@@ -58,6 +93,7 @@ def generate(image, size: str, fmt: str) -> str:
         saved = storage.save(name, ContentFile(buffer.getvalue()))
         if saved != name:  # lost a race: keep the first, drop ours
             storage.delete(saved)
+    remember(name)
     return name
 
 
@@ -70,9 +106,9 @@ def url(image, size: str, fmt: str = "jpeg") -> str:
     if not image:
         return ""
     name = thumbnail_name(image.name, size, fmt)
-    if not image.storage.exists(name):
+    if not known(name):
         try:
-            generate(image, size, fmt)
+            generate(image, size, fmt)  # one exists() if a worker made it; it records it either way
         except Exception:  # noqa: BLE001 - a bad upload shows the original, not an error page
             logger.exception("could not make the %s %s thumbnail of %s", size, fmt, image.name)
             return image.url

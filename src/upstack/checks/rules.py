@@ -112,6 +112,7 @@ RULES: dict[str, Rule] = {
     "APP_SERVERS": Rule("int", min=1, max=10000),
     "SHARED_MEDIA": BOOL,
     "SERVE_MEDIA": BOOL,
+    "HTTP_ONLY": BOOL,
     "WSGI_APPLICATION": Rule("str", form="dotted", optional=True),
     "STACK_SETTINGS": Rule("str", form="module", optional=True),
     "CELERY_APP": Rule("str", form="app", optional=True),

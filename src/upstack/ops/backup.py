@@ -118,6 +118,13 @@ def list_backups(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name.rsplit("-", 1)[-1], reverse=True)
 
 
+def describe_backups(directory: Path) -> list[dict]:
+    """``backup list``: each complete backup's file, size and creation time (UTC), newest first."""
+    return [{"file": str(p), "bytes": p.stat().st_size,
+             "created": datetime.fromtimestamp(p.stat().st_mtime, UTC).isoformat(timespec="seconds")}
+            for p in list_backups(directory)]
+
+
 def _plain_dump(path: Path, workdir: Path) -> Path:
     if not path.name.endswith(".enc"):
         return path

@@ -32,6 +32,24 @@ def _manage(env: dict, base_dir: str, *args: str, extra_env: dict | None = None)
     return result.stdout
 
 
+def deploy_checks(env: dict, base_dir: str) -> None:
+    """`upstack check` in the release's environment: any failure, or a warning in
+    ``checklist.RELEASE_BLOCKERS`` (DEBUG on, a weak SECRET_KEY), stops the release."""
+    import json
+
+    from .checklist import release_blockers
+
+    result = subprocess.run([sys.executable, "manage.py", "upstack", "check", "--json"], cwd=base_dir, env=env,
+                            capture_output=True, text=True, timeout=600)
+    try:
+        items = json.loads(result.stdout)["items"]
+    except (ValueError, KeyError):
+        raise ReleaseError(f"manage.py upstack check failed:\n{(result.stdout + result.stderr).strip()[-2500:]}") from None
+    blockers = release_blockers(items)
+    if blockers:
+        raise ReleaseError("; ".join(f"{i['check']} (fix: {i['fix'] or i['doc']})" for i in blockers))
+
+
 def steps(stack, env: dict, *, backup: bool, warm_top: int) -> list[tuple[str, Callable[[], str]]]:
     from ..stack import project
 
@@ -39,7 +57,7 @@ def steps(stack, env: dict, *, backup: bool, warm_top: int) -> list[tuple[str, C
     migrate_env = {"PGOPTIONS": MIGRATION_OPTIONS}
     if env.get("DIRECT_DATABASE_URL"):  # migrations hold session state: never through PgBouncer
         migrate_env["DATABASE_URL"] = env["DIRECT_DATABASE_URL"]
-    plan = [("deploy checks", lambda: _manage(env, base, "check", "--deploy", "--fail-level", "ERROR"))]
+    plan = [("deploy checks", lambda: deploy_checks(env, base))]
     if backup:
         plan.append(("backup", lambda: _manage(env, base, "upstack", "backup")))
     plan += [

@@ -106,7 +106,8 @@ def apply(namespace: MutableMapping, environ: Mapping[str, str], installed=find_
     for key, variable in (("INTERNAL_IPS", "UPSTACK_INTERNAL_IPS"), ("LOAD_BALANCERS", "UPSTACK_LOAD_BALANCERS")):
         if environ.get(variable):
             upstack[key] = _split(environ[variable])
-    if environ.get("UPSTACK_SERVE_MEDIA") == "true":
-        upstack["SERVE_MEDIA"] = True
+    for key, variable in (("SERVE_MEDIA", "UPSTACK_SERVE_MEDIA"), ("HTTP_ONLY", "UPSTACK_HTTP_ONLY")):
+        if environ.get(variable) == "true":  # the local stack: no media server, plain HTTP on loopback
+            upstack[key] = True
     upstack.pop("STACK_SETTINGS", None)  # these settings are the stack's
     namespace["UPSTACK"] = upstack

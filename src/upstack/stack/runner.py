@@ -91,7 +91,7 @@ class LocalStack:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             # Plain HTTP on loopback: the deploy profile's HTTPS-only switches would lock us out.
             "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
-            "SECURE_HSTS_SECONDS": "0", "STATIC_ROOT": str(self.dir / "static"), "MEDIA_ROOT": str(self.dir / "media"),
+            "SECURE_HSTS_SECONDS": "0", "UPSTACK_HTTP_ONLY": "true", "STATIC_ROOT": str(self.dir / "static"), "MEDIA_ROOT": str(self.dir / "media"),
             "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "prometheus"),
             "UPSTACK_SERVE_MEDIA": "true",  # no media server on the local stack (docs/settings.md)
         })
@@ -108,7 +108,7 @@ class LocalStack:
     # --- release steps (upstack.ops.release) ------------------------------------------------------
     def _require_running(self) -> dict:
         if not self.supervisor.running():
-            raise StackError("the stack is not running; start it with `manage.py upstack up`", returncode=2)
+            raise StackError("the stack is not running; start it with `manage.py upstack up`")
         return self.state()
 
     def reload_edge(self) -> str:
@@ -347,10 +347,11 @@ class LocalStack:
 
     def control(self, action: str, name: str) -> None:
         if not self.supervisor.running():
-            raise StackError("the stack is not running; start it with `manage.py upstack up`", returncode=2)
+            raise StackError("the stack is not running; start it with `manage.py upstack up`")
         names = [s["name"] for s in self.status()["services"]]
         if name not in names:
-            raise StackError(f"unknown service {name!r}; services: {', '.join(names)}", returncode=2)
+            raise StackError(f"service {name!r} is not part of this stack; its services: {', '.join(names)} "
+                             "(`upstack up --with ...` adds the optional ones)", returncode=2)
         try:
             if action in ("stop", "restart"):
                 self.supervisor.stop_program(name)

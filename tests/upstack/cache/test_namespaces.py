@@ -77,7 +77,10 @@ def test_stats_sum_this_and_other_processes(redis_caches):
     assert data["errors"] == baseline["errors"]
     table = io.StringIO()
     call_command("upstack", "cache", "stats", stdout=table)
-    assert table.getvalue().splitlines()[0].split()[:4] == ["namespace", "calls", "hits", "misses"]
+    header = next(line for line in table.getvalue().splitlines() if line.startswith("┃"))
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")][:4] == ["namespace", "calls", "hits", "misses"]
+    data_row = next(line for line in table.getvalue().splitlines() if line.startswith("│ data "))
+    assert data_row.split("│")[3].strip() == str(data["hits"])
 
 
 def _with_caches(url: str, prefix: str) -> str:

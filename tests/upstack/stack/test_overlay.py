@@ -18,7 +18,7 @@ STARTPROJECT = {
 ENVIRON = {"DATABASE_URL": "postgres://upstack@127.0.0.1:5433/upstack", "REDIS_URL": "redis://127.0.0.1:6380/0",
            "SESSION_REDIS_URL": "redis://127.0.0.1:6381/1", "BROKER_URL": "redis://127.0.0.1:6381/0",
            "EDGE_URL": "http://127.0.0.1:6081", "SECRET_KEY": "from-the-stack", "ALLOWED_HOSTS": "127.0.0.1,localhost",
-           "STATIC_ROOT": "/srv/static", "UPSTACK_FRESH_SECRET": "f", "UPSTACK_INTERNAL_IPS": "127.0.0.1/32,::1/128"}
+           "STATIC_ROOT": "/srv/static", "UPSTACK_FRESH_SECRET": "f", "UPSTACK_HTTP_ONLY": "true", "UPSTACK_INTERNAL_IPS": "127.0.0.1/32,::1/128"}
 
 
 def overlaid(settings=STARTPROJECT, environ=ENVIRON, whitenoise=True) -> dict:
@@ -39,6 +39,7 @@ def test_the_project_is_pointed_at_the_stack():
     assert s["SESSION_ENGINE"].endswith("cached_db") and s["CELERY_BROKER_URL"] == ENVIRON["BROKER_URL"]
     assert s["UPSTACK"]["PURGE_BACKENDS"]["edge"]["NODES"] == ["http://127.0.0.1:6081"]
     assert "pages" in s["UPSTACK"]["PURGE_BACKENDS"]
+    assert s["UPSTACK"]["HTTP_ONLY"] is True and "SERVE_MEDIA" not in s["UPSTACK"]
     assert s["UPSTACK"]["FRESH_SECRET"] == "f" and s["UPSTACK"]["INTERNAL_IPS"] == ["127.0.0.1/32", "::1/128"]
     assert s["STATIC_ROOT"] == "/srv/static" and s["LOGGING"]["version"] == 1
     assert STARTPROJECT["DATABASES"]["default"]["NAME"] == "db.sqlite3"  # the project's own mapping untouched

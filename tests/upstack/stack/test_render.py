@@ -275,7 +275,7 @@ def test_render_command_writes_files_and_rejects_bad_input(open_tmp):
     assert "shared_buffers = 1GB" in (open_tmp / "c" / "etc/postgres/postgresql.conf").read_text()
     with pytest.raises(CommandError, match="unrecognised size"):
         call_command("upstack", "render", "--target", "compose", "--out", str(open_tmp / "d"), "--memory", "lots")
-    with pytest.raises(CommandError, match="unknown optional service"):
+    with pytest.raises(CommandError, match="unknown 'mongodb'; choose from pgbouncer, haproxy, memcached"):
         call_command("upstack", "render", "--target", "compose", "--out", str(open_tmp / "d"), "--with", "mongodb")
     assert not (open_tmp / "d").exists()
     call_command("upstack", "render", "--target", "kubernetes", "--out", str(open_tmp / "k"), "--memory", "8G")

@@ -1,12 +1,14 @@
-"""``manage.py upstack``: one command, native subparsers.
+"""``manage.py upstack``: one command, native subparsers (``upstack.management.arguments``).
 
-Each subcommand's handler is one to three lines over the public library (``upstack.ops``,
-``upstack.stack``, ...): parse, call, print. Errors become ``CommandError`` with a return code.
+Each subcommand's handler is a few lines over the public library (``upstack.ops``, ``upstack.stack``,
+...): parse, call, report - a rich table for humans, ``--json`` for machines (``upstack.ops.tables``,
+``upstack.ops.console``). Errors become ``CommandError`` with the exit code of the CLI contract
+(docs/cli.md): 1 an operational failure, 2 bad input, 3 a conflict.
 """
 
-import json
+import ipaddress
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -15,122 +17,31 @@ from django.core.management.base import BaseCommand, CommandError
 import upstack
 from upstack import cache as upstack_cache
 from upstack import conf, stack
-from upstack.cache import NAMESPACES
+from upstack.management.arguments import add_arguments
+from upstack.ops import console, tables
+from upstack.ops.console import BAD_INPUT, FAILED
 from upstack.stack.machine import MissingBinary
-from upstack.stack.render import TARGETS
 
 
 class Command(BaseCommand):
     help = (
         "upstack: run, render, inspect and operate the stack around this Django project. "
-        "Use 'manage.py upstack SUBCOMMAND --help' for each subcommand."
+        "Use 'manage.py upstack SUBCOMMAND --help' for each subcommand. Exit codes: 0 success, "
+        "1 operational failure, 2 bad input, 3 conflict (docs/cli.md)."
     )
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
-
-        info = sub.add_parser("info", help="Show the upstack version and its effective settings.")
-        info.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
-
-        render = sub.add_parser("render", help="Write every server's configuration for a target, sized for a machine.")
-        render.add_argument("--target", required=True, choices=TARGETS, help="Where the stack will run.")
-        render.add_argument("--out", required=True, help="Directory to write into (created if missing).")
-        self._sizing_arguments(render)
-
-        up = sub.add_parser("up", help="Start the whole stack on loopback under supervisord; print the edge URL.")
-        self._sizing_arguments(up)
-        up.add_argument("--seed-articles", type=int, default=3000, metavar="N",
-                        help="The size passed to the project's UPSTACK['SEED'] hook, if it has one (default "
-                             "3000; a news site might read it as a number of articles).")
-        up.add_argument("--stack-settings", metavar="MODULE",
-                        help="Settings module the stack's Django processes use (default: UPSTACK STACK_SETTINGS, "
-                             "else the current one), e.g. myproject.settings.deploy.")
-        up.add_argument("--json", action="store_true", help="Print the status as JSON once up.")
-        sub.add_parser("down", help="Stop everything `up` started (by pid, nothing else).")
-        status = sub.add_parser("status", help="List the stack's services, their pids, states and addresses.")
-        status.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
-        for action in ("stop", "start", "restart"):
-            one = sub.add_parser(action, help=f"{action.capitalize()} one service of the running stack.")
-            one.add_argument("service", help="postgres, redis-cache, redis-broker, varnish, app, worker, beat, "
-                                             "or pgbouncer/haproxy/memcached when enabled.")
-        cache = sub.add_parser("cache", help="Flush one cache namespace, or show hits and misses per namespace.")
-        cache_sub = cache.add_subparsers(dest="cache_action", required=True, metavar="ACTION")
-        flush = cache_sub.add_parser("flush", help="Invalidate one namespace by bumping its generation "
-                                                   "(never FLUSHDB/flush_all; other namespaces are untouched).")
-        flush.add_argument("namespace", choices=NAMESPACES)
-        stats = cache_sub.add_parser("stats", help="Hits, misses, errors and skipped calls per namespace, "
-                                                   "summed over every process using the same servers.")
-        stats.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
-        tasks = sub.add_parser("tasks", help="Background tasks: queue depths and counts per queue.")
-        tasks_sub = tasks.add_subparsers(dest="tasks_action", required=True, metavar="ACTION")
-        tstats = tasks_sub.add_parser("stats", help="Depth and sent/succeeded/failed/retried per queue, "
-                                                    "and enqueue failures.")
-        tstats.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
-        top = sub.add_parser("top", help="A live view of the running stack: edge, app, cache, database, queues.")
-        top.add_argument("--once", action="store_true", help="Print one snapshot and exit.")
-        top.add_argument("--json", action="store_true", help="With --once: print the snapshot as JSON.")
-        top.add_argument("--interval", type=float, default=1.0, help="Seconds between refreshes (default 1).")
-        report = sub.add_parser("report", help="Reports from the running stack's metrics.")
-        report_sub = report.add_subparsers(dest="report_kind", required=True, metavar="REPORT")
-        rviews = report_sub.add_parser("views", help="Views by total time, with their breakdown; flags any part "
-                                                     "over 30%% of a view's time.")
-        rviews.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
-        rviews.add_argument("--threshold", type=float, default=0.30, help="Flag parts above this share (0.30).")
-        backup = sub.add_parser("backup", help="PostgreSQL backups: create (default), verify, list.")
-        backup.add_argument("action", nargs="?", default="create", choices=("create", "verify", "list"),
-                            help="create a backup, verify one by restoring it into a scratch database, or list them")
-        backup.add_argument("--file", help="The backup to verify (default: the newest).")
-        backup.add_argument("--dir", help="Backup directory (default: UPSTACK BACKUP_DIR).")
-        backup.add_argument("--keep", type=int, help="Backups to keep (default: UPSTACK BACKUP_KEEP).")
-        restore = sub.add_parser("restore", help="Replace the database's contents with a backup (asks first).")
-        restore.add_argument("file", help="The backup file.")
-        restore.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
-        check = sub.add_parser("check", help="The launch checklist: deploy settings, and with --live the running stack.")
-        check.add_argument("--live", metavar="EDGE_URL", help="Probe the running stack through its edge.")
-        check.add_argument("--host", help="The public Host header for the probes (default: 127.0.0.1).")
-        check.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
-        warm = sub.add_parser("warm", help="Request the most popular URLs through the edge, with a progress bar.")
-        warm.add_argument("--from", dest="source", default="sitemap",
-                          help="sitemap (default), access-log:PATH, or a file with one URL per line.")
-        warm.add_argument("--top", type=int, default=500, help="How many URLs (default 500).")
-        warm.add_argument("--concurrency", type=int, default=4, help="Parallel requests (default 4).")
-        warm.add_argument("--edge", help="The edge URL (default: the local stack's).")
-        warm.add_argument("--host", default="127.0.0.1", help="The Host header to send (default 127.0.0.1).")
-        warm.add_argument("--json", action="store_true", help="Print the result as JSON.")
-        release = sub.add_parser("release", help="Release in one command: checks, [backup], migrate, collectstatic, "
-                                                "edge reload, graceful app reload, worker restart, cache warming.")
-        release.add_argument("--backup", action="store_true", help="Take a backup before migrating.")
-        release.add_argument("--warm", type=int, default=100, metavar="N", help="Warm the N top URLs (0: skip).")
-        release.add_argument("--json", action="store_true", help="Print the steps and durations as JSON.")
-        load = sub.add_parser("loadtest", help="Run one Locust scenario headless and bounded; CSV, HTML and PNG charts.")
-        load.add_argument("--scenario", default="anonymous",
-                          help="One of the locustfile's SCENARIOS (the package's: anonymous; default anonymous).")
-        load.add_argument("--locustfile", help="The locustfile to run (default: UPSTACK['LOADTEST_LOCUSTFILE'], "
-                                               "else the package's, which browses the URL list).")
-        load.add_argument("--urls", type=Path, help="A file of URL paths to visit, one per line, most visited "
-                                                    "first (default: the project's LOADTEST_PREPARE hook, else the "
-                                                    "sitemap, else /).")
-        load.add_argument("--users", type=int, default=20, help="Concurrent simulated users (default 20).")
-        load.add_argument("--duration", default="60s", help="How long, e.g. 60s or 5m (at most 1h).")
-        load.add_argument("--target", help="Base URL to load (default: the local stack's edge). Loopback only "
-                                           "unless --allow-remote.")
-        load.add_argument("--out", help="Output directory (default: var/loadtest/<scenario>).")
-        load.add_argument("--allow-remote", action="store_true", help="Allow a target outside 127.0.0.0/8.")
-        load.add_argument("--json", action="store_true", help="Print the summary as JSON.")
-        seed = sub.add_parser("seed", help="Run the project's UPSTACK['SEED'] hook (`up` does, after migrating).")
-        seed.add_argument("--size", type=int, default=3000, help="The size passed to the hook (default 3000).")
-        sub.add_parser("env", help="Print KEY=VALUE lines that point Django at the running stack, e.g. "
-                                   "env $(python manage.py upstack env) python manage.py shell")
+        add_arguments(parser)
 
     def handle(self, *args, subcommand, **options):
         handler = getattr(self, "handle_" + subcommand.replace("-", "_"))
         return handler(**options)
 
-    # --- subcommand handlers: one to three lines each -----------------------------------------
+    # --- subcommand handlers -------------------------------------------------------------------
 
-    def handle_info(self, **options):
+    def handle_info(self, json, **options):
         data = {"version": upstack.__version__, "settings": {k: conf.get(k) for k in conf.DEFAULTS}}
-        self.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str))
+        self.report(data, json, tables.info)
 
     def handle_render(self, target, out, cpus, memory, with_services, app_server, **options):
         paths = self.guard(stack.render_target, target, out, cpus=cpus, memory=memory,
@@ -138,9 +49,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Wrote {len(paths)} files for target {target} under {out}")
 
     def handle_up(self, cpus, memory, with_services, app_server, seed_articles, stack_settings, json, **options):
-        status = self.guard(stack.up, cpus=cpus, memory=memory, with_services=with_services, app_server=app_server,
-                            seed_articles=seed_articles, settings_module=stack_settings, say=self.stdout.write)
-        self.print_status(status, json)
+        with self.locked("up"), console.working("up", self.progress_writer(json)) as say:
+            status = self.guard(stack.up, cpus=cpus, memory=memory, with_services=with_services,
+                                app_server=app_server, seed_articles=seed_articles, settings_module=stack_settings,
+                                say=say)
+        self.report(status, json, tables.status)
 
     def handle_seed(self, size, **options):
         from upstack.ops.seed import seed
@@ -149,10 +62,11 @@ class Command(BaseCommand):
         self.stdout.write("Seeded." if seeded else "UPSTACK['SEED'] is not set; nothing to seed.")
 
     def handle_down(self, **options):
-        self.guard(stack.LocalStack().down, say=self.stdout.write)
+        with self.locked("down"):
+            self.guard(stack.LocalStack().down, say=self.stdout.write)
 
     def handle_status(self, json, **options):
-        self.print_status(self.guard(stack.LocalStack().status), json)
+        self.report(self.guard(stack.LocalStack().status), json, tables.status)
 
     def handle_stop(self, service, **options):
         self.guard(stack.LocalStack().control, "stop", service)
@@ -171,21 +85,24 @@ class Command(BaseCommand):
             self.guard(upstack_cache.flush, options["namespace"])
             self.stdout.write(f"Flushed the {options['namespace']} namespace (its generation was bumped).")
             return
-        self.print_cache_stats(self.guard(upstack_cache.stats), options["json"])
+        self.report(self.guard(upstack_cache.stats), options["json"], tables.cache_stats)
 
     def handle_tasks(self, tasks_action, json, **options):
         from upstack.tasks import stats
 
-        self.print_task_stats(self.guard(stats), json)
+        self.report(self.guard(stats), json, tables.task_stats)
 
     def handle_top(self, once, json, interval, **options):
         from upstack.ops import top
 
         stack_env = self.guard(stack.LocalStack().env)
         state_dir = stack.LocalStack().dir
-        if once:
+        if once or json:
             data = top.snapshot(state_dir, stack_env, interval)
-            self.stdout.write(top.dumps(data) if json else self._rich(top.render(data)))
+            if json:
+                self.stdout.write(top.dumps(data))
+            else:
+                console.show(self.stdout, top.render(data))
             return
         from rich.live import Live
 
@@ -197,129 +114,97 @@ class Command(BaseCommand):
             pass
 
     def handle_report(self, report_kind, json, threshold, **options):
-        from pathlib import Path
-
         from upstack.ops import report
 
         rows = report.views(Path(self.guard(stack.LocalStack().env)["PROMETHEUS_MULTIPROC_DIR"]), threshold)
-        if json:
-            import json as json_module
+        self.report(rows, json, lambda data: tables.views(data, report.PARTS))
 
-            self.stdout.write(json_module.dumps(rows, indent=2))
-            return
-        self.stdout.write(f"{'view':<28} {'requests':>8} {'total ms':>10} {'mean ms':>8}  sql cache tmpl http py  flagged")
-        for row in rows:
-            share = " ".join(f"{row['share'][p] * 100:4.0f}" for p in report.PARTS)
-            self.stdout.write(f"{row['view'][:28]:<28} {row['requests']:>8} {row['total_ms']:>10} "
-                              f"{row['mean_ms'] or 0:>8}  {share}  {','.join(row['flagged']) or '-'}")
-
-    @staticmethod
-    def _rich(renderable) -> str:
-        from rich.console import Console
-
-        console = Console(width=120, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
-        console.print(renderable)
-        return console.export_text()
-
-    def handle_backup(self, action, file, dir, keep, **options):
+    def handle_backup(self, action, file, dir, keep, json, **options):
         from upstack.ops import backup
 
         directory = self.backup_dir(dir)
+        if action == "list":
+            self.report(backup.describe_backups(directory), json, tables.backups)
+            return
         if action == "create":
-            self.guard(backup.backup, self.database_url(), directory, keep or conf.get("BACKUP_KEEP"),
-                       say=self.stdout.write)
-        elif action == "list":
-            for path in backup.list_backups(directory):
-                self.stdout.write(f"{path.name}  {path.stat().st_size} bytes")
-        else:
-            path = Path(file) if file else next(iter(backup.list_backups(directory)), None)
-            if path is None or not path.exists():
-                self.fail(f"no backup to verify in {directory}; run `manage.py upstack backup` first", 2)
-            result = self.guard(backup.verify, self.database_url(), path, say=self.stdout.write)
-            if not result["ok"]:
-                self.fail(f"backup {path.name} does not match its manifest: {result['differences']}", 1)
+            with console.working("backup", self.progress_writer(json)) as say:
+                path = self.guard(backup.backup, self.database_url(), directory, keep or conf.get("BACKUP_KEEP"),
+                                  say=say)
+            result = {"file": str(path), "bytes": path.stat().st_size}
+            self.stdout.write(console.dumps(result) if json else f"Backup written: {path} ({result['bytes']} bytes).")
+            return
+        path = Path(file) if file else next(iter(backup.list_backups(directory)), None)
+        if path is None or not path.exists():
+            self.fail(f"no backup to verify in {directory}; run `manage.py upstack backup` first, or give --file",
+                      BAD_INPUT)
+        with console.working(f"verifying {path.name}", self.progress_writer(json)) as say:
+            result = self.guard(backup.verify, self.database_url(), path, say=say)
+        if json:
+            self.stdout.write(console.dumps(result))
+        if not result["ok"]:
+            self.fail(f"backup {path.name} does not match its manifest: {result['differences']}. Fix: take a new "
+                      "backup and find out why this one does not restore.", FAILED)
 
     def handle_restore(self, file, yes, **options):
         from upstack.ops import backup
 
         path = Path(file)
         if not path.exists() or not Path(str(path) + ".json").exists():
-            self.fail(f"{path} is not a complete upstack backup (the file and its .json manifest)", 2)
+            self.fail(f"{path} is not a complete upstack backup (the file and its .json manifest); "
+                      "`manage.py upstack backup list` shows the backups", BAD_INPUT)
         name = settings.DATABASES["default"]["NAME"]
-        if not yes:
-            answer = input(f"This replaces every table of database {name!r} with {path.name}. Type the database "
-                           "name to go on: ")
-            if answer.strip() != name:
-                self.fail("Not confirmed; nothing was changed.", 1)
-        self.guard(backup.restore, self.database_url(), path, say=self.stdout.write)
+        with self.locked("restore"):
+            if not yes:
+                answer = input(f"This replaces every table of database {name!r} with {path.name}. Type the "
+                               "database name to go on: ")
+                if answer.strip() != name:
+                    self.fail("Not confirmed; nothing was changed.", FAILED)
+            with console.working(f"restoring {path.name}", self.stdout.write) as say:
+                self.guard(backup.restore, self.database_url(), path, say=say)
 
     def handle_check(self, live, host, json, **options):
         from upstack.ops import checklist
 
         postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql") or conf.get("DIRECT_DATABASE_URL")
         db_url = self.database_url() if postgres else None
-        items = checklist.run(live, host, db_url, self.backup_dir(None))
-        if json:
-            import json as json_module
-
-            self.stdout.write(json_module.dumps(items, indent=2))
-        else:
-            for item in items:
-                mark = self.style.SUCCESS("PASS") if item["ok"] else self.style.ERROR("FAIL")
-                self.stdout.write(f"[{mark}] {item['check']} - {item['detail']}")
-                if not item["ok"]:
-                    self.stdout.write(f"       fix: {item['fix']}")
-        failed = [i for i in items if not i["ok"]]
-        if failed:
-            self.fail(f"{len(failed)} of {len(items)} checks failed", 1)
+        with console.working("checking" + (f" {live}" if live else "")):
+            result = checklist.summary(self.guard(checklist.run, live, host, db_url, self.backup_dir(None)))
+        self.report(result, json, tables.checks)
+        if result["counts"]["fail"]:
+            self.fail(f"{result['counts']['fail']} of {len(result['items'])} checks failed", FAILED)
 
     def handle_warm(self, source, top, concurrency, edge, host, json, **options):
         from upstack.ops import warm
 
-        edge = edge or self.guard(stack.LocalStack().edge_url)
-        if source == "sitemap":
+        local = stack.LocalStack()
+        edge = edge or self.guard(local.edge_url)
+        kind, path = self.guard(warm.parse_source, source, default_log=local.dir / "logs" / "app.log")
+        if kind == "sitemap":
             paths = self.guard(warm.from_sitemap, edge, host, top)
-        elif source.startswith("access-log:"):
-            paths = self.guard(warm.from_access_log, Path(source.split(":", 1)[1]), top)
-        elif Path(source).exists():
-            paths = warm.from_file(Path(source), top)
+        elif kind == "access-log":
+            paths = self.guard(warm.from_access_log, path, top)
         else:
-            self.fail(f"--from {source!r}: use sitemap, access-log:PATH, or an existing file", 2)
-        result = self.guard(warm.warm, edge, paths, host, concurrency, not json)
-        if json:
-            import json as json_module
-
-            self.stdout.write(json_module.dumps(result, indent=2))
-            return
-        self.stdout.write(f"Warmed {result['urls']} URLs. Status counts: {result['before']['statuses']}")
-        for label in ("before", "after"):
-            row = result[label]
-            self.stdout.write(f"  {label:<6} edge hit ratio {row['edge_hit_ratio']:.1%}, "
-                              f"page-cache hit ratio {row['page_cache_hit_ratio']:.1%}")
+            paths = self.guard(warm.from_file, path, top)
+        self.report(self.guard(warm.warm, edge, paths, host, concurrency, not json), json, tables.warm)
 
     def handle_release(self, backup, warm, json, **options):
         from upstack.ops import release
 
-        try:
-            done = release.release(stack.LocalStack(), backup=backup, warm_top=warm, say=self.stdout.write)
-        except (release.ReleaseError, stack.StackError) as exc:
-            self.fail(str(exc), 1)
-        if json:
-            import json as json_module
-
-            self.stdout.write(json_module.dumps(done, indent=2))
-        self.stdout.write(f"Released in {sum(step['seconds'] for step in done):.1f}s.")
+        with self.locked("release"), console.working("release", self.progress_writer(json)) as say:
+            try:
+                done = release.release(stack.LocalStack(), backup=backup, warm_top=warm, say=say)
+            except (release.ReleaseError, stack.StackError) as exc:
+                self.fail(str(exc), getattr(exc, "returncode", FAILED))
+        self.report(done, json, tables.release)
 
     def handle_loadtest(self, scenario, locustfile, urls, users, duration, target, out, allow_remote, json, **options):
-        import ipaddress
-        from urllib.parse import urlsplit
-
         from upstack.ops import loadtest
 
+        seconds = self.guard(loadtest.parse_duration, duration)
         locustfile = self.guard(loadtest.locustfile_for, locustfile)  # bad input first, before the stack
         offered = self.guard(loadtest.scenarios, locustfile)
         if scenario not in offered:
-            self.fail(f"unknown scenario {scenario!r}; {locustfile} offers: {', '.join(offered)}", 2)
+            self.fail(f"unknown scenario {scenario!r}; {locustfile} offers: {', '.join(offered)}", BAD_INPUT)
         target = target or self.guard(stack.LocalStack().edge_url)
         host = urlsplit(target).hostname or ""
         try:
@@ -327,24 +212,75 @@ class Command(BaseCommand):
         except ValueError:
             loopback = host == "localhost"
         if not loopback and not allow_remote:
-            self.fail(f"{target} is not on loopback; load tests only hit 127.0.0.0/8 unless --allow-remote", 2)
+            self.fail(f"{target} is not on loopback; load tests only hit 127.0.0.0/8 unless --allow-remote", BAD_INPUT)
         directory = Path(out) if out else Path(settings.BASE_DIR) / "var" / "loadtest" / scenario
-        summary = self.guard(loadtest.run, scenario, users, duration, target, directory, locustfile, urls)
-        if json:
-            import json as json_module
+        with console.working(f"load test {scenario}: {users} users for {seconds}s"):
+            summary = self.guard(loadtest.run, scenario, users, duration, target, directory, locustfile, urls)
+        self.report(summary, json, lambda data: tables.loadtest(data, directory))
 
-            self.stdout.write(json_module.dumps(summary, indent=2))
-            return
-        self.stdout.write(f"{summary['requests']} requests, {summary['failures']} failed, {summary['rps']:.1f} req/s, "
-                          f"p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms")
-        self.stdout.write(f"Report, CSV and charts in {directory}: {', '.join(summary['charts'])}")
+    def handle_lock(self, reason, status, json, **options):
+        from upstack.ops import deploylock
+
+        state_dir = stack.LocalStack().dir
+        if not status:
+            self.guard(deploylock.lock, state_dir, reason)
+        self.report(deploylock.status(state_dir), json, tables.lock)
+
+    def handle_unlock(self, json, **options):
+        from upstack.ops import deploylock
+
+        state_dir = stack.LocalStack().dir
+        lifted = self.guard(deploylock.unlock, state_dir)
+        if json:
+            self.stdout.write(console.dumps({"lifted": lifted, **deploylock.status(state_dir)}))
+        else:
+            self.stdout.write(f"Lifted the lock taken by {deploylock.describe(lifted)}." if lifted else
+                              "The deploy lock was not held by hand; nothing to lift.")
+
+    def handle_logs(self, services, follow, level, request_id, lines, json, **options):
+        from upstack.ops import logview
+
+        local = stack.LocalStack()
+        names = services or [s["name"] for s in self.guard(local.status)["services"]]
+        files = logview.log_files(local.dir, names)
+        if not any(path.exists() for path in files.values()):
+            self.fail(f"no logs under {local.dir / 'logs'} for {', '.join(names)}; start the stack with "
+                      "`manage.py upstack up`", FAILED)
+        out, colours = console.console(self.stdout), logview.colours_for(names)
+        try:
+            for stream in (logview.merged(files, lines), logview.follow(files) if follow else ()):
+                for entry in stream:
+                    if logview.matches(entry, level, request_id):
+                        out.print(console.dumps_line(entry) if json else logview.render(entry, colours),
+                                  markup=False, highlight=False, soft_wrap=True)
+        except KeyboardInterrupt:
+            pass
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def report(self, data, as_json, table):
+        """The contract's two faces of one result: JSON for machines, a rich table for humans."""
+        if as_json:
+            self.stdout.write(console.dumps(data))
+        else:
+            console.show(self.stdout, table(data))
+
+    def progress_writer(self, as_json):
+        """Where step messages go: stdout for humans, stderr under --json (stdout is the JSON alone)."""
+        return self.stderr.write if as_json else self.stdout.write
+
+    def locked(self, command):
+        from upstack.ops import deploylock
+
+        return _Guarded(self, deploylock.held(stack.LocalStack().dir, command))
 
     def database_url(self) -> str:
         if conf.get("DIRECT_DATABASE_URL"):
             return conf.get("DIRECT_DATABASE_URL")
         db = settings.DATABASES["default"]
         if db["ENGINE"] != "django.db.backends.postgresql":
-            self.fail("backups need PostgreSQL (DATABASE_URL=postgres://...); this database is " + db["ENGINE"], 2)
+            self.fail("backups need PostgreSQL (DATABASE_URL=postgres://...); this database is " + db["ENGINE"],
+                      BAD_INPUT)
         auth = db["USER"] + (f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else "")
         return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
@@ -352,63 +288,40 @@ class Command(BaseCommand):
         path = Path(given or conf.get("BACKUP_DIR"))
         return path if path.is_absolute() else Path(settings.BASE_DIR) / path
 
-    # --- helpers -------------------------------------------------------------------------------
-
-    def _sizing_arguments(self, parser):
-        parser.add_argument("--cpus", type=int, help="Size for this many CPUs (default: this machine's).")
-        parser.add_argument("--memory", help="Size for this much memory, e.g. 4G (default: this machine's).")
-        parser.add_argument("--with", dest="with_services", default=(), type=lambda v: tuple(filter(None, v.split(","))),
-                            help="Optional services, comma-separated: pgbouncer,haproxy,memcached.")
-        parser.add_argument("--app-server", choices=("gunicorn", "granian"), default="gunicorn",
-                            help="The WSGI server (default gunicorn).")
-
-    def print_status(self, status, as_json):
-        if as_json:
-            self.stdout.write(json.dumps(status, indent=2))
-            return
-        self.stdout.write(f"edge: {status['edge_url'] or '-'}")
-        for svc in status["services"]:
-            self.stdout.write(f"  {svc['name']:<13} {svc['state']:<9} pid {svc['pid'] or '-':<8} {svc['address'] or ''}")
-
-    def print_cache_stats(self, stats, as_json):
-        if as_json:
-            self.stdout.write(json.dumps(stats, indent=2))
-            return
-        self.stdout.write(f"{'namespace':<10} {'calls':>9} {'hits':>9} {'misses':>9} {'hit%':>6} {'errors':>7} {'skipped':>8}")
-        for namespace, row in stats.items():
-            ratio = f"{row['hit_ratio'] * 100:5.1f}" if row["hit_ratio"] is not None else "    -"
-            self.stdout.write(f"{namespace:<10} {row['calls']:>9} {row['hits']:>9} {row['misses']:>9} {ratio:>6} "
-                              f"{row['errors']:>7} {row['skipped']:>8}")
-
-    def print_task_stats(self, data, as_json):
-        if as_json:
-            self.stdout.write(json.dumps(data, indent=2))
-            return
-        self.stdout.write(f"broker: {data['broker']}   enqueue failures: {data['enqueue_failed']}")
-        self.stdout.write(f"{'queue':<8} {'depth':>7} {'sent':>8} {'ok':>8} {'failed':>7} {'retried':>8}")
-        for queue, row in data["queues"].items():
-            cells = [("-" if row[k] is None else row[k]) for k in ("depth", "sent", "succeeded", "failed", "retried")]
-            self.stdout.write(f"{queue:<8} {cells[0]:>7} {cells[1]:>8} {cells[2]:>8} {cells[3]:>7} {cells[4]:>8}")
-
     def guard(self, function, *args, **kwargs):
-        """Call the library; turn its expected errors into a CommandError with a return code:
-        2 for bad input (arguments, a missing file or binary), 1 when the operation failed."""
+        """Call the library; turn its expected errors into a CommandError with the contract's exit code:
+        3 for a conflict, 2 for bad input (arguments, a missing file or binary), 1 when the operation failed."""
         from upstack.ops.backup import BackupError
+        from upstack.ops.deploylock import LockHeld
 
         try:
             return function(*args, **kwargs)
-        except stack.StackError as exc:
+        except (stack.StackError, LockHeld) as exc:
             self.fail(str(exc), exc.returncode)
         except (ValueError, MissingBinary) as exc:
-            self.fail(str(exc), 2)
+            self.fail(str(exc), BAD_INPUT)
         except (BackupError, ConnectionError, ImproperlyConfigured, RuntimeError) as exc:
-            self.fail(str(exc).strip(), 1)
+            self.fail(str(exc).strip(), FAILED)
         except OSError as exc:  # a file that is not there, a path that is not allowed
-            self.fail(str(exc), 2)
+            self.fail(str(exc), BAD_INPUT)
         except Exception as exc:
             if type(exc).__module__.startswith("psycopg"):
-                self.fail(str(exc).strip(), 1)
+                self.fail(str(exc).strip(), FAILED)
             raise
 
-    def fail(self, message, returncode=1):
+    def fail(self, message, returncode=FAILED):
         raise CommandError(message, returncode=returncode)
+
+
+class _Guarded:
+    """A context manager whose expected errors on entry (a held lock) become the contract's exit codes."""
+
+    def __init__(self, command, manager):
+        self.command, self.manager = command, manager
+
+    def __enter__(self):
+        return self.command.guard(self.manager.__enter__)
+
+    def __exit__(self, *exc):
+        return self.manager.__exit__(*exc)
+
