@@ -87,7 +87,9 @@ class UpstackPageMiddleware:
         response["X-Page-Cache"] = "BYPASS" if (bypass or not eligible) else "MISS"
         window = conf.get("FRESH_AFTER_WRITE")
         session_id = self._session_cookie(request, response)
-        if window and wrote and session_id and response.status_code < 400:
+        # Only a write the reader asked for: a GET that writes on the side (a thumbnail made on first
+        # view, a counter) must not take them off the edge for the window.
+        if window and wrote and session_id and response.status_code < 400 and request.method not in ("GET", "HEAD"):
             response.set_cookie(FRESH_COOKIE, fresh.token(fresh.secret(), session_id, time.time(), window),
                                 max_age=window, httponly=True, samesite="Lax", secure=request.is_secure())
         return response

@@ -111,3 +111,26 @@ def test_a_reader_sees_their_own_write_before_any_purge(client, settings, django
     assert mine["X-Page-Cache"] == "BYPASS" and "my own fresh comment" in mine.content.decode()
     assert get(client, url)["X-Page-Cache"] == "HIT"  # the fresh render also refreshed the shared copy
     assert "my own fresh comment" in get(client, url).content.decode()
+
+
+def test_a_get_that_writes_on_the_side_sets_no_fresh_cookie(settings, django_user_model):
+    """A page view that writes (a read counter, a thumbnail made on first view) is not the reader's
+    own write: no fresh cookie, so the edge keeps serving them shared pages. A POST that writes gets one."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from upstack.page.middleware import UpstackPageMiddleware
+
+    user = django_user_model.objects.create_user("viewer", password="pw-for-tests-1")
+    article = Article.objects.published().first()
+
+    def writing_view(request):
+        Comment.objects.create(article=article, user=user, body=f"a write by {request.method}")
+        return HttpResponse("done")
+
+    for method, expected in (("get", False), ("post", True)):
+        request = getattr(RequestFactory(), method)("/anything/", HTTP_HOST="127.0.0.1")
+        request.COOKIES[settings.SESSION_COOKIE_NAME] = "a-session"
+        request.user = user
+        response = UpstackPageMiddleware(writing_view)(request)
+        assert ("upstack_fresh" in response.cookies) is expected, method
