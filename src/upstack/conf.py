@@ -101,6 +101,9 @@ DEFAULTS: dict[str, Any] = {
     # This stack serves plain HTTP on loopback on purpose (the local stack, CI): `upstack check` reports
     # Django's TLS checks as not applicable, and fails if a served host is not loopback.
     "HTTP_ONLY": False,
+    # The site's name as visitors know it, on the edge's error page (default: the project's package name,
+    # which is "config" in many layouts).
+    "SITE_NAME": None,
     # The WSGI application for the stack runner.
     "WSGI_APPLICATION": None,
     # The Django project's settings module the stack runs with (default: the current one).

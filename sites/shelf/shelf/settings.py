@@ -78,6 +78,7 @@ INSTALLED_APPS += ["upstack"]
 # The options this site chose (docs/settings.md).
 UPSTACK = {
     "STATE_DIR": os.environ.get("UPSTACK_STATE_DIR", ".upstack"),
+    "SITE_NAME": "Shelf",
     "SEED": "catalog.seed.seed",
     "PASS_PATHS": ["/login/", "/logout/", "/admin/"],
     # A review changes its item's page and counts wherever the item is shown.

@@ -113,6 +113,7 @@ RULES: dict[str, Rule] = {
     "SHARED_MEDIA": BOOL,
     "SERVE_MEDIA": BOOL,
     "HTTP_ONLY": BOOL,
+    "SITE_NAME": Rule("str", form="nonempty", optional=True),
     "WSGI_APPLICATION": Rule("str", form="dotted", optional=True),
     "STACK_SETTINGS": Rule("str", form="module", optional=True),
     "CELERY_APP": Rule("str", form="app", optional=True),

@@ -86,3 +86,14 @@ def test_the_celery_app_is_the_projects_or_upstacks(settings, monkeypatch):
     assert project.project_name() == "no_such_project_here"
     settings.UPSTACK = {**settings.UPSTACK, "CELERY_APP": "site.jobs:app"}
     assert celery_app_path() == "site.jobs:app"
+
+
+def test_the_edge_error_page_names_the_site(settings):
+    """A project laid out as config/settings.py would be called "config" on the error page."""
+    from upstack.stack.context import Resources
+
+    settings.UPSTACK = {**settings.UPSTACK, "SITE_NAME": "The Daily Example"}
+    ctx = project.context(Resources(2, 2 << 30))
+    assert "The Daily Example" in ctx.error_page and "newsroom" not in ctx.error_page
+    settings.UPSTACK = {**settings.UPSTACK, "SITE_NAME": None}
+    assert "newsroom" in project.context(Resources(2, 2 << 30)).error_page
