@@ -34,6 +34,14 @@ class StackError(RuntimeError):
         self.returncode = returncode
 
 
+def closed_to_others(path: Path) -> Path | None:
+    """The first directory on ``path``'s way from / that other users cannot enter (no o+x), if any."""
+    for directory in [*reversed(path.resolve().parents), path.resolve()]:
+        if not directory.stat().st_mode & 0o001:
+            return directory
+    return None
+
+
 @dataclass
 class Options:
     with_pgbouncer: bool = False
@@ -151,6 +159,15 @@ class LocalStack:
         started = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o755)  # postgres and varnish drop privileges and must traverse it
+        if os.geteuid() == 0 and (closed := closed_to_others(self.dir)) is not None:
+            raise StackError(f"PostgreSQL and Varnish run as their own users and cannot enter {closed} (mode "
+                             f"{closed.stat().st_mode & 0o777:o}), which holds the stack's state {self.dir}. Put the "
+                             "state where they can reach it - UPSTACK['STATE_DIR'] (the newsroom reads "
+                             f"UPSTACK_STATE_DIR), e.g. /var/tmp/upstack-{self.dir.parent.name} - or run "
+                             f"`chmod o+x {closed}`.", returncode=2)
+        gitignore = self.dir / ".gitignore"  # the state is this machine's: never committed, in any project
+        if not gitignore.exists():
+            gitignore.write_text("# upstack up: this machine's local stack (data, logs, rendered configs)\n*\n")
         state = self._prepare_state(options, resources, settings_module, project_settings)
         ctx = self.context(state, resources)
         self._check_ports(ctx)

@@ -97,3 +97,25 @@ def test_the_edge_error_page_names_the_site(settings):
     assert "The Daily Example" in ctx.error_page and "newsroom" not in ctx.error_page
     settings.UPSTACK = {**settings.UPSTACK, "SITE_NAME": None}
     assert "newsroom" in project.context(Resources(2, 2 << 30)).error_page
+
+
+def test_a_state_dir_others_cannot_enter_is_found():
+    """As root, `up` refuses a state dir inside a 0700 folder (initdb failed there with "Permission
+    denied"), naming the folder and the fix."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from upstack.stack.runner import closed_to_others
+
+    base = Path(tempfile.mkdtemp(prefix="upstack-closed-"))  # under /tmp, which others may enter
+    try:
+        base.chmod(0o755)
+        closed = base / "private"
+        (closed / "project" / ".upstack").mkdir(parents=True)
+        closed.chmod(0o700)
+        assert closed_to_others(closed / "project" / ".upstack") == closed
+        closed.chmod(0o755)
+        assert closed_to_others(closed / "project" / ".upstack") is None
+    finally:
+        shutil.rmtree(base)
