@@ -149,6 +149,7 @@ def test_a_startproject_site_follows_the_guide_to_edge_hits_and_purges():
         up = run(*manage, "upstack", "up", cwd=site, env=env, timeout=600)
         edge = re.search(r"The stack is up at (http://127\.0\.0\.1:\d+)", up.stdout).group(1)
         assert "no UPSTACK['SEED'] hook" in up.stdout
+        assert (site / ".upstack" / ".gitignore").read_text().splitlines()[-1] == "*"  # never committed
 
         code, _, body = get(edge + "/")
         assert code == 200 and "<h1>Notes</h1>" in body, body[:500]
