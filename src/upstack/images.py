@@ -101,6 +101,17 @@ def generate_all(image) -> list[str]:
     return [generate(image, size, fmt) for size in sizes() for fmt in FORMATS]
 
 
+def generate_for(app_label: str, model: str, pk, field: str) -> list[str]:
+    """Every configured thumbnail of one instance's image field (task ``upstack.thumbnails``;
+    idempotent: existing ones are kept). Nothing for a row or an image that is gone."""
+    from django.apps import apps
+
+    instance = apps.get_model(app_label, model).objects.filter(pk=pk).first()
+    if instance is None or not getattr(instance, field):
+        return []
+    return generate_all(getattr(instance, field))
+
+
 def url(image, size: str, fmt: str = "jpeg") -> str:
     """The thumbnail's URL; generated now if it does not exist yet (never a broken image)."""
     if not image:

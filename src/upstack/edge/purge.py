@@ -115,3 +115,11 @@ def purge_now(keys: Iterable[str], attempts: int = 3) -> dict[str, bool]:
     for listener in tuple(_listeners):
         listener(keys, outcome, time.perf_counter() - started)
     return outcome
+
+
+def purge_or_raise(keys: list[str]) -> None:
+    """The worker's purge (task ``upstack.purge``): like ``purge_now``, but a backend that failed
+    raises, so that the task is retried with backoff."""
+    outcome = purge_now(keys)
+    if not all(outcome.values()):
+        raise ConnectionError(f"purge failed for: {[name for name, ok in outcome.items() if not ok]}")

@@ -162,8 +162,7 @@ class LocalStack:
         if os.geteuid() == 0 and (closed := closed_to_others(self.dir)) is not None:
             raise StackError(f"PostgreSQL and Varnish run as their own users and cannot enter {closed} (mode "
                              f"{closed.stat().st_mode & 0o777:o}), which holds the stack's state {self.dir}. Put the "
-                             "state where they can reach it - UPSTACK['STATE_DIR'] (the newsroom reads "
-                             f"UPSTACK_STATE_DIR), e.g. /var/tmp/upstack-{self.dir.parent.name} - or run "
+                             "state where they can reach it - UPSTACK['STATE_DIR'], e.g. /var/tmp/upstack-{self.dir.parent.name} - or run "
                              f"`chmod o+x {closed}`.", returncode=2)
         gitignore = self.dir / ".gitignore"  # the state is this machine's: never committed, in any project
         if not gitignore.exists():

@@ -1,4 +1,6 @@
-"""The Celery application factory and upstack's task plumbing.
+"""The Celery application factory and upstack's task plumbing. Each task is a one-line wrapper around
+its owner's function (the purge in edge.purge, refresh-ahead in cache.refresh, thumbnails in images,
+the backup in ops.backup): this module only gives them names, queues and retry policies.
 
 ``make_celery("myproject")`` returns a Celery app configured from Django settings with the
 ``CELERY_`` prefix, with upstack's defaults for the settings a project did not set: the three queues
@@ -104,11 +106,9 @@ def make_celery(name: str) -> Celery:
              retry_backoff=True, retry_jitter=True, max_retries=5)
 def purge(keys: list[str]) -> None:
     """Purge surrogate keys from every purge backend (upstack.edge.purge)."""
-    from upstack.edge.purge import purge_now
+    from upstack.edge.purge import purge_or_raise
 
-    outcome = purge_now(keys)
-    if not all(outcome.values()):
-        raise ConnectionError(f"purge failed for: {[name for name, ok in outcome.items() if not ok]}")
+    purge_or_raise(keys)
 
 
 @shared_task(name="upstack.refresh", ignore_result=True, acks_late=True)
@@ -149,15 +149,10 @@ def backup() -> None:
 
 @shared_task(name="upstack.thumbnails", ignore_result=True, acks_late=True, **RETRY)
 def thumbnails(app_label: str, model: str, pk: int, field: str) -> list[str]:
-    """Generate every configured thumbnail of one image field (idempotent: existing ones are kept)."""
-    from django.apps import apps
-
+    """Generate every configured thumbnail of one image field (upstack.images)."""
     from .. import images
 
-    instance = apps.get_model(app_label, model).objects.filter(pk=pk).first()
-    if instance is None or not getattr(instance, field):
-        return []
-    return images.generate_all(getattr(instance, field))
+    return images.generate_for(app_label, model, pk, field)
 
 
 def ping_workers(broker_url: str, timeout: float = 1.0) -> list[str]:
