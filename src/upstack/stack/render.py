@@ -31,6 +31,8 @@ from .sizing import GB, MB, Sizing, pg_size, plan, redis_size
 TARGETS = ("local", "systemd", "compose", "kubernetes", "procfile")
 # The largest request body the edge and the load balancers accept (they buffer it whole).
 MAX_BODY_MB = 20
+# Where pgbouncer/start.sh writes the userlist inside a container (a writable place for any user).
+PGBOUNCER_USERLIST_DIR = "/tmp/pgbouncer"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Server configuration files every target but procfile ships: {output path: template}.
@@ -99,6 +101,8 @@ def django_env(ctx: StackContext, target: str) -> dict[str, str]:
         "BROKER_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/0",
         "SESSION_REDIS_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/1",
         "EDGE_URL": f"http://{host['varnish']}:{port['varnish']}",
+        **({"EDGE_URL": f"http://{kubernetes.VARNISH_NODES}:{port['varnish']}", "EDGE_RESOLVE": "true"}
+           if target == "kubernetes" else {}),
         # The trust lists the VCL and gunicorn were rendered with: Django must not disagree (docs/security.md).
         "UPSTACK_INTERNAL_IPS": ",".join(ctx.internal_networks),
         "UPSTACK_LOAD_BALANCERS": ",".join(ctx.load_balancers),
@@ -156,7 +160,10 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
         "db_name": ctx.db_name, "db_user": ctx.db_user, "pg_host": host["postgres"], "pg_port": port["postgres"],
         "pgbouncer_listen": "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0",
         "pgbouncer_port": port["pgbouncer"], "pgbouncer_socket_dir": f"{state}/run",
-        "pgbouncer_userlist": f"{state}/etc/pgbouncer/userlist.txt",
+        "pgbouncer_userlist": {"local": f"{state}/etc/pgbouncer/userlist.txt",
+                               "systemd": "/etc/pgbouncer/userlist.txt"}.get(target,
+                                                                              f"{PGBOUNCER_USERLIST_DIR}/userlist.txt"),
+        "pgbouncer_userlist_dir": PGBOUNCER_USERLIST_DIR,
         "pgbouncer_min_pool": max(1, sizing.pgbouncer_pool_size // 4),
         "pgbouncer_max_clients": 2000, "pgbouncer_max_db": max(1, pg.max_connections - 10),
         # Redis and memcached.
@@ -252,9 +259,19 @@ def _compose(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, st
 
 
 def _kubernetes(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
-    configs = _server_configs(variables)
+    # App and worker pods are sized per pod (--pod-cpus/--pod-memory), PostgreSQL for every pod the HPAs allow.
+    sizing, app_max = kubernetes.cluster_sizing(ctx, sizing)
+    variables = _variables("kubernetes", ctx, sizing)
+    configs = {**_server_configs(variables), **_pgbouncer_start(ctx, variables)}
     procs = {s.name: s for s in services.services(ctx, "kubernetes", sizing)}
-    return kubernetes.manifests(ctx, sizing, procs, configs, django_env(ctx, "kubernetes"))
+    return kubernetes.manifests(ctx, sizing, procs, configs, django_env(ctx, "kubernetes"), app_max=app_max)
+
+
+def _pgbouncer_start(ctx: StackContext, variables: dict) -> dict[str, str]:
+    """The script that writes PgBouncer's userlist from the secret in its environment, then starts it."""
+    if not ctx.with_pgbouncer:
+        return {}
+    return {"etc/pgbouncer/start.sh": _template("pgbouncer/start.sh", variables)}
 
 
 def _procfile(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:

@@ -36,6 +36,8 @@ class Command(BaseCommand):
         render.add_argument("--target", required=True, choices=TARGETS, help="Where the stack will run.")
         render.add_argument("--out", required=True, help="Directory to write into (created if missing).")
         self._sizing_arguments(render)
+        render.add_argument("--pod-cpus", type=int, help="kubernetes: CPUs requested by each app and worker pod (1).")
+        render.add_argument("--pod-memory", help="kubernetes: memory of each app and worker pod, e.g. 2G (1G).")
 
         up = sub.add_parser("up", help="Start the whole stack on loopback under supervisord; print the edge URL.")
         self._sizing_arguments(up)
@@ -123,9 +125,10 @@ class Command(BaseCommand):
         data = {"version": upstack.__version__, "settings": {k: conf.get(k) for k in conf.DEFAULTS}}
         self.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str))
 
-    def handle_render(self, target, out, cpus, memory, with_services, app_server, **options):
+    def handle_render(self, target, out, cpus, memory, with_services, app_server, pod_cpus, pod_memory, **options):
         paths = self.guard(stack.render_target, target, out, cpus=cpus, memory=memory,
-                           with_services=with_services, app_server=app_server)
+                           with_services=with_services, app_server=app_server, pod_cpus=pod_cpus,
+                           pod_memory=pod_memory)
         self.stdout.write(f"Wrote {len(paths)} files for target {target} under {out}")
 
     def handle_up(self, cpus, memory, with_services, app_server, seed_articles, stack_settings, json, **options):
