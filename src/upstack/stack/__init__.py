@@ -6,6 +6,8 @@ The functions here are what ``manage.py upstack render|up|down|status|stop|start
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 
 from . import machine, project, render
@@ -24,7 +26,18 @@ def render_target(target: str, out: str | Path, *, cpus: int | None = None, memo
     ctx = project.context(machine.resources(cpus, memory), **_switches(with_services), app_server=app_server,
                           local=target == "local", ports=_placeholder_ports() if target == "local" else None,
                           pod_resources=_pod(target, pod_cpus, pod_memory))
-    return render.write(render.render(target, ctx), out)
+    if target != "compose":
+        return render.write(render.render(target, ctx), out)
+    # The app image builds from the project root, with the rendered Dockerfile; its .dockerignore must
+    # sit in that root, so one is written there when the project has none.
+    root, out = Path(ctx.base_dir), Path(out).resolve()
+    ctx = dataclasses.replace(ctx, build_context=os.path.relpath(root, out),
+                              dockerfile=os.path.relpath(out / "Dockerfile", root))
+    files = render.render(target, ctx)
+    written = render.write(files, out)
+    if out != root and not (root / ".dockerignore").exists():
+        written += render.write({".dockerignore": files[".dockerignore"]}, root)
+    return written
 
 
 def _switches(with_services) -> dict:

@@ -19,21 +19,19 @@ import json
 import os
 import re
 import shlex
-from functools import lru_cache
 from pathlib import Path
 
-from django.template import Context, Engine
-
-from . import kubernetes, observability, services
+from . import compose, kubernetes, observability, services
 from .context import StackContext
 from .sizing import GB, MB, Sizing, pg_size, plan, redis_size
+from .templating import TEMPLATES, engine, vcl_acl  # noqa: F401 - engine and vcl_acl are this module's API too
+from .templating import template as _template
 
 TARGETS = ("local", "systemd", "compose", "kubernetes", "procfile")
 # The largest request body the edge and the load balancers accept (they buffer it whole).
 MAX_BODY_MB = 20
 # Where pgbouncer/start.sh writes the userlist inside a container (a writable place for any user).
 PGBOUNCER_USERLIST_DIR = "/tmp/pgbouncer"
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Server configuration files every target but procfile ships: {output path: template}.
 SERVER_CONFIGS = {
@@ -59,28 +57,8 @@ SERVICE_DESCRIPTIONS = {
 }
 
 
-@lru_cache(maxsize=1)
-def engine() -> Engine:
-    return Engine(dirs=[str(TEMPLATES)], autoescape=False, debug=False)
-
-
-def _template(name: str, variables: dict) -> str:
-    # No localisation (a "20,000" in a config is a bug) and a plain str, not Django's SafeString.
-    text = engine().get_template(name).render(Context(variables, autoescape=False, use_l10n=False, use_tz=False))
-    return text + ""
-
-
 def human(value: int) -> str:
     return f"{value / GB:.1f} GB" if value >= GB else f"{value // MB} MB"
-
-
-def vcl_acl(networks) -> list[str]:
-    """ACL entries for the VCL: ``"10.0.0.0"/8`` (the mask goes outside the quotes)."""
-    entries = []
-    for net in networks:
-        address, _, mask = str(net).partition("/")
-        entries.append(f'"{address}"/{mask}' if mask else f'"{address}"')
-    return entries
 
 
 def _check(target: str) -> None:
@@ -231,30 +209,15 @@ def _systemd(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, st
 
 
 def _compose(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
-    files = _server_configs(variables)
+    # The project network is trusted (its gateway excepted): the containers that purge and forward live there.
+    ctx, net = compose.trusted(ctx)
+    variables = _variables("compose", ctx, sizing)
+    variables.update(internal_networks=compose.acl(ctx.internal_networks, net),
+                     load_balancers=compose.acl(ctx.load_balancers, net))
+    files = {**_server_configs(variables), **_pgbouncer_start(ctx, variables)}
     procs = {s.name: s for s in services.services(ctx, "compose", sizing)}
-    limits = {"postgres": f"{max(512, sizing.memory // 4 // MB * 2)}m",
-              "redis_cache": f"{sizing.redis_cache_maxmemory * 3 // 2 // MB}m",
-              "redis_broker": f"{sizing.redis_broker_maxmemory * 3 // 2 // MB}m",
-              "memcached": f"{sizing.memcached_memory * 3 // 2 // MB}m",
-              "varnish": f"{sizing.varnish_memory * 2 // MB}m",
-              "app": f"{sizing.app_workers * 200}m", "app_cpus": f"{sizing.cpus}",
-              "worker": f"{sizing.celery_concurrency * 250}m"}
-    compose_vars = {
-        **variables, "image": ctx.image, "celery_app": ctx.celery_app, "limits": limits,
-        "with_pgbouncer": ctx.with_pgbouncer, "with_memcached": ctx.with_memcached,
-        "django_env": sorted(django_env(ctx, "compose").items()),
-        "ports": {"redis_cache": services.STANDARD_PORTS["redis-cache"],
-                  "redis_broker": services.STANDARD_PORTS["redis-broker"], "app": services.STANDARD_PORTS["app"]},
-        "app_args": procs["app"].argv, "worker_args": procs["worker"].argv, "beat_args": procs["beat"].argv,
-        "varnish_args": procs["varnish"].argv,
-        "memcached_args": procs["memcached"].argv if ctx.with_memcached else (),
-    }
-    files["compose.yaml"] = _template("compose/compose.yaml", compose_vars)
-    files["Dockerfile"] = _template("compose/Dockerfile", compose_vars)
-    files[".env.example"] = _template("compose/env.example", compose_vars)
-    if ctx.with_pgbouncer:
-        files["etc/pgbouncer/userlist.txt"] = f'"{ctx.db_user}" "SCRAM-SHA-256$CHANGE_ME"\n'
+    compose_vars = compose.variables(ctx, sizing, procs, variables, django_env(ctx, "compose"), net)
+    files.update({path: _template(name, compose_vars) for path, name in compose.TEMPLATES.items()})
     return files
 
 
