@@ -29,8 +29,7 @@ BINARIES = {
 
 
 def project_name() -> str:
-    module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "site.settings")
-    return module.split(".")[0]
+    return current_settings_module().split(".")[0]
 
 
 def wsgi_application() -> str:
@@ -41,8 +40,13 @@ def wsgi_application() -> str:
     return f"{module}:{attribute}"
 
 
+def current_settings_module() -> str:
+    # Under override_settings (tests) SETTINGS_MODULE reads None: the environment still names it.
+    return settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "site.settings")
+
+
 def settings_module() -> str:
-    return conf.get("STACK_SETTINGS") or settings.SETTINGS_MODULE
+    return conf.get("STACK_SETTINGS") or current_settings_module()
 
 
 # A settings module whose last part is one of these is a development profile; its production sibling
@@ -77,7 +81,7 @@ def _module_exists(dotted: str) -> bool:
 
 
 def deploy_settings_module() -> str:
-    return conf.get("STACK_SETTINGS") or production_settings(settings.SETTINGS_MODULE, _module_exists)
+    return conf.get("STACK_SETTINGS") or production_settings(current_settings_module(), _module_exists)
 
 
 def base_dir() -> Path:

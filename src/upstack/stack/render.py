@@ -237,14 +237,24 @@ def _pgbouncer_start(ctx: StackContext, variables: dict) -> dict[str, str]:
     return {"etc/pgbouncer/start.sh": _template("pgbouncer/start.sh", variables)}
 
 
+# Procfile platforms provide REDIS_URL (and DATABASE_URL): the broker defaults to the same Redis.
+PLATFORM_ENV = 'BROKER_URL="${BROKER_URL:-$REDIS_URL}"'
+
+
 def _procfile(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
     procs = {s.name: s for s in services.services(ctx, "procfile", sizing)}
     web = ("gunicorn", "--config", "etc/gunicorn/gunicorn.conf.py", ctx.wsgi_application)
+    worker = list(procs["worker"].argv[3:])
+    # Celery processes are sized on the dyno that runs them (upstack.stack.here), not on this machine.
+    worker[worker.index("--concurrency") + 1] = "CONCURRENCY"
+    concurrency = '"${CELERY_CONCURRENCY:-$(python -m upstack.stack.here worker)}"'
     lines = {
         "web": _command(web) + " --bind 0.0.0.0:$PORT",
-        "worker": _command(("celery", *procs["worker"].argv[3:])),
+        "worker": _command(("celery", *worker)).replace("CONCURRENCY", concurrency),
         "beat": _command(("celery", *procs["beat"].argv[3:])),
-        "release": "python manage.py migrate --noinput && python manage.py collectstatic --noinput",
+        # Static files are collected at build (the Python buildpack runs collectstatic); a release
+        # phase's files are thrown away.
+        "release": "python manage.py migrate --noinput",
     }
     app_json = {
         "name": ctx.project,
@@ -254,7 +264,6 @@ def _procfile(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, s
             "DJANGO_SETTINGS_MODULE": {"value": ctx.settings_module},
             "SECRET_KEY": {"description": "Django's secret key", "generator": "secret"},
             "ALLOWED_HOSTS": {"description": "Comma-separated host names", "required": True},
-            "WEB_CONCURRENCY": {"value": str(sizing.app_workers)},
         },
         "formation": {"web": {"quantity": 2}, "worker": {"quantity": 1}, "beat": {"quantity": 1}},
         "addons": ["heroku-postgresql", "heroku-redis"],
@@ -262,10 +271,10 @@ def _procfile(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, s
         "healthchecks": {"web": [{"type": "startup", "name": "web", "path": ctx.health_path}]},
     }
     files = {
-        "Procfile": "".join(f"{name}: {command}\n" for name, command in lines.items()),
+        "Procfile": "".join(f"{name}: {PLATFORM_ENV} {command}\n" for name, command in lines.items()),
         "app.json": json.dumps(app_json, indent=2, sort_keys=True) + "\n",
         "etc/gunicorn/gunicorn.conf.py": _template("gunicorn/gunicorn.conf.py", {
-            **variables, "app_bind": "0.0.0.0:8000"}),
+            **variables, "app_bind": "0.0.0.0:8000", "runtime_sizing": True}),
         "etc/granian/granian.env": _template("granian/granian.env", variables),
     }
     return files
