@@ -136,6 +136,44 @@ class Daemon:
                 self.proc.wait(10)
         self.proc = None
         self.socket.unlink(missing_ok=True)
+        self._clean_host()
+
+    def _clean_host(self) -> None:
+        """What a stopped dockerd leaves on the host: its exec root (a network namespace mounted in it)
+        and its iptables chains. The chains go only when no other dockerd runs here (they are shared)."""
+        for mount in reversed(self._mounts()):
+            run(["umount", mount], check=False)
+        if self.exec_root.exists() and not self._mounts():
+            shutil.rmtree(self.exec_root, ignore_errors=True)
+        if other_dockerd() or not shutil.which("iptables"):
+            return
+        for table, chains in (("filter", ("FORWARD",)), ("nat", ("PREROUTING", "OUTPUT", "POSTROUTING"))):
+            rules = run(["iptables", "-t", table, "-S"], check=False).stdout.splitlines()
+            for rule in rules:
+                parts = rule.split()
+                if parts[:1] == ["-A"] and parts[1] in chains and any(p.startswith("DOCKER") for p in parts[2:]):
+                    run(["iptables", "-t", table, "-D", *parts[1:]], check=False)
+            for rule in rules:
+                if rule.startswith("-N DOCKER"):
+                    run(["iptables", "-t", table, "-F", rule.split()[1]], check=False)
+            for rule in rules:
+                if rule.startswith("-N DOCKER"):
+                    run(["iptables", "-t", table, "-X", rule.split()[1]], check=False)
+
+    def _mounts(self) -> list[str]:
+        return [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+                if line.split()[1].startswith(str(self.exec_root))]
+
+    def host_leftovers(self) -> list[str]:
+        """What is still on the host once stopped: processes, mounts, the exec root, iptables chains."""
+        found = [f"pid {pid}: {args}" for pid, args in processes(str(self.exec_root))]
+        found += [f"mount {m}" for m in self._mounts()]
+        found += [f"{self.exec_root} exists"] if self.exec_root.exists() else []
+        if not other_dockerd() and shutil.which("iptables"):
+            found += [f"iptables {table}: {rule}" for table in ("filter", "nat")
+                      for rule in run(["iptables", "-t", table, "-S"], check=False).stdout.splitlines()
+                      if "DOCKER" in rule]
+        return found
 
     def leftovers(self) -> dict[str, list[str]]:
         """What a project left in the daemon: containers, volumes, non-default networks."""
@@ -146,6 +184,25 @@ class Daemon:
                          if n not in ("host", "none", "bridge")],
         }
         return {kind: names for kind, names in lines.items() if names}
+
+
+def processes(needle: str) -> list[tuple[int, str]]:
+    """(pid, command line) of every process whose command line contains ``needle``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                continue
+            if needle in args:
+                found.append((int(proc.name), args))
+    return found
+
+
+def other_dockerd() -> bool:
+    """A dockerd not started from this checkout's var/containers runs here."""
+    return any(args.split()[0].endswith("dockerd") and str(STATE) not in args for _, args in processes("dockerd"))
 
 
 def base_image(daemon: Daemon) -> str:
@@ -165,9 +222,8 @@ def base_image(daemon: Daemon) -> str:
     (rootfs / "etc" / "ssl" / "certs").mkdir(parents=True, exist_ok=True)
     shutil.copy("/etc/ssl/certs/ca-certificates.crt", rootfs / "etc" / "ssl" / "certs" / "ca-certificates.crt")
     (rootfs / "etc" / "pip.conf").write_text("[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n")
-    tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
-    daemon.docker("import", "-", BASE_IMAGE, stdin=tar.stdout)
-    tar.wait()
+    with subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE) as tar:
+        daemon.docker("import", "-", BASE_IMAGE, stdin=tar.stdout)
     _remove_rootfs(rootfs)
     return "built"
 

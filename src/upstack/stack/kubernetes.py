@@ -309,6 +309,8 @@ def _servers(ctx: StackContext, sizing: Sizing, processes: dict[str, Service], p
             env = [{"name": "POSTGRES_PASSWORD", "valueFrom": _secret_ref("POSTGRES_PASSWORD")}]
         container = _container(name, images[name], argv, _resources(cpu.get(name, 100), memory[name]), env=env,
                                ports=[{"containerPort": port, "name": "main"}], **_probes(readiness, tcp))
+        if name == "pgbouncer":  # the image's own entrypoint would write a config of its own: bypass it
+            container["command"] = container.pop("args")
         replicas = 2 if name == "varnish" else 1
         if name == "varnish":
             container["lifecycle"] = {"preStop": _exec("sleep", str(PRESTOP_SECONDS))}

@@ -139,6 +139,8 @@ def project():
             daemon.stop()
         print(stages.report())
         stages.save(containers.STATE / "timings.json")
+        left = daemon.host_leftovers()
+        assert not left, f"dockerd left these behind: {left}"
 
 
 def test_the_production_files_are_the_ones_running(project):

@@ -65,7 +65,7 @@ def test_with_pgbouncer_and_memcached_their_services_are_rendered():
     for name in ("pgbouncer", "memcached"):
         assert find(docs, "Service", name) and find(docs, "Deployment", name)
     bouncer = container(docs, "Deployment", "pgbouncer")
-    assert bouncer["args"] == ["sh", "/etc/upstack/pgbouncer/start.sh"]
+    assert bouncer["command"] == ["sh", "/etc/upstack/pgbouncer/start.sh"] and "args" not in bouncer
     assert bouncer["env"][0]["valueFrom"]["secretKeyRef"]["key"] == "POSTGRES_PASSWORD"
 
 
