@@ -4,11 +4,12 @@ PY := .venv/bin/python
 MANAGE := $(PY) manage.py
 export DJANGO_SETTINGS_MODULE ?= newsroom.settings.dev
 
-.PHONY: help install services run test stack stack-down bench bench-quick lint clean
+.PHONY: help install services run test test-containers stack stack-down bench bench-quick lint clean
 
 help:
 	@echo "make run          set up and serve the newsroom at http://127.0.0.1:$(PORT) (SQLite, no servers)"
 	@echo "make test         set up and run the whole test suite against real servers"
+	@echo "make test-containers  the Compose target brought up for real in Docker (part of make test)"
 	@echo "make stack        run the whole stack (PostgreSQL, Redis, Varnish, gunicorn, Celery) on loopback"
 	@echo "make stack-down   stop it"
 	@echo "make bench        the side-by-side benchmark (long); make bench-quick: the CI-sized one"
@@ -57,6 +58,15 @@ test: install services
 		> var/bench/ci/report.txt || \
 		{ cat var/bench/ci/report.txt; echo "make test: the quick benchmark failed (see above)"; exit 1; }
 	@sed -n '/^## Goals/,/^## anonymous/p' var/bench/ci/report.txt | head -n -1
+	@$(MAKE) --no-print-directory test-containers
+
+# The Compose target brought up for real (docs/deploy.md): Docker from Debian, dockerd started by hand and
+# stopped afterwards, images built FROM a cached debootstrap base; prints each stage's time. Skips with the
+# reason when Docker cannot be installed here (fails under CI=true).
+test-containers: install
+	@echo "== the Compose target, brought up for real (tests/upstack/stack/test_containers.py) =="
+	@UPSTACK_TEST_CONTAINERS=1 DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m pytest -q -s -rs \
+		-p no:cacheprovider tests/upstack/stack/test_containers.py
 
 # The stack's Django processes run the deploy profile; `upstack up` itself runs with the dev one (it
 # generates the stack's SECRET_KEY, so it cannot need one).

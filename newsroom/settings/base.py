@@ -173,7 +173,9 @@ UPSTACK = {
     "PURGE_BACKENDS": {
         "pages": {"BACKEND": "upstack.edge.backends.pagecache.PageCacheBackend"},
         **({"edge": {"BACKEND": "upstack.edge.backends.varnish.VarnishBackend",
-                     "NODES": env.list("EDGE_URLS", default=[]) or [env.str("EDGE_URL")]}}
+                     "NODES": env.list("EDGE_URLS", default=[]) or [env.str("EDGE_URL")],
+                     # Kubernetes: EDGE_URL names a headless Service; every replica behind it is purged.
+                     "RESOLVE": env.bool("EDGE_RESOLVE", default=False)}}
            if env.str("EDGE_URL", default="") or env.list("EDGE_URLS", default=[]) else {}),
     },
     "BYPASS_SECRET": env.str("BYPASS_SECRET", default=""),

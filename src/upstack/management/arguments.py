@@ -70,6 +70,8 @@ def add_arguments(parser) -> None:
     render.add_argument("--target", required=True, choices=TARGETS, help="Where the stack will run.")
     render.add_argument("--out", required=True, help="Directory to write into (created if missing).")
     _sizing(render)
+    render.add_argument("--pod-cpus", type=int, help="kubernetes: CPUs requested by each app and worker pod (1).")
+    render.add_argument("--pod-memory", help="kubernetes: memory of each app and worker pod, e.g. 2G (1G).")
 
     up = sub.add_parser("up", help="Start the whole stack on loopback under supervisord; print the edge URL. "
                                    "Takes the deploy lock.")

@@ -6,20 +6,38 @@ The functions here are what ``manage.py upstack render|up|down|status|stop|start
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 
 from . import machine, project, render
+from .context import Resources
 from .runner import LocalStack, Options, StackError
+from .sizing import parse_size
 
 OPTIONAL_SERVICES = ("pgbouncer", "haproxy", "memcached")
 
 
 def render_target(target: str, out: str | Path, *, cpus: int | None = None, memory: str | None = None,
-                  with_services: tuple[str, ...] = (), app_server: str = "gunicorn") -> list[Path]:
-    """Render ``target`` sized for the given (or this machine's) resources and write it under ``out``."""
+                  with_services: tuple[str, ...] = (), app_server: str = "gunicorn", pod_cpus: int | None = None,
+                  pod_memory: str | None = None) -> list[Path]:
+    """Render ``target`` sized for the given (or this machine's) resources and write it under ``out``;
+    ``pod_cpus``/``pod_memory`` size each app and worker pod of the kubernetes target (1 CPU, 1 GiB)."""
     ctx = project.context(machine.resources(cpus, memory), **_switches(with_services), app_server=app_server,
-                          local=target == "local", ports=_placeholder_ports() if target == "local" else None)
-    return render.write(render.render(target, ctx), out)
+                          local=target == "local", ports=_placeholder_ports() if target == "local" else None,
+                          pod_resources=_pod(target, pod_cpus, pod_memory))
+    if target != "compose":
+        return render.write(render.render(target, ctx), out)
+    # The app image builds from the project root, with the rendered Dockerfile; its .dockerignore must
+    # sit in that root, so one is written there when the project has none.
+    root, out = Path(ctx.base_dir), Path(out).resolve()
+    ctx = dataclasses.replace(ctx, build_context=os.path.relpath(root, out),
+                              dockerfile=os.path.relpath(out / "Dockerfile", root))
+    files = render.render(target, ctx)
+    written = render.write(files, out)
+    if out != root and not (root / ".dockerignore").exists():
+        written += render.write({".dockerignore": files[".dockerignore"]}, root)
+    return written
 
 
 def _switches(with_services) -> dict:
@@ -27,6 +45,16 @@ def _switches(with_services) -> dict:
     if unknown:
         raise ValueError(f"unknown optional service(s) {', '.join(unknown)}; choose from {', '.join(OPTIONAL_SERVICES)}")
     return {f"with_{name}": name in with_services for name in OPTIONAL_SERVICES}
+
+
+def _pod(target: str, cpus: int | None, memory: str | None) -> Resources | None:
+    if cpus is None and memory is None:
+        return None
+    if target != "kubernetes":
+        raise ValueError("--pod-cpus and --pod-memory size Kubernetes pods: use them with --target kubernetes")
+    if cpus is not None and cpus < 1:
+        raise ValueError(f"--pod-cpus must be at least 1, got {cpus}")
+    return Resources(cpus or 1, parse_size(memory or "1G"))
 
 
 def _placeholder_ports() -> dict[str, int]:

@@ -70,5 +70,11 @@ class StackContext:
     # balancers whose X-Forwarded-For, X-Forwarded-Proto and X-Request-ID the edge believes.
     internal_networks: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     load_balancers: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    # One app or worker pod's share of a node (kubernetes target: --pod-cpus/--pod-memory); None: 1 CPU, 1 GiB.
+    pod_resources: Resources | None = None
+    # Compose: the project root (pyproject.toml, manage.py) relative to the rendered folder, and the
+    # rendered Dockerfile relative to that root (render_target fills both in from --out).
+    build_context: str = "."
+    dockerfile: str = "Dockerfile"
     # Seconds a writer's pages are rendered fresh after a write (the signed upstack_fresh cookie).
     fresh_window: int = 5

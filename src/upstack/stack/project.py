@@ -7,8 +7,11 @@ reading. Never starts processes.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -39,8 +42,48 @@ def wsgi_application() -> str:
     return f"{module}:{attribute}"
 
 
+def current_settings_module() -> str:
+    # Under override_settings (tests) SETTINGS_MODULE reads None: the environment still names it.
+    return settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "site.settings")
+
+
 def settings_module() -> str:
-    return conf.get("STACK_SETTINGS") or settings.SETTINGS_MODULE
+    return conf.get("STACK_SETTINGS") or current_settings_module()
+
+
+# A settings module whose last part is one of these is a development profile; its production sibling
+# is the first of PRODUCTION_PROFILES that exists.
+DEVELOPMENT_PROFILES = ("dev", "development", "local", "test", "testing")
+PRODUCTION_PROFILES = ("deploy", "production", "prod")
+
+
+def production_settings(current: str, exists: Callable[[str], bool]) -> str:
+    """The settings module a production render writes when ``UPSTACK["STACK_SETTINGS"]`` is unset.
+
+    ``current`` unless it is a development profile (``myproject.settings.dev``): then its sibling
+    ``deploy``/``production``/``prod`` module, or a ValueError rather than DEBUG settings in production.
+    """
+    package, _, leaf = current.rpartition(".")
+    if leaf not in DEVELOPMENT_PROFILES:
+        return current
+    for name in PRODUCTION_PROFILES:
+        candidate = f"{package}.{name}" if package else name
+        if exists(candidate):
+            return candidate
+    raise ValueError(f"{current} is a development settings module and no {'/'.join(PRODUCTION_PROFILES)} "
+                     "module sits beside it: set UPSTACK['STACK_SETTINGS'] to the settings module production "
+                     "runs with")
+
+
+def _module_exists(dotted: str) -> bool:
+    try:
+        return importlib.util.find_spec(dotted) is not None
+    except ImportError:
+        return False
+
+
+def deploy_settings_module() -> str:
+    return conf.get("STACK_SETTINGS") or production_settings(current_settings_module(), _module_exists)
 
 
 def seeds() -> bool:
@@ -69,7 +112,8 @@ def state_dir() -> Path:
 
 def context(resources: Resources, *, ports: dict[str, int] | None = None, with_pgbouncer: bool = False,
             with_haproxy: bool = False, with_memcached: bool = False, app_server: str = "gunicorn",
-            local: bool = False, settings_override: str | None = None) -> StackContext:
+            local: bool = False, settings_override: str | None = None,
+            pod_resources: Resources | None = None) -> StackContext:
     """The context for this project; ``local=True`` fills in binaries, loopback ports and paths."""
     if app_server not in ("gunicorn", "granian"):
         raise ValueError(f"unknown app server {app_server!r}; choose gunicorn or granian")
@@ -86,7 +130,8 @@ def context(resources: Resources, *, ports: dict[str, int] | None = None, with_p
         resources=resources,
         base_dir=str(base_dir()),
         state_dir=str(state_dir()),
-        settings_module=settings_override or settings_module(),
+        # A production target never gets the development profile (docs/deploy.md).
+        settings_module=settings_override or (settings_module() if local else deploy_settings_module()),
         wsgi_application=wsgi_application(),
         celery_app=celery_app_path(),
         session_cookie_name=settings.SESSION_COOKIE_NAME,
@@ -111,6 +156,7 @@ def context(resources: Resources, *, ports: dict[str, int] | None = None, with_p
         internal_networks=tuple(conf.get("INTERNAL_IPS")),
         load_balancers=tuple(conf.get("LOAD_BALANCERS")),
         fresh_window=int(conf.get("FRESH_AFTER_WRITE")),
+        pod_resources=pod_resources,
     )
 
 

@@ -19,19 +19,19 @@ import json
 import os
 import re
 import shlex
-from functools import lru_cache
 from pathlib import Path
 
-from django.template import Context, Engine
-
-from . import kubernetes, observability, services
+from . import compose, kubernetes, observability, services
 from .context import StackContext
 from .sizing import GB, MB, Sizing, pg_size, plan, redis_size
+from .templating import TEMPLATES, engine, vcl_acl  # noqa: F401 - engine and vcl_acl are this module's API too
+from .templating import template as _template
 
 TARGETS = ("local", "systemd", "compose", "kubernetes", "procfile")
 # The largest request body the edge and the load balancers accept (they buffer it whole).
 MAX_BODY_MB = 20
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Where pgbouncer/start.sh writes the userlist inside a container (a writable place for any user).
+PGBOUNCER_USERLIST_DIR = "/tmp/pgbouncer"
 
 # Server configuration files every target but procfile ships: {output path: template}.
 SERVER_CONFIGS = {
@@ -57,28 +57,8 @@ SERVICE_DESCRIPTIONS = {
 }
 
 
-@lru_cache(maxsize=1)
-def engine() -> Engine:
-    return Engine(dirs=[str(TEMPLATES)], autoescape=False, debug=False)
-
-
-def _template(name: str, variables: dict) -> str:
-    # No localisation (a "20,000" in a config is a bug) and a plain str, not Django's SafeString.
-    text = engine().get_template(name).render(Context(variables, autoescape=False, use_l10n=False, use_tz=False))
-    return text + ""
-
-
 def human(value: int) -> str:
     return f"{value / GB:.1f} GB" if value >= GB else f"{value // MB} MB"
-
-
-def vcl_acl(networks) -> list[str]:
-    """ACL entries for the VCL: ``"10.0.0.0"/8`` (the mask goes outside the quotes)."""
-    entries = []
-    for net in networks:
-        address, _, mask = str(net).partition("/")
-        entries.append(f'"{address}"/{mask}' if mask else f'"{address}"')
-    return entries
 
 
 def _check(target: str) -> None:
@@ -99,6 +79,8 @@ def django_env(ctx: StackContext, target: str) -> dict[str, str]:
         "BROKER_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/0",
         "SESSION_REDIS_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/1",
         "EDGE_URL": f"http://{host['varnish']}:{port['varnish']}",
+        **({"EDGE_URL": f"http://{kubernetes.VARNISH_NODES}:{port['varnish']}", "EDGE_RESOLVE": "true"}
+           if target == "kubernetes" else {}),
         # The trust lists the VCL and gunicorn were rendered with: Django must not disagree (docs/security.md).
         "UPSTACK_INTERNAL_IPS": ",".join(ctx.internal_networks),
         "UPSTACK_LOAD_BALANCERS": ",".join(ctx.load_balancers),
@@ -156,7 +138,10 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
         "db_name": ctx.db_name, "db_user": ctx.db_user, "pg_host": host["postgres"], "pg_port": port["postgres"],
         "pgbouncer_listen": "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0",
         "pgbouncer_port": port["pgbouncer"], "pgbouncer_socket_dir": f"{state}/run",
-        "pgbouncer_userlist": f"{state}/etc/pgbouncer/userlist.txt",
+        "pgbouncer_userlist": {"local": f"{state}/etc/pgbouncer/userlist.txt",
+                               "systemd": "/etc/pgbouncer/userlist.txt"}.get(target,
+                                                                              f"{PGBOUNCER_USERLIST_DIR}/userlist.txt"),
+        "pgbouncer_userlist_dir": PGBOUNCER_USERLIST_DIR,
         "pgbouncer_min_pool": max(1, sizing.pgbouncer_pool_size // 4),
         "pgbouncer_max_clients": 2000, "pgbouncer_max_db": max(1, pg.max_connections - 10),
         # Redis and memcached.
@@ -224,47 +209,52 @@ def _systemd(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, st
 
 
 def _compose(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
-    files = _server_configs(variables)
+    # The project network is trusted (its gateway excepted): the containers that purge and forward live there.
+    ctx, net = compose.trusted(ctx)
+    variables = _variables("compose", ctx, sizing)
+    variables.update(internal_networks=compose.acl(ctx.internal_networks, net),
+                     load_balancers=compose.acl(ctx.load_balancers, net))
+    files = {**_server_configs(variables), **_pgbouncer_start(ctx, variables)}
     procs = {s.name: s for s in services.services(ctx, "compose", sizing)}
-    limits = {"postgres": f"{max(512, sizing.memory // 4 // MB * 2)}m",
-              "redis_cache": f"{sizing.redis_cache_maxmemory * 3 // 2 // MB}m",
-              "redis_broker": f"{sizing.redis_broker_maxmemory * 3 // 2 // MB}m",
-              "memcached": f"{sizing.memcached_memory * 3 // 2 // MB}m",
-              "varnish": f"{sizing.varnish_memory * 2 // MB}m",
-              "app": f"{sizing.app_workers * 200}m", "app_cpus": f"{sizing.cpus}",
-              "worker": f"{sizing.celery_concurrency * 250}m"}
-    compose_vars = {
-        **variables, "image": ctx.image, "celery_app": ctx.celery_app, "limits": limits,
-        "with_pgbouncer": ctx.with_pgbouncer, "with_memcached": ctx.with_memcached,
-        "django_env": sorted(django_env(ctx, "compose").items()),
-        "ports": {"redis_cache": services.STANDARD_PORTS["redis-cache"],
-                  "redis_broker": services.STANDARD_PORTS["redis-broker"], "app": services.STANDARD_PORTS["app"]},
-        "app_args": procs["app"].argv, "worker_args": procs["worker"].argv, "beat_args": procs["beat"].argv,
-        "varnish_args": procs["varnish"].argv,
-        "memcached_args": procs["memcached"].argv if ctx.with_memcached else (),
-    }
-    files["compose.yaml"] = _template("compose/compose.yaml", compose_vars)
-    files["Dockerfile"] = _template("compose/Dockerfile", compose_vars)
-    files[".env.example"] = _template("compose/env.example", compose_vars)
-    if ctx.with_pgbouncer:
-        files["etc/pgbouncer/userlist.txt"] = f'"{ctx.db_user}" "SCRAM-SHA-256$CHANGE_ME"\n'
+    compose_vars = compose.variables(ctx, sizing, procs, variables, django_env(ctx, "compose"), net)
+    files.update({path: _template(name, compose_vars) for path, name in compose.TEMPLATES.items()})
     return files
 
 
 def _kubernetes(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
-    configs = _server_configs(variables)
+    # App and worker pods are sized per pod (--pod-cpus/--pod-memory), PostgreSQL for every pod the HPAs allow.
+    sizing, app_max = kubernetes.cluster_sizing(ctx, sizing)
+    variables = _variables("kubernetes", ctx, sizing)
+    configs = {**_server_configs(variables), **_pgbouncer_start(ctx, variables)}
     procs = {s.name: s for s in services.services(ctx, "kubernetes", sizing)}
-    return kubernetes.manifests(ctx, sizing, procs, configs, django_env(ctx, "kubernetes"))
+    return kubernetes.manifests(ctx, sizing, procs, configs, django_env(ctx, "kubernetes"), app_max=app_max)
+
+
+def _pgbouncer_start(ctx: StackContext, variables: dict) -> dict[str, str]:
+    """The script that writes PgBouncer's userlist from the secret in its environment, then starts it."""
+    if not ctx.with_pgbouncer:
+        return {}
+    return {"etc/pgbouncer/start.sh": _template("pgbouncer/start.sh", variables)}
+
+
+# Procfile platforms provide REDIS_URL (and DATABASE_URL): the broker defaults to the same Redis.
+PLATFORM_ENV = 'BROKER_URL="${BROKER_URL:-$REDIS_URL}"'
 
 
 def _procfile(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
     procs = {s.name: s for s in services.services(ctx, "procfile", sizing)}
     web = ("gunicorn", "--config", "etc/gunicorn/gunicorn.conf.py", ctx.wsgi_application)
+    worker = list(procs["worker"].argv[3:])
+    # Celery processes are sized on the dyno that runs them (upstack.stack.here), not on this machine.
+    worker[worker.index("--concurrency") + 1] = "CONCURRENCY"
+    concurrency = '"${CELERY_CONCURRENCY:-$(python -m upstack.stack.here worker)}"'
     lines = {
         "web": _command(web) + " --bind 0.0.0.0:$PORT",
-        "worker": _command(("celery", *procs["worker"].argv[3:])),
+        "worker": _command(("celery", *worker)).replace("CONCURRENCY", concurrency),
         "beat": _command(("celery", *procs["beat"].argv[3:])),
-        "release": "python manage.py migrate --noinput && python manage.py collectstatic --noinput",
+        # Static files are collected at build (the Python buildpack runs collectstatic); a release
+        # phase's files are thrown away.
+        "release": "python manage.py migrate --noinput",
     }
     app_json = {
         "name": ctx.project,
@@ -274,7 +264,6 @@ def _procfile(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, s
             "DJANGO_SETTINGS_MODULE": {"value": ctx.settings_module},
             "SECRET_KEY": {"description": "Django's secret key", "generator": "secret"},
             "ALLOWED_HOSTS": {"description": "Comma-separated host names", "required": True},
-            "WEB_CONCURRENCY": {"value": str(sizing.app_workers)},
         },
         "formation": {"web": {"quantity": 2}, "worker": {"quantity": 1}, "beat": {"quantity": 1}},
         "addons": ["heroku-postgresql", "heroku-redis"],
@@ -282,10 +271,10 @@ def _procfile(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, s
         "healthchecks": {"web": [{"type": "startup", "name": "web", "path": ctx.health_path}]},
     }
     files = {
-        "Procfile": "".join(f"{name}: {command}\n" for name, command in lines.items()),
+        "Procfile": "".join(f"{name}: {PLATFORM_ENV} {command}\n" for name, command in lines.items()),
         "app.json": json.dumps(app_json, indent=2, sort_keys=True) + "\n",
         "etc/gunicorn/gunicorn.conf.py": _template("gunicorn/gunicorn.conf.py", {
-            **variables, "app_bind": "0.0.0.0:8000"}),
+            **variables, "app_bind": "0.0.0.0:8000", "runtime_sizing": True}),
         "etc/granian/granian.env": _template("granian/granian.env", variables),
     }
     return files

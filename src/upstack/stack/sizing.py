@@ -162,3 +162,23 @@ def plan(cpus: int, memory: int, *, app_servers: int = 1, with_pgbouncer: bool =
         postgres=postgres(memory, max_connections),
         connections_needed=needed,
     )
+
+
+# What a pod needs besides its workers: the master process, Python's import of the project, the kubelet's margin.
+POD_OVERHEAD = 128 * MB
+
+
+def pod_plan(cpus: int, memory: int) -> tuple[int, int, int]:
+    """(app workers, threads, Celery processes) for one pod of ``cpus`` cores and ``memory`` bytes.
+
+    A pod runs one tier alone, so its workers may use the whole pod less ``POD_OVERHEAD``: 2 x cores + 1
+    app processes (one per core for Celery), capped by that memory. The pod's requests are exactly
+    ``cpus`` and ``memory``, so the HPA's CPU target means what it says (docs/deploy.md).
+    """
+    if cpus < 1 or memory < 256 * MB:
+        raise ValueError(f"a pod needs at least 1 CPU and 256 MB, got {cpus} CPU and {memory // MB} MB")
+    usable = memory - POD_OVERHEAD
+    workers = max(1, min(2 * cpus + 1, usable // APP_WORKER_RSS))
+    threads = 4 if memory >= 2 * GB else 2
+    celery = max(1, min(cpus, usable // CELERY_PROCESS_RSS))
+    return workers, threads, celery

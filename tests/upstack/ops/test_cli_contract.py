@@ -20,7 +20,7 @@ from upstack.ops import console
 
 # Arguments whose values are not from a fixed set: (subcommand path, dest) -> what they hold.
 FREE_FORM = {
-    ("render", "out"): "a directory", ("render", "memory"): "a size", ("up", "memory"): "a size",
+    ("render", "out"): "a directory", ("render", "memory"): "a size", ("render", "pod_memory"): "a size", ("up", "memory"): "a size",
     ("up", "stack_settings"): "a module", ("backup", "file"): "a file", ("backup", "dir"): "a directory",
     ("restore", "file"): "a file", ("check", "live"): "a URL", ("check", "host"): "a host name",
     ("warm", "source"): "sitemap, access-log[:PATH] or a file (checked by warm.parse_source, exit 2)",

@@ -298,3 +298,27 @@ def test_prometheus_files_pass_promtool_and_the_dashboard_is_grafana_json(open_t
     jsonschema.validate(dashboard, {"type": "object", "required": ["uid", "title", "panels", "schemaVersion"],
                                     "properties": {"panels": {"type": "array", "minItems": 8, "items": {
                                         "type": "object", "required": ["id", "type", "title", "targets", "gridPos"]}}}})
+
+
+def test_production_targets_never_get_the_development_settings(settings):
+    from upstack.stack.project import production_settings
+
+    def exists(names):
+        return lambda name: name in names
+
+    assert production_settings("site.settings.dev", exists({"site.settings.deploy"})) == "site.settings.deploy"
+    assert production_settings("site.settings.test", exists({"site.settings.prod"})) == "site.settings.prod"
+    assert production_settings("site.settings.deploy", exists(set())) == "site.settings.deploy"
+    with pytest.raises(ValueError, match="STACK_SETTINGS"):
+        production_settings("site.settings.dev", exists(set()))
+    # The real thing: rendering under newsroom.settings.test (this suite) or .dev writes the deploy profile.
+    for current in ("newsroom.settings.test", "newsroom.settings.dev"):
+        settings.SETTINGS_MODULE = current
+        for target in ("systemd", "compose", "kubernetes", "procfile"):
+            files = render.render(target, remote_ctx())
+            text = "".join(files.values())
+            assert "newsroom.settings.deploy" in text, target
+            assert not re.search(r"newsroom\.settings\.(dev|test)\b", text), target
+    # UPSTACK["STACK_SETTINGS"] wins; the local target keeps the current module (upstack up sets its own).
+    settings.UPSTACK = {**settings.UPSTACK, "STACK_SETTINGS": "newsroom.settings.typical"}
+    assert "newsroom.settings.typical" in render.render("compose", remote_ctx())["compose.yaml"]

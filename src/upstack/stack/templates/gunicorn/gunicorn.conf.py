@@ -1,10 +1,19 @@
 # gunicorn configuration for {{ project }} - rendered by `manage.py upstack render --target {{ target }}`.
-# Sized for {{ sizing.cpus }} CPU(s) and {{ memory_human }} of memory (upstack.stack.sizing).
+{% if runtime_sizing %}# Sized where it runs, never where it was rendered: WEB_CONCURRENCY (the platform's), else this
+# container's CPUs and memory (upstack.stack.here).
+from upstack.stack import here as _here
+
+_plan = _here.plan()
+bind = "{{ app_bind }}"
+workers = _plan["web"]
+worker_class = "gthread"
+threads = _plan["threads"]
+{% else %}# Sized for {{ sizing.cpus }} CPU(s) and {{ memory_human }} of memory (upstack.stack.sizing).
 bind = "{{ app_bind }}"
 workers = {{ sizing.app_workers }}
 worker_class = "gthread"
 threads = {{ sizing.app_threads }}
-# A request that takes longer than this is killed; Varnish serves stale meanwhile.
+{% endif %}# A request that takes longer than this is killed; Varnish serves stale meanwhile.
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
