@@ -60,7 +60,8 @@ class ArticleQuerySet(models.QuerySet):
         return self.filter(status=Article.Status.PUBLISHED, published_at__lte=timezone.now())
 
     def for_listing(self):
-        """What a teaser needs and nothing more."""
+        """What a teaser needs and nothing more: without the body, a body edit leaves every list
+        showing the article cached (upstack's lean keys, docs/edge.md)."""
         return self.select_related("section", "author").defer("body")
 
 

@@ -163,6 +163,9 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # Where `manage.py upstack up` keeps the local stack's state (ports, data, logs).
 UPSTACK = {
     "STATE_DIR": env.str("UPSTACK_STATE_DIR", default=".upstack"),
+    # An article's updated_at is the fragments' version, shown on no list: a body edit (which changes
+    # it) leaves the lists that show the article alone.
+    "EDGE_VERSION_FIELDS": {"news.article": ["updated_at"]},
     # A comment or a like changes its article's counts, shown wherever the article is.
     "EDGE_TOUCH": {"news.comment": ["article"], "news.like": ["article"]},
     # The login throttle's records are on no page: writing them purges nothing (and sets no fresh cookie).

@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "EDGE_UNTRACKED_MODELS": [],
     # {"app_label.model": [fields]}: saves that touch only these fields purge nothing.
     "EDGE_IGNORED_FIELDS": {"auth.user": ["last_login"]},
+    # {"app_label.model": [fields]}: fields no list shows, used at most as a version (a fragment key's
+    # updated_at): a list that loads them still carries the row's lean key (docs/edge.md).
+    "EDGE_VERSION_FIELDS": {},
     # {"app_label.model": [fk fields]}: a write also purges the FK target (it shows a count of these).
     "EDGE_TOUCH": {},
     # Where purges go, configured like CACHES; every entry gets every batch of keys.

@@ -89,6 +89,7 @@ RULES: dict[str, Rule] = {
     "KEY_HEADER": Rule("str", choices=("xkey", "Surrogate-Key", "Cache-Tag", "")),
     "EDGE_UNTRACKED_MODELS": Rule("list", item=MODEL),
     "EDGE_IGNORED_FIELDS": FIELD_LISTS,
+    "EDGE_VERSION_FIELDS": FIELD_LISTS,
     "EDGE_TOUCH": FIELD_LISTS,
     "PURGE_BACKENDS": Rule("dict", key=Rule("str", form="nonempty"),
                            value=Rule("dict", fields={"BACKEND": Rule("str", form="dotted")})),

@@ -3,7 +3,9 @@
 ``write_keys`` is the pure rule, for each concrete model of the row (a child's parents too, in
 multi-table inheritance; a proxy is its concrete model):
 
-- always the instance key, and ``<label>@any`` (what a page whose keys overflowed carries);
+- always the instance key, and ``<label>@any`` (what a page whose keys overflowed carries); the lean
+  key (``news.article:42/lean``: the row loaded without its detail fields, as lists load it) unless
+  the update changed only detail fields (``models.detail_fields``: its text fields);
 - an insert or a delete: the membership key of every list the row is in (``keys.row_scopes``),
   and for an insert (or a row moving in) the entry keys too: lists of instances read from their
   first row change when a row leaves them only if they showed it, and then they carry its
@@ -35,7 +37,17 @@ from django.db.models.signals import m2m_changed, post_delete, post_init, post_s
 
 from . import keys, purge
 from .keys import WILDCARD
-from .models import chain, column_scopes, ignored_update, label_of, local_fields, touched_parents, tracked
+from .models import (
+    chain,
+    column_scopes,
+    detail_fields,
+    ignored_update,
+    label_of,
+    local_fields,
+    touched_parents,
+    tracked,
+    version_fields,
+)
 
 SNAPSHOT = "_upstack_snapshot"
 _originals: dict[str, object] = {}
@@ -51,11 +63,16 @@ def write_keys(model, pk, before: dict | None, after: dict | None, changed: set[
     for concrete in chain(model):
         label = label_of(concrete)
         found.add(keys.any_key(label))
-        if pk is not None:
-            found.add(keys.instance_key(label, pk))
         scoping = column_scopes(concrete)
         own = local_fields(concrete)
         fields = own if changed is None else set(changed) & own
+        if pk is not None:
+            found.add(keys.instance_key(label, pk))
+            # Pages that loaded the row without its detail fields show none of them: an update of only
+            # those leaves them alone.
+            shown = fields - {f.name for f in detail_fields(concrete)} - version_fields(concrete)
+            if insert_or_delete or changed is None or shown:
+                found.add(keys.lean_key(label, pk))
         moved = set(scoping) if changed is None else set(changed) & set(scoping)
         for state in states:
             values = {name: state.get(att) for name, att in scoping.items() if att in state}
@@ -179,13 +196,14 @@ def _m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs)
         return
     found = set()
     for concrete in chain(other_model):
-        found.update(keys.instance_key(label_of(concrete), other) for _, other in pairs)
+        for _, other in pairs:
+            found |= keys.instance_keys(label_of(concrete), other)
     rows = _read_rows(owner_model, {owner for owner, _ in pairs}, using) if reverse else {instance.pk: _values(instance)}
     for owner, other in pairs:
         row = rows.get(owner, {})
         for concrete in chain(owner_model):
             label = label_of(concrete)
-            found |= {keys.instance_key(label, owner), keys.any_key(label)}
+            found |= {*keys.instance_keys(label, owner), keys.any_key(label)}
             scoping = column_scopes(concrete)
             values = {field: row.get(att) for field, att in scoping.items() if att in row}
             if name in local_fields(concrete) or concrete is owner_model._meta.concrete_model:

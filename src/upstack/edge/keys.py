@@ -38,6 +38,20 @@ def instance_key(label: str, pk) -> str:
     return f"{label}:{pk}"
 
 
+LEAN = "/lean"
+
+
+def lean_key(label: str, pk) -> str:
+    """A row as loaded without its detail fields (``models.detail_fields``: its text fields, deferred as
+    list queries do): an update of only those fields leaves such pages alone."""
+    return f"{label}:{pk}{LEAN}"
+
+
+def instance_keys(label: str, pk) -> set[str]:
+    """Both forms of a row's key: what a change of any of its shown fields purges."""
+    return {instance_key(label, pk), lean_key(label, pk)}
+
+
 WILDCARD = "*"  # the field of a ~field key that any update purges (a list that could not be read)
 MAX_SCOPE_FIELDS = 2  # a list scoped on more fields records the first two: broader, never missed
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache, lru_cache
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import BooleanField, ForeignKey, ManyToManyField
+from django.db.models import BooleanField, ForeignKey, ManyToManyField, TextField
 
 from .. import conf
 
@@ -48,6 +48,33 @@ def _instance_labels(model, untracked: tuple) -> tuple[str, ...]:
     if not _tracked(label_of(model), frozenset(untracked)):
         return ()
     return tuple(label_of(concrete) for concrete in chain(model))
+
+
+def loaded_keys(model) -> tuple[tuple[str, frozenset], ...]:
+    """(label, the attnames of that concrete model's detail fields) for each label of ``model``'s chain:
+    what ``tracking`` needs to record, per loaded instance, its instance key or its lean key."""
+    return _loaded_keys(model, tuple(conf.get("EDGE_UNTRACKED_MODELS")))
+
+
+@lru_cache(maxsize=1024)
+def _loaded_keys(model, untracked: tuple) -> tuple[tuple[str, frozenset], ...]:
+    if not _tracked(label_of(model), frozenset(untracked)):
+        return ()
+    return tuple((label_of(concrete), frozenset(f.attname for f in detail_fields(concrete))) for concrete in chain(model))
+
+
+@cache
+def detail_fields(concrete) -> tuple:
+    """A concrete model's own detail fields, its text fields (``TextField``): long content that only a
+    detail page shows, and that lists defer (``.defer("body")``). A row loaded without all of them
+    carries its lean key; an update that changed only these (and version fields) leaves that alone."""
+    return tuple(f for f in concrete._meta.local_concrete_fields if isinstance(f, TextField))
+
+
+def version_fields(concrete) -> frozenset[str]:
+    """The fields the project declares no list shows (``UPSTACK["EDGE_VERSION_FIELDS"]``): a fragment
+    key's ``updated_at``, which every save changes."""
+    return frozenset(conf.get("EDGE_VERSION_FIELDS").get(label_of(concrete), ()))
 
 
 def ignored_update(model, update_fields) -> bool:

@@ -48,6 +48,7 @@ from .models import (
     in_chain,
     instance_labels,
     label_of,
+    loaded_keys,
     local_fields,
     m2m_name,
     relation_fields,
@@ -343,10 +344,14 @@ def aggregated_models(query) -> set[str]:
 
 
 def _record_instance(sender, instance, **kwargs):
+    """The instance key of each label of the row's chain; the lean key where the row was loaded
+    without that model's detail fields (a list's ``.defer("body")``)."""
     if keys.collecting():
         pk = instance.pk
         if pk is not None:
-            keys.record(*(f"{label}:{pk}" for label in instance_labels(sender)))
+            loaded = instance.__dict__
+            keys.record(*(keys.lean_key(label, pk) if detail and not any(a in loaded for a in detail)
+                          else keys.instance_key(label, pk) for label, detail in loaded_keys(sender)))
 
 
 def _patched_model_iter(self):

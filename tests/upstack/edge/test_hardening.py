@@ -100,9 +100,14 @@ def test_default_trust_lists_are_loopback_only_and_one_list_for_every_layer():
     ctx = project.context(Resources(2, 2 << 30), ports={"app": 1, **STANDARD_PORTS}, local=False)
     assert ctx.internal_networks == ("127.0.0.1/32", "::1/128") == tuple(conf.get("INTERNAL_IPS"))
     assert ctx.load_balancers == ("127.0.0.1/32", "::1/128")
-    files = render.render("compose", ctx)
+    files = render.render("systemd", ctx)
     vcl, gunicorn = files["etc/varnish/default.vcl"], files["etc/gunicorn/gunicorn.conf.py"]
     assert 'acl purgers {\n    "127.0.0.1"/32;\n    "::1"/128;\n}' in vcl
+    # Compose adds its own project network, and nothing else: the app containers purge from there.
+    compose = render.render("compose", ctx)["etc/varnish/default.vcl"]
+    acl = compose[compose.index("acl purgers"):compose.index("}", compose.index("acl purgers"))]
+    assert [line.strip() for line in acl.splitlines()[1:]] == ['"127.0.0.1"/32;', '"::1"/128;', '"172.31.240.0"/24;',
+                                                               '! "172.31.240.1";']
     assert 'forwarded_allow_ips = "127.0.0.1/32,::1/128"' in gunicorn and 'forwarder_headers = ""' in gunicorn
     assert not any(is_internal(ip) for ip in ("127.0.0.2", "10.1.2.3", "172.16.0.9", "192.168.1.1"))
 

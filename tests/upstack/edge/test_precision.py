@@ -126,6 +126,36 @@ def test_a_retitle_purges_the_pages_showing_the_article_and_no_other(newsroom):
     assert "news.article@*" not in purged and not any(k.startswith("news.article@section=") for k in purged)
 
 
+def test_a_body_edit_purges_the_article_page_and_not_the_lists_that_never_load_bodies(newsroom, settings):
+    """Lists defer the body (a detail field: models.detail_fields), so they carry the article's lean
+    key; a body edit (which also changes updated_at, a declared version field) purges its full key
+    only. A retitle purges both; without the declaration, so does the body edit."""
+    a11 = newsroom["a11"]
+    section_keys, section_html = page(newsroom["s1"].get_absolute_url())
+    own_keys, _ = page(a11.get_absolute_url())
+    assert a11.title in section_html and keys.lean_key("news.article", a11.pk) in section_keys
+    assert keys.instance_key("news.article", a11.pk) in own_keys
+
+    a11.body = "A rewritten body."
+    purged = purged_by(a11.save)
+    assert purged & own_keys and not purged & section_keys, purged & section_keys
+    a11.title = "Retitled too"
+    assert purged_by(a11.save) & section_keys
+    settings.UPSTACK = {**settings.UPSTACK, "EDGE_VERSION_FIELDS": {}}
+    a11.body = "Rewritten again."
+    assert purged_by(a11.save) & section_keys  # updated_at changed, and a list might show it
+
+
+def test_a_row_loaded_with_its_body_carries_the_full_key(newsroom):
+    a11 = newsroom["a11"]
+    lean = reads(lambda: list(Article.objects.filter(pk=a11.pk).defer("body")))
+    full = reads(lambda: list(Article.objects.filter(pk=a11.pk)))
+    assert keys.lean_key("news.article", a11.pk) in lean and keys.instance_key("news.article", a11.pk) not in lean
+    assert keys.instance_key("news.article", a11.pk) in full and keys.lean_key("news.article", a11.pk) not in full
+    late = reads(lambda: [a.body for a in Article.objects.filter(pk=a11.pk).defer("body")])
+    assert keys.instance_key("news.article", a11.pk) in late
+
+
 def test_a_status_change_purges_the_lists_it_leaves(newsroom):
     a11 = newsroom["a11"]
     home_keys, home_html = page("/")
