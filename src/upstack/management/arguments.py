@@ -68,7 +68,9 @@ def add_arguments(parser) -> None:
 
     render = sub.add_parser("render", help="Write every server's configuration for a target, sized for a machine.")
     render.add_argument("--target", required=True, choices=TARGETS, help="Where the stack will run.")
-    render.add_argument("--out", required=True, help="Directory to write into (created if missing).")
+    render.add_argument("--out", required=True, help="Directory to write into (created if missing); compose "
+                                                      "also writes a .dockerignore beside pyproject.toml when "
+                                                      "the project has none.")
     _sizing(render)
     render.add_argument("--pod-cpus", type=int, help="kubernetes: CPUs requested by each app and worker pod (1).")
     render.add_argument("--pod-memory", help="kubernetes: memory of each app and worker pod, e.g. 2G (1G).")
