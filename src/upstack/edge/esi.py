@@ -44,6 +44,8 @@ _registry: dict[str, Fragment] = {}
 
 
 def register(name: str, template: str, context: Callable[..., dict] | None = None) -> None:
+    if name == "reader":  # /_esi/reader/ serves every part of a page at once (upstack.edge.personal)
+        raise ValueError("'reader' is reserved: /_esi/reader/ is the combined per-reader include")
     _registry[name] = Fragment(name, template, context or (lambda request, **params: {}))
 
 
@@ -52,6 +54,10 @@ def get(name: str) -> Fragment:
         return _registry[name]
     except KeyError:
         raise LookupError(f"no ESI fragment named {name!r}; registered: {', '.join(sorted(_registry))}") from None
+
+
+def registered() -> list[str]:
+    return sorted(_registry)
 
 
 def edge_processes_esi(request) -> bool:
