@@ -15,9 +15,7 @@ Without JavaScript the parts stay where the include is, near the end of the page
 inline with the page's context, and ``{% esi_reader %}`` renders nothing.
 
 Parts should carry ids, not slugs, so that a part needs no lookup, and no part should render a Django
-form just for its CSRF token. ``LeanFragmentMiddleware`` is the lean path: placed first in
-``MIDDLEWARE`` it serves ``/_esi/`` itself through only the session, CSRF and authentication
-middleware (Django's own), skipping everything a fragment does not need (docs/edge.md).
+form just for its CSRF token. ``upstack.edge.lean`` is the lean path that serves the include.
 """
 
 from __future__ import annotations
@@ -25,10 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from django.contrib.auth.middleware import AuthenticationMiddleware
-from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import Http404, HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
+from django.template import RequestContext
+from django.template.loader import get_template
 from django.utils.html import escape
 from django.views.decorators.http import require_GET
 
@@ -97,11 +94,16 @@ def reader_include(request) -> str:
 
 
 def render_parts(request, parts: Mapping[str, Mapping[str, str]]) -> str:
+    """Every part in one template context: the context processors run once, not once per part."""
+    names = sorted(parts)
+    fragments = [esi.get(name) for name in names]
+    templates = [get_template(f.template).template for f in fragments]
+    context = RequestContext(request)
     html = []
-    for name, params in sorted(parts.items()):
-        if name not in esi.registered():
-            raise LookupError(name)
-        html.append(f'<div data-upstack-part="{escape(name)}">{esi.render_fragment(request, name, params)}</div>')
+    with context.bind_template(templates[0]):
+        for name, fragment, template in zip(names, fragments, templates, strict=True):
+            with context.push(fragment.context(request, **parts[name])):
+                html.append(f'<div data-upstack-part="{escape(name)}">{template.render(context)}</div>')
     return "".join(html)
 
 
@@ -117,25 +119,3 @@ def reader_view(request):
     else:
         response["Cache-Control"] = f"public, max-age=0, s-maxage={conf.get('PAGE_CACHE_TTL')}"
     return response
-
-
-def _fragments(request):
-    from django.urls import resolve
-
-    match = resolve(request.path_info)
-    return match.func(request, *match.args, **match.kwargs)
-
-
-class LeanFragmentMiddleware:
-    """``/_esi/`` through the session, CSRF and authentication middleware only (Django's own, in
-    that order); every other request goes on down ``MIDDLEWARE``. Place it first, or right after
-    the request metrics middleware."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.lean = SessionMiddleware(CsrfViewMiddleware(AuthenticationMiddleware(_fragments)))
-
-    def __call__(self, request):
-        if request.path_info.startswith(esi.PREFIX):
-            return self.lean(request)
-        return self.get_response(request)
