@@ -103,7 +103,7 @@ def run(edge: str, readers: int, views: int, seed: int = 1) -> dict:
     def switcher():
         """One client: log in as A, log out, log in as B; each page must be the current account's."""
         browser, page = Browser(edge), articles[0].get_absolute_url()
-        for round_ in range(max(2, views // 5)):
+        for _ in range(max(2, views // 5)):
             for user in users[readers:readers + 2]:
                 browser.login(user.username, SEEDED_PASSWORD)
                 status, _, body = browser.get(page)

@@ -37,7 +37,7 @@ def sessions(count: int) -> list[dict]:
 
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SESSION_KEY, CSRF_SECRET_LENGTH
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, CSRF_SESSION_KEY
     from django.utils.crypto import get_random_string
 
     store_class = import_module(settings.SESSION_ENGINE).SessionStore

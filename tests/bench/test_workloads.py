@@ -31,7 +31,7 @@ def test_logged_in_views_use_many_readers_zipf_articles_and_a_few_writes():
     assert counts[articles[0]] > counts[articles[5]] > counts[articles[-1]]  # Zipf-like
     kinds = Counter(path.rstrip("/").rsplit("/", 1)[-1] for _, path, _, _ in writes)
     assert kinds == {"like": 20, "comments": 10}  # 3% of views
-    for (_, viewed, headers, _), (method, path, post_headers, body) in zip(cycle, cycle[1:]):
+    for (_, viewed, headers, _), (method, path, post_headers, body) in zip(cycle, cycle[1:], strict=False):
         if method == "POST":  # a write on the article just read, by its reader, with their token
             assert path.startswith(viewed) and post_headers["Cookie"] == headers["Cookie"]
             reader = next(r for r in readers if r.cookie == headers["Cookie"])

@@ -91,6 +91,11 @@ def fragment_view(request, name: str):
         html = render_fragment(request, fragment.name, request.GET.dict())
     except (TypeError, LookupError, ValueError):
         raise Http404("Bad fragment parameters.") from None
+    return fragment_response(request, html)
+
+
+def fragment_response(request, html: str) -> HttpResponse:
+    """Private and uncached for a logged-in reader; shared by the edge for anonymous visitors."""
     response = HttpResponse(html)
     if request.user.is_authenticated:
         response["Cache-Control"] = "private, no-cache"

@@ -23,13 +23,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.template import RequestContext
 from django.template.loader import get_template
 from django.utils.html import escape
 from django.views.decorators.http import require_GET
 
-from .. import conf
 from . import esi
 
 READER_PATH = esi.PREFIX + "reader/"
@@ -113,9 +112,4 @@ def reader_view(request):
         html = render_parts(request, parse_query(request.GET.dict()))
     except (TypeError, LookupError, ValueError):
         raise Http404("Bad reader parts.") from None
-    response = HttpResponse(html)
-    if request.user.is_authenticated:
-        response["Cache-Control"] = "private, no-cache"
-    else:
-        response["Cache-Control"] = f"public, max-age=0, s-maxage={conf.get('PAGE_CACHE_TTL')}"
-    return response
+    return esi.fragment_response(request, html)
