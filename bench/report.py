@@ -84,6 +84,11 @@ def freshness_problems(freshness: dict) -> list[str]:
     return problems
 
 
+def _at_most(value, limit: float) -> bool:
+    """A per-request count within ``limit``; not measured is not met."""
+    return value is not None and value <= limit
+
+
 def goals(table: dict, limits: dict, stampede: dict, freshness: dict) -> list[dict]:
     """The issue's five goals: what was asked, what was measured, met or not. Each is judged on
     unrounded figures, and a goal whose check could not be trusted is not met."""
@@ -110,7 +115,7 @@ def goals(table: dict, limits: dict, stampede: dict, freshness: dict) -> list[di
                      f"{up.get('backend_requests_per_view')} backend requests, {up.get('queries_per_request')} "
                      "queries per view",
          "met": logged_x >= 5 and up["p99_ms"] < logged["typical"]["p99_ms"]
-         and (up.get("backend_requests_per_view") or 99) <= 1 and (up.get("queries_per_request") or 99) <= 1},
+         and _at_most(up.get("backend_requests_per_view"), 1) and _at_most(up.get("queries_per_request"), 1)},
         {"id": "freshness", "goal": "freshness lag p99 <= 1 s", "measured": f"{p99_s} s over {freshness.get('writes')}"
          f" writes ({freshness.get('stale_after_timeout')} still stale after 5 s)",
          "met": p99_s is not None and p99_s <= 1 and freshness.get("stale_after_timeout") == 0
