@@ -73,6 +73,7 @@ def install() -> None:
 def _view(request):
     request.user = SimpleLazyObject(lambda: cached_user(request))
     match = resolve(request.path_info)
+    request.resolver_match = match  # the request metrics name the view by it
     return match.func(request, *match.args, **match.kwargs)
 
 

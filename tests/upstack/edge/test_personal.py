@@ -99,3 +99,17 @@ def test_no_session_is_anonymous_without_a_cache_read(db):
     request = RequestFactory().get("/_esi/reader/")
     request.session = {}
     assert isinstance(lean.cached_user(request), AnonymousUser)
+
+
+def test_the_lean_path_serves_includes_and_leaves_other_requests_alone(rf, db):
+    from django.http import HttpResponse
+
+    passed = []
+    middleware = lean.LeanFragmentMiddleware(lambda request: passed.append(request.path) or HttpResponse("rest"))
+    assert middleware(rf.get("/articles/x/")).content == b"rest" and passed == ["/articles/x/"]
+    request = rf.get("/_esi/reader/?userbar.next=/")  # the newsroom's part
+    response = middleware(request)
+    assert passed == ["/articles/x/"]  # the include never went down MIDDLEWARE
+    assert response.status_code == 200 and b'data-upstack-part="userbar"' in response.content
+    assert request.resolver_match.view_name == "upstack-esi-reader"
+    assert not request.user.is_authenticated  # no session: anonymous, without a cache read
