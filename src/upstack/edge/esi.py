@@ -1,11 +1,12 @@
 """Personalisation without losing the cache: Edge Side Includes.
 
 A page is shared by everyone; the few per-user parts (a user bar, a form with its CSRF token, a
-"liked" state) are fragments. ``{% esi "name" key=value %}`` emits ``<esi:include src="/_esi/name/?key=value"/>``
-when the request came through an ESI-capable proxy (it sent ``Surrogate-Capability: ...ESI/1.0``)
-and renders the fragment's template inline otherwise (the embedded default, tests, a CDN without
-ESI), with the page's context plus the parameters: the view already loaded what the fragment
-shows, so inline rendering costs no query.
+"liked" state) are fragments. Behind an ESI-capable proxy (it sent ``Surrogate-Capability:
+...ESI/1.0``) ``{% esi "name" key=value %}`` leaves a slot, and the page's one per-reader include
+(``{% esi_reader %}``, upstack.edge.personal) renders every fragment of the page at once. Otherwise
+(the embedded default, tests, a CDN without ESI) the tag renders the fragment's template inline,
+with the page's context plus the parameters: the view already loaded what the fragment shows, so
+inline rendering costs no query.
 
 Fragments are registered by name with a template and a context function::
 
@@ -13,16 +14,15 @@ Fragments are registered by name with a template and a context function::
 
     esi.register("like", "news/_like.html", lambda request, article: {...})
 
-``fragment_view`` serves ``/_esi/<name>/`` (include ``upstack.urls``): private and uncached for a
-logged-in user; shared (``s-maxage``) for anonymous visitors, whose fragment is the same for all.
-Parameters come from the query string only and are passed as strings.
+``fragment_view`` serves one fragment at ``/_esi/<name>/`` (include ``upstack.urls``): private and
+uncached for a logged-in user; shared (``s-maxage``) for anonymous visitors, whose fragment is the
+same for all. Parameters come from the query string only and are passed as strings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
@@ -56,18 +56,8 @@ def get(name: str) -> Fragment:
         raise LookupError(f"no ESI fragment named {name!r}; registered: {', '.join(sorted(_registry))}") from None
 
 
-def registered() -> list[str]:
-    return sorted(_registry)
-
-
 def edge_processes_esi(request) -> bool:
     return request is not None and "ESI/1.0" in request.META.get("HTTP_SURROGATE_CAPABILITY", "")
-
-
-def include_tag(name: str, params: dict) -> str:
-    query = urlencode(sorted((k, str(v)) for k, v in params.items()))
-    # onerror="continue": a failed fragment never fails its page (the VCL also swaps in a placeholder).
-    return f'<esi:include src="{PREFIX}{name}/{"?" + query if query else ""}" onerror="continue"/>'
 
 
 def render_fragment(request, name: str, params: dict) -> str:
