@@ -63,6 +63,19 @@ def check_page(body: str, who: str | None, name: str | None, own_secret: str, li
     return problems
 
 
+def accounts(model, count: int) -> list:
+    """``count`` reader accounts with the seeded password: the seeded readers, then ``leakreaderNNN``
+    accounts made here with the same password hash (a small seed has only a few readers)."""
+    users = list(model.objects.filter(username__startswith="reader").order_by("pk")[:count])
+    if not users:
+        raise RuntimeError("no seeded readers: seed the database first")
+    missing = [f"leakreader{n:03d}" for n in range(count - len(users))]
+    known = set(model.objects.filter(username__in=missing).values_list("username", flat=True))
+    model.objects.bulk_create(model(username=name, first_name="Leak", last_name=f"Reader {name[-3:]}",
+                                    password=users[0].password) for name in missing if name not in known)
+    return users + list(model.objects.filter(username__in=missing).order_by("username"))
+
+
 def run(edge: str, readers: int, views: int, seed: int = 1) -> dict:
     import django
 
@@ -71,12 +84,16 @@ def run(edge: str, readers: int, views: int, seed: int = 1) -> dict:
 
     from newsroom.news.models import Article, Comment, Like
 
-    users = list(get_user_model().objects.filter(username__startswith="reader").order_by("pk")[:readers + 2])
-    if len(users) < readers + 2:
-        raise RuntimeError(f"need {readers + 2} seeded readers, found {len(users)}")
+    users = accounts(get_user_model(), readers + 2)
     articles = list(Article.objects.published().order_by("-read_count")[:readers + 20])
     Like.objects.filter(user__in=users, article__in=articles).delete()  # a known like state
     problems, lock, stats = [], threading.Lock(), {"views": 0, "writes": 0}
+    # Logins hash a password (deliberately slow): a few at a time, so that the app keeps answering.
+    logins = threading.Semaphore(3)
+
+    def login(browser, user):
+        with logins:
+            browser.login(user.username, SEEDED_PASSWORD)
 
     def report(found):
         with lock:
@@ -85,7 +102,7 @@ def run(edge: str, readers: int, views: int, seed: int = 1) -> dict:
     def reader(index: int):
         user, rng = users[index], random.Random(seed + index)
         browser = Browser(edge)
-        browser.login(user.username, SEEDED_PASSWORD)
+        login(browser, user)
         mine = articles[index]  # each reader likes a different article
         status, _, body = browser.get(mine.get_absolute_url())
         token = TOKEN.search(body).group(1)
@@ -105,7 +122,7 @@ def run(edge: str, readers: int, views: int, seed: int = 1) -> dict:
         browser, page = Browser(edge), articles[0].get_absolute_url()
         for _ in range(max(2, views // 5)):
             for user in users[readers:readers + 2]:
-                browser.login(user.username, SEEDED_PASSWORD)
+                login(browser, user)
                 status, _, body = browser.get(page)
                 report(check_page(body, user.username, user.get_full_name(), session_secret(browser), False))
                 old = [(c.name, c.value) for c in browser.jar]
@@ -118,8 +135,14 @@ def run(edge: str, readers: int, views: int, seed: int = 1) -> dict:
                 with lock:
                     stats["views"] += 3
 
-    threads = [threading.Thread(target=reader, args=(i,)) for i in range(readers)]
-    threads.append(threading.Thread(target=switcher))
+    def guarded(target, *args):
+        try:
+            target(*args)
+        except Exception as exc:  # noqa: BLE001 - a thread that died is a failure to report, not to lose
+            report([f"{target.__name__}{args}: {type(exc).__name__}: {exc}"])
+
+    threads = [threading.Thread(target=guarded, args=(reader, i)) for i in range(readers)]
+    threads.append(threading.Thread(target=guarded, args=(switcher,)))
     for t in threads:
         t.start()
     for t in threads:
