@@ -268,6 +268,9 @@ def test_a_reader_comments_through_the_edge_in_a_browser(stack):
             page.get_by_role("button", name="Log in").click()
             page.goto(article_url)
             assert "Signed in as" in page.locator("nav.userbar").inner_text()
+            # The one include's parts were moved into their slots (upstack.edge.personal).
+            assert page.locator("header.masthead nav.userbar").count() == 1
+            assert page.locator("p.likes form.like").count() == 1 and page.locator("[data-upstack-slot]").count() == 0
             page.fill("textarea[name=body]", "Posted through Varnish with ESI")
             page.get_by_role("button", name="Post comment").click()
             page.wait_for_url("**#comments")
