@@ -37,9 +37,9 @@ class Browser:
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
-    def get(self, path: str, data: dict | None = None) -> tuple[int, dict, str]:
+    def get(self, path: str, data: dict | None = None, headers: dict | None = None) -> tuple[int, dict, str]:
         body = urllib.parse.urlencode(data).encode() if data else None
-        request = urllib.request.Request(self.edge + path, data=body, headers={"Host": "127.0.0.1"})
+        request = urllib.request.Request(self.edge + path, data=body, headers={"Host": "127.0.0.1", **(headers or {})})
         try:
             with self.opener.open(request, timeout=15) as response:
                 return response.status, dict(response.headers), response.read().decode()

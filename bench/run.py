@@ -5,7 +5,8 @@ production template, on one machine, one data set, runs interleaved.
 2. Two more gunicorn servers run the same code on the same PostgreSQL: ``plain`` (every upstack
    layer off, database sessions) and ``typical`` (a Redis cache, WhiteNoise, database sessions,
    persistent connections). upstack is measured through its edge (Varnish).
-3. Each stack gets its own logged-in readers and an editor, logged in through it; every kind of
+3. Each stack gets its own logged-in readers and an editor, logged in through it (the logged-in
+   workload's 200 reader sessions are made in the shared database: bench/readers.py); every kind of
    write is tried once on each stack (a 302 to where a successful write goes, and its row in the
    database, are required) and the three must serve the same article before anything is measured.
 4. Freshness after writes through upstack (bench/freshness.py).
@@ -299,15 +300,20 @@ def measure_stacks(mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
                              env={**os.environ, **stack_env, "BENCH_EDITOR_PASSWORD": editor_password}))
         paths = site["paths"]
         articles = [p for p in paths if p.startswith("/articles/")]
+        # The logged-in workload's readers: distinct accounts, one session each, shared by the stacks.
+        reader_sessions = [workloads.Session(**r) for r in json.loads(sh(
+            [sys.executable, "-m", "bench.readers", "--count", str(workloads.MIN_READERS)],
+            env={**os.environ, **stack_env}))]
         log("warming each stack and logging readers and an editor in through it")
         cycles = {}
         for name, base in targets.items():  # one warm pass each, as a deploy would
             wrk.run(base, [wrk.get(p) for p in paths], 2, 4)
             w = writers(base, site, editor_password)
             cycles[name] = {"anonymous": workloads.anonymous(paths),
-                            "logged_in": workloads.logged_in(articles, w["readers"]),
+                            "logged_in": workloads.logged_in(articles, reader_sessions),
                             "mixed_writes": workloads.mixed_writes(paths, w["readers"], w["editor"], w["forms"])}
             check_writes(base, cycles[name]["mixed_writes"], direct)
+            check_writes(base, cycles[name]["logged_in"], direct)  # the readers' sessions work on each stack
         pages = {name: fetch(base + articles[0])[0].decode() for name, base in targets.items()}
         if reports.differing_pages(pages):
             raise RuntimeError(f"{articles[0]}: the article differs on {reports.differing_pages(pages)} from "
@@ -338,7 +344,10 @@ def measure_stacks(mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
                                                                seconds, 4),
                   "cold render (every fragment re-rendered)": wrk.run(app, [wrk.get(site["signed"])], seconds, 4),
                   "plain Django render": wrk.run(targets["plain"], [wrk.get(article)], seconds, 4)}
-        return {"results": results, "limits": limits, "ladder": ladder, "freshness": freshness}
+        log("logged-in views: each per-reader request alone against the app server")
+        fragments = json.loads(sh([sys.executable, "-m", "bench.fragments", "--edge", edge, "--app", app, "--json",
+                                   "--seconds", str(seconds)], env={**os.environ, **stack_env}, check=False) or "{}")
+        return {"results": results, "limits": limits, "ladder": ladder, "freshness": freshness, "fragments": fragments}
     finally:
         for proc in procs.values():
             os.killpg(proc.pid, signal.SIGTERM)
@@ -385,6 +394,7 @@ def main(argv=None) -> int:
             "cpus": os.cpu_count(), "pinned": bool(wrk.pinned())}
     full = reports.summarize(meta, measured["results"], measured["limits"], measured["ladder"], stampede,
                              measured["freshness"], sizes)
+    full["fragments"] = measured["fragments"]
     summary = reports.latest(full)
     invalid = reports.problems(full)
     for problem in invalid:

@@ -2,7 +2,9 @@
 
 - ``anonymous``: page views over the sampled pages with Zipf-like popularity (rank r gets weight
   1/r^1.1, so a few pages get most views), in a fixed shuffled order.
-- ``logged_in``: the same views, each by one of the logged-in readers (their session cookies).
+- ``logged_in``: article views by at least ``MIN_READERS`` distinct logged-in readers (their session
+  cookies), so that nothing cached per session can make the figure; Zipf-like article choice, and a
+  like or a comment on a few percent of views (``LOGGED_IN_WRITES``), each on the article just read.
 - ``mixed_writes``: per 100 requests, 80 anonymous views, 15 logged-in views, 2 comments, 2 likes
   and 1 editor saving an article in the admin, spread through the cycle.
 
@@ -19,6 +21,9 @@ from urllib.parse import urlencode
 from bench.wrk import Request, get, post
 
 CYCLE = 300
+LOGGED_IN_CYCLE = 1000  # long enough for each of the readers to read several articles
+MIN_READERS = 200
+LOGGED_IN_WRITES = {"like": 2, "comment": 1}  # per 100 logged-in views
 MIX = {"anonymous": 80, "logged_in": 15, "comment": 2, "like": 2, "editor_save": 1}  # per 100 requests
 
 
@@ -45,10 +50,26 @@ def anonymous(paths: list[str]) -> list[Request]:
     return [get(p) for p in zipf_views(paths)]
 
 
-def logged_in(paths: list[str], readers: list[Session]) -> list[Request]:
-    if not readers:
-        raise ValueError("the logged-in workload needs at least one reader")
-    return [get(p, {"Cookie": readers[i % len(readers)].cookie}) for i, p in enumerate(zipf_views(paths))]
+def logged_in(paths: list[str], readers: list[Session], min_readers: int = MIN_READERS, seed: int = 1) -> list[Request]:
+    if len(readers) < min_readers:
+        raise ValueError(f"the logged-in workload needs at least {min_readers} distinct readers, got {len(readers)}")
+    views = zipf_views(paths, LOGGED_IN_CYCLE, seed)
+    rng = random.Random(seed)
+    kinds = [kind for kind, n in LOGGED_IN_WRITES.items() for _ in range(n * LOGGED_IN_CYCLE // 100)]
+    kinds += [None] * (LOGGED_IN_CYCLE - len(kinds))
+    rng.shuffle(kinds)
+    writes = iter(kinds)
+    cycle = []
+    for i, path in enumerate(views):
+        reader = readers[i % len(readers)]
+        cycle.append(get(path, {"Cookie": reader.cookie}))
+        kind = next(writes)
+        if kind == "like":
+            cycle.append(post(path + "like/", urlencode({"csrfmiddlewaretoken": reader.csrf}), {"Cookie": reader.cookie}))
+        elif kind == "comment":
+            body = urlencode({"body": f"A reader's thought ({i}).", "csrfmiddlewaretoken": reader.csrf})
+            cycle.append(post(path + "comments/", body, {"Cookie": reader.cookie}))
+    return cycle
 
 
 def mixed_writes(paths: list[str], readers: list[Session], editor: Session, forms: list[EditorForm],

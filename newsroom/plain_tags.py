@@ -42,6 +42,12 @@ def do_esi(parser, token):
 
 
 @register.simple_tag
+def esi_reader():
+    """Nothing in plain: every part is rendered inline."""
+    return ""
+
+
+@register.simple_tag
 def thumbnail(image, size="medium", fmt="jpeg"):
     """No thumbnails in plain: the original image."""
     return image.url if image else ""

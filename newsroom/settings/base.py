@@ -50,6 +50,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: it measures everything below (time breakdown, JSON request log, metrics).
     "upstack.metrics.middleware.RequestMetricsMiddleware",
+    # The lean path: the edge's per-reader includes (/_esi/) go through the session and CSRF
+    # middleware only, with a cached user (upstack.edge.lean).
+    "upstack.edge.lean.LeanFragmentMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Surrogate keys, Cache-Control and the page cache; outside the session and CSRF middleware so it

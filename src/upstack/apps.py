@@ -11,9 +11,10 @@ class UpstackConfig(AppConfig):
     def ready(self):
         from . import conf
         from .checks import system  # noqa: F401 - registers the upstack.* system checks
-        from .edge import invalidation, tracking
+        from .edge import invalidation, lean, tracking
 
         conf.connect()
+        lean.install()
         tracking.install()
         invalidation.install()
         from .metrics import exporter

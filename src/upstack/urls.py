@@ -1,7 +1,8 @@
-"""upstack's URLs: ``path("", include("upstack.urls"))`` - ESI fragments at ``/_esi/<name>/``, the
-liveness probe at ``/healthz``, the readiness probe at ``/readyz``, uploads at ``MEDIA_URL`` when
-``SERVE_MEDIA`` is on (the local stack) and Prometheus metrics at ``/metrics`` (internal callers or
-the metrics token only; not routed without the metrics extra)."""
+"""upstack's URLs: ``path("", include("upstack.urls"))`` - ESI fragments at ``/_esi/<name>/`` and
+all of a page's at ``/_esi/reader/``, the liveness probe at ``/healthz``, the readiness probe at
+``/readyz``, uploads at ``MEDIA_URL`` when ``SERVE_MEDIA`` is on (the local stack) and Prometheus
+metrics at ``/metrics`` (internal callers or the metrics token only; not routed without the metrics
+extra)."""
 
 import re
 
@@ -11,6 +12,7 @@ from django.views.static import serve
 
 from . import conf
 from .edge.esi import fragment_view
+from .edge.personal import reader_view
 from .health import live_view, ready_view
 from .metrics import exporter
 
@@ -26,6 +28,7 @@ def media_patterns(serve_media: bool, media_url: str, media_root) -> list:
 urlpatterns = [
     path("healthz", live_view, name="upstack-live"),
     path("readyz", ready_view, name="upstack-ready"),
+    path("_esi/reader/", reader_view, name="upstack-esi-reader"),
     path("_esi/<slug:name>/", fragment_view, name="upstack-esi"),
     *media_patterns(conf.get("SERVE_MEDIA"), settings.MEDIA_URL, settings.MEDIA_ROOT),
 ]

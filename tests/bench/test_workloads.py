@@ -19,12 +19,29 @@ def test_popular_pages_get_most_views_and_every_stack_gets_the_same_cycle():
     assert workloads.anonymous(PATHS) == workloads.anonymous(PATHS)
 
 
-def test_logged_in_views_rotate_the_readers_sessions():
-    cycle = workloads.logged_in(PATHS[1:], READERS)
-    assert {headers["Cookie"] for _, _, headers, _ in cycle} == {r.cookie for r in READERS}
-    assert all(method == "GET" for method, *_ in cycle)
-    with pytest.raises(ValueError):
-        workloads.logged_in(PATHS, [])
+def test_logged_in_views_use_many_readers_zipf_articles_and_a_few_writes():
+    readers = [Session(f"sessionid=r{n}", f"tok{n}") for n in range(workloads.MIN_READERS)]
+    articles = PATHS[1:-1]
+    cycle = workloads.logged_in(articles, readers)
+    views = [r for r in cycle if r[0] == "GET"]
+    writes = [r for r in cycle if r[0] == "POST"]
+    assert len(views) == workloads.LOGGED_IN_CYCLE
+    assert {headers["Cookie"] for _, _, headers, _ in views} == {r.cookie for r in readers}
+    counts = Counter(path for _, path, _, _ in views)
+    assert counts[articles[0]] > counts[articles[5]] > counts[articles[-1]]  # Zipf-like
+    kinds = Counter(path.rstrip("/").rsplit("/", 1)[-1] for _, path, _, _ in writes)
+    assert kinds == {"like": 20, "comments": 10}  # 3% of views
+    for (_, viewed, headers, _), (method, path, post_headers, body) in zip(cycle, cycle[1:], strict=False):
+        if method == "POST":  # a write on the article just read, by its reader, with their token
+            assert path.startswith(viewed) and post_headers["Cookie"] == headers["Cookie"]
+            reader = next(r for r in readers if r.cookie == headers["Cookie"])
+            assert parse_qs(body)["csrfmiddlewaretoken"] == [reader.csrf]
+    assert workloads.logged_in(articles, readers) == cycle
+
+
+def test_too_few_readers_for_the_logged_in_workload_is_an_error():
+    with pytest.raises(ValueError, match="at least 200 distinct readers"):
+        workloads.logged_in(PATHS, READERS)
 
 
 def kind(request):

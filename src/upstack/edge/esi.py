@@ -1,11 +1,12 @@
 """Personalisation without losing the cache: Edge Side Includes.
 
 A page is shared by everyone; the few per-user parts (a user bar, a form with its CSRF token, a
-"liked" state) are fragments. ``{% esi "name" key=value %}`` emits ``<esi:include src="/_esi/name/?key=value"/>``
-when the request came through an ESI-capable proxy (it sent ``Surrogate-Capability: ...ESI/1.0``)
-and renders the fragment's template inline otherwise (the embedded default, tests, a CDN without
-ESI), with the page's context plus the parameters: the view already loaded what the fragment
-shows, so inline rendering costs no query.
+"liked" state) are fragments. Behind an ESI-capable proxy (it sent ``Surrogate-Capability:
+...ESI/1.0``) ``{% esi "name" key=value %}`` leaves a slot, and the page's one per-reader include
+(``{% esi_reader %}``, upstack.edge.personal) renders every fragment of the page at once. Otherwise
+(the embedded default, tests, a CDN without ESI) the tag renders the fragment's template inline,
+with the page's context plus the parameters: the view already loaded what the fragment shows, so
+inline rendering costs no query.
 
 Fragments are registered by name with a template and a context function::
 
@@ -13,16 +14,15 @@ Fragments are registered by name with a template and a context function::
 
     esi.register("like", "news/_like.html", lambda request, article: {...})
 
-``fragment_view`` serves ``/_esi/<name>/`` (include ``upstack.urls``): private and uncached for a
-logged-in user; shared (``s-maxage``) for anonymous visitors, whose fragment is the same for all.
-Parameters come from the query string only and are passed as strings.
+``fragment_view`` serves one fragment at ``/_esi/<name>/`` (include ``upstack.urls``): private and
+uncached for a logged-in user; shared (``s-maxage``) for anonymous visitors, whose fragment is the
+same for all. Parameters come from the query string only and are passed as strings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
@@ -44,6 +44,8 @@ _registry: dict[str, Fragment] = {}
 
 
 def register(name: str, template: str, context: Callable[..., dict] | None = None) -> None:
+    if name == "reader":  # /_esi/reader/ serves every part of a page at once (upstack.edge.personal)
+        raise ValueError("'reader' is reserved: /_esi/reader/ is the combined per-reader include")
     _registry[name] = Fragment(name, template, context or (lambda request, **params: {}))
 
 
@@ -56,12 +58,6 @@ def get(name: str) -> Fragment:
 
 def edge_processes_esi(request) -> bool:
     return request is not None and "ESI/1.0" in request.META.get("HTTP_SURROGATE_CAPABILITY", "")
-
-
-def include_tag(name: str, params: dict) -> str:
-    query = urlencode(sorted((k, str(v)) for k, v in params.items()))
-    # onerror="continue": a failed fragment never fails its page (the VCL also swaps in a placeholder).
-    return f'<esi:include src="{PREFIX}{name}/{"?" + query if query else ""}" onerror="continue"/>'
 
 
 def render_fragment(request, name: str, params: dict) -> str:
@@ -85,6 +81,11 @@ def fragment_view(request, name: str):
         html = render_fragment(request, fragment.name, request.GET.dict())
     except (TypeError, LookupError, ValueError):
         raise Http404("Bad fragment parameters.") from None
+    return fragment_response(request, html)
+
+
+def fragment_response(request, html: str) -> HttpResponse:
+    """Private and uncached for a logged-in reader; shared by the edge for anonymous visitors."""
     response = HttpResponse(html)
     if request.user.is_authenticated:
         response["Cache-Control"] = "private, no-cache"

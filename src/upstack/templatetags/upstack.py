@@ -103,7 +103,10 @@ class EsiNode(template.Node):
         params = {key: value.resolve(context) for key, value in self.params.items()}
         request = context.get("request")
         if esi.edge_processes_esi(request):
-            return mark_safe(esi.include_tag(name, params))
+            from ..edge import personal
+
+            # A slot: the page's one reader include ({% esi_reader %}) fills it.
+            return mark_safe(personal.slot(request, name, params))
         # Inline: the page already holds what its fragments show (and a form's errors); no queries.
         with context.push(**{key: value for key, value in params.items() if key not in context}):
             return mark_safe(esi.render_inline(name, context))
@@ -111,9 +114,9 @@ class EsiNode(template.Node):
 
 @register.tag("esi")
 def do_esi(parser, token):
-    """``{% esi "like" article=article.slug %}``: an ESI include behind an ESI-capable edge, the
-    fragment's template rendered inline with the page's context (plus the parameters) otherwise
-    (``upstack.edge.esi``)."""
+    """``{% esi "like" article=article.pk %}``: behind an ESI-capable edge, a slot that the page's one
+    reader include (``{% esi_reader %}``) fills; the fragment's template rendered inline with the
+    page's context (plus the parameters) otherwise (``upstack.edge.esi``, ``upstack.edge.personal``)."""
     bits = token.split_contents()
     if len(bits) < 2:
         raise template.TemplateSyntaxError('{% esi %} needs a fragment name: {% esi "name" key=value %}')
@@ -124,6 +127,17 @@ def do_esi(parser, token):
             raise template.TemplateSyntaxError(f"{{% esi %}} parameters are key=value, got {bit!r}")
         params[key] = parser.compile_filter(value)
     return EsiNode(parser.compile_filter(bits[1]), params)
+
+
+@register.simple_tag(takes_context=True)
+def esi_reader(context):
+    """``{% esi_reader %}``, once per page after every ``{% esi %}`` tag (near ``</body>``): behind an
+    ESI edge, the one include that renders all of the page's per-reader parts
+    (``upstack.edge.personal``); nothing otherwise."""
+    from ..edge import esi, personal
+
+    request = context.get("request")
+    return mark_safe(personal.reader_include(request)) if esi.edge_processes_esi(request) else ""
 
 
 @register.simple_tag

@@ -228,7 +228,21 @@ def test_logged_in_readers_get_shared_pages_with_only_their_fragments_from_djang
     data = json.loads(result.stdout.strip().splitlines()[-1])
     assert data["errors"] == 0 and data["leak_count"] == 0, data["leaks"]
     assert data["varnish"]["cache_miss"] == 0  # every page and anonymous fragment came from the edge
-    assert data["article"]["backend_requests_per_view"] == data["article"]["esi_per_view"] == 3.0
+    # One include per logged-in view, for all of the reader's parts (upstack.edge.personal).
+    assert data["article"]["backend_requests_per_view"] == data["article"]["esi_per_view"] == 1.0
+
+
+def test_no_reader_sees_another_readers_name_token_or_like_state(stack):
+    """Readers in parallel through Varnish, one client switching accounts, a logged-out cookie
+    replayed; likes at once for the liker, counts within a second for everyone, a comment posted
+    with the page's token (bench/reader_leaks.py)."""
+    state, _ = stack
+    env = dict(line.split("=", 1) for line in upstack(state, "env").stdout.splitlines())
+    result = subprocess.run([sys.executable, "-m", "bench.reader_leaks", "--readers", "16", "--views", "10"],
+                            cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=240)
+    data = json.loads(result.stdout[result.stdout.index("{"):]) if "{" in result.stdout else {}
+    assert result.returncode == 0 and data["problem_count"] == 0, (data, result.stderr[-3000:])
+    assert data["views"] >= 16 * 10 and data["like_count_seconds"] < 1.0
 
 
 def test_a_reader_comments_through_the_edge_in_a_browser(stack):
@@ -255,6 +269,9 @@ def test_a_reader_comments_through_the_edge_in_a_browser(stack):
             page.get_by_role("button", name="Log in").click()
             page.goto(article_url)
             assert "Signed in as" in page.locator("nav.userbar").inner_text()
+            # The one include's parts were moved into their slots (upstack.edge.personal).
+            assert page.locator("header.masthead nav.userbar").count() == 1
+            assert page.locator("p.likes form.like").count() == 1 and page.locator("[data-upstack-slot]").count() == 0
             page.fill("textarea[name=body]", "Posted through Varnish with ESI")
             page.get_by_role("button", name="Post comment").click()
             page.wait_for_url("**#comments")
