@@ -30,6 +30,9 @@ for path in ("/", "/books/", "/items/book-0/", "/items/film-1/", "/api/items.jso
 client.login(username="shelf-reader0", password="shelf-demo-reader")
 r = client.get("/my-shelf/", HTTP_HOST="127.0.0.1")
 out["mine"] = {"status": r.status_code, "body": r.content.decode()}
+out["reader_item"] = client.get("/items/book-0/", HTTP_HOST="127.0.0.1").content.decode()
+client.login(username="shelf-editor", password="shelf-demo-reader")
+out["staff_item"] = client.get("/items/book-0/", HTTP_HOST="127.0.0.1").content.decode()
 print("SMOKE" + json.dumps(out))
 """
 
@@ -55,6 +58,8 @@ def test_shelf_serves_its_pages_with_upstack_installed():
     assert out["/my-shelf/"]["status"] == 302 and out["/my-shelf/"]["location"].startswith("/login/")
     assert out["mine"]["status"] == 200 and "<h1>shelf-reader0" in out["mine"]["body"]
     assert out["/healthz"]["status"] == 200 and out["/no-such-page/"]["status"] == 404
+    assert 'class="staff-toolbar"' in out["staff_item"] and 'class="staff-toolbar"' not in out["reader_item"]
+    assert 'class="staff-toolbar"' not in out["/items/book-0/"]["body"]
 
 
 def test_shelf_never_imports_the_newsroom_and_the_package_never_imports_shelf():

@@ -166,3 +166,20 @@ def test_a_login_only_page_for_readers_with_a_session_and_uploads(shelf):
     status, _, body = anonymous.request("GET", src)
     assert (status, body) == (200, "a cover, uploaded")
     assert json.loads(anonymous.request("GET", "/api/items.json")[2])["items"]
+
+
+def test_staff_get_their_toolbar_on_a_cached_page_and_nobody_else_does(shelf):
+    edge, _ = shelf
+    anonymous, reader, editor = Visitor(edge), Visitor(edge), Visitor(edge)
+    for visitor, name in ((reader, "shelf-reader1"), (editor, "shelf-editor")):
+        assert visitor.post("/login/", {"username": name, "password": PASSWORD,
+                                        "csrfmiddlewaretoken": visitor.token("/login/")})[0] == 302
+    anonymous.request("GET", "/items/book-2/")
+    status, headers, body = anonymous.request("GET", "/items/book-2/")
+    assert headers["x-cache"] == "HIT" and 'class="staff-toolbar"' not in body
+    editor.request("GET", "/items/book-2/")  # the first logged-in view fills the page's ESI variant
+    staff_page = editor.request("GET", "/items/book-2/")
+    assert 'class="staff-toolbar"' in staff_page[2], staff_page[2][-1500:]
+    assert staff_page[1]["x-cache"] == "HIT"  # the shared page, plus its part
+    assert 'class="staff-toolbar"' not in reader.request("GET", "/items/book-2/")[2]
+    assert 'class="staff-toolbar"' not in anonymous.request("GET", "/items/book-2/")[2]

@@ -1,5 +1,5 @@
 from django.contrib import admin
 
-from .models import Book, Film, Review
+from .models import Book, Film, Item, Review
 
-admin.site.register([Book, Film, Review])
+admin.site.register([Item, Book, Film, Review])

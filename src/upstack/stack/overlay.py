@@ -25,6 +25,7 @@ OVERLAY_MODULE = "upstack.stack.settings"
 PROJECT_VARIABLE = conf.PROJECT_SETTINGS_VARIABLE
 
 METRICS = "upstack.metrics.middleware.RequestMetricsMiddleware"
+LEAN = "upstack.edge.lean.LeanFragmentMiddleware"
 PAGE = "upstack.page.middleware.UpstackPageMiddleware"
 SECURITY = "django.middleware.security.SecurityMiddleware"
 SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -32,12 +33,15 @@ WHITENOISE = "whitenoise.middleware.WhiteNoiseMiddleware"
 
 
 def _middleware(current: list[str], installed=find_spec) -> list[str]:
-    """upstack's request metrics first, WhiteNoise after the security middleware (static files from
-    the app servers), and the page middleware just outside the session middleware, so it sees the
-    cookies the session sets (a response that sets one is never shared). What is there stays."""
+    """upstack's request metrics first, then the lean path for per-reader includes, WhiteNoise after
+    the security middleware (static files from the app servers), and the page middleware just
+    outside the session middleware, so it sees the cookies the session sets (a response that sets
+    one is never shared). What is there stays."""
     middleware = list(current)
     if METRICS not in middleware:
         middleware.insert(0, METRICS)
+    if LEAN not in middleware:
+        middleware.insert(middleware.index(METRICS) + 1, LEAN)
     if WHITENOISE not in middleware and installed("whitenoise") is not None:
         middleware.insert(middleware.index(SECURITY) + 1 if SECURITY in middleware else 1, WHITENOISE)
     if PAGE not in middleware:

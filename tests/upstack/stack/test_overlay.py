@@ -47,7 +47,7 @@ def test_the_project_is_pointed_at_the_stack():
 
 def test_middleware_order():
     middleware = overlaid()["MIDDLEWARE"]
-    assert middleware[0] == overlay.METRICS
+    assert middleware[:2] == [overlay.METRICS, overlay.LEAN]
     assert middleware.index(overlay.WHITENOISE) == middleware.index(overlay.SECURITY) + 1
     assert middleware.index(overlay.PAGE) + 1 == middleware.index(overlay.SESSIONS)
     assert overlay.WHITENOISE not in overlaid(whitenoise=False)["MIDDLEWARE"]
