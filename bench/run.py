@@ -35,7 +35,6 @@ import http.server
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -45,18 +44,18 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
+from bench import peers, staleness, workloads, wrk
 from bench import report as reports
-from bench import workloads, wrk
 from bench.forms import csrf_token, form_fields
-from upstack.stack.machine import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MANAGE = [sys.executable, "manage.py"]
 BASELINE = ROOT / "bench" / "baseline-quick.json"
 MODES = {  # articles, seconds per run, connections, freshness writes, stampede rounds, data sizes
-    "quick": {"articles": 2000, "seconds": 5, "connections": 16, "writes": 30, "stampede_rounds": 3, "sizes": []},
+    "quick": {"articles": 2000, "seconds": 5, "connections": 16, "writes": 30, "stampede_rounds": 3, "sizes": [],
+              "staleness_writes": 6},
     "full": {"articles": 20000, "seconds": 20, "connections": 32, "writes": 120, "stampede_rounds": 5,
-             "sizes": [10_000, 100_000, 1_000_000]},
+             "sizes": [10_000, 100_000, 1_000_000], "staleness_writes": 20},
 }
 READERS = 4
 
@@ -81,23 +80,6 @@ def bring_up(articles: int, env: dict, timeout: int) -> tuple[dict, dict, str]:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def start_gunicorn(profile: str, port: int, env: dict, workers: int) -> subprocess.Popen:
-    out = open(ROOT / "var" / "bench" / f"{profile}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "newsroom.wsgi:application", "--bind",
-                             f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "4", "--worker-class",
-                             "gthread"], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": f"newsroom.settings.{profile}"},
-                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    os.killpg(proc.pid, signal.SIGTERM)
-    raise RuntimeError(f"{profile} gunicorn did not start; see var/bench/{profile}.log")
 
 
 # --- sessions: readers and an editor, logged in through each stack -------------------------------
@@ -279,7 +261,6 @@ def measure_stacks(mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
     """Everything measured while the stack and its two peers run; the stack is left as found."""
     was_up = json.loads(sh([*MANAGE, "upstack", "status", "--json"], env=env, check=False) or "{}").get("running")
     log(f"bringing the stack up with {mode['articles']} articles")
-    procs = {}
     try:
         stack_env, status, app = bring_up(mode["articles"], env, timeout=3600)
         edge = status["edge_url"]
@@ -287,64 +268,68 @@ def measure_stacks(mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
         peers_env = {**os.environ, **stack_env, "DATABASE_URL": direct,
                      "REDIS_URL": stack_env["REDIS_URL"].rsplit("/", 1)[0] + "/5"}
         peers_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the peers have no upstack metrics
-        (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
-        targets = {}
-        for profile in ("plain", "typical"):
-            port = free_port()
-            procs[profile] = start_gunicorn(profile, port, peers_env, workers=3)
-            targets[profile] = f"http://127.0.0.1:{port}"
-        targets["upstack"] = edge
-        editor_password = secrets.token_urlsafe(18)
-        site = json.loads(sh([sys.executable, "-m", "bench.site"],
-                             env={**os.environ, **stack_env, "BENCH_EDITOR_PASSWORD": editor_password}))
-        paths = site["paths"]
-        articles = [p for p in paths if p.startswith("/articles/")]
-        log("warming each stack and logging readers and an editor in through it")
-        cycles = {}
-        for name, base in targets.items():  # one warm pass each, as a deploy would
-            wrk.run(base, [wrk.get(p) for p in paths], 2, 4)
-            w = writers(base, site, editor_password)
-            cycles[name] = {"anonymous": workloads.anonymous(paths),
-                            "logged_in": workloads.logged_in(articles, w["readers"]),
-                            "mixed_writes": workloads.mixed_writes(paths, w["readers"], w["editor"], w["forms"])}
-            check_writes(base, cycles[name]["mixed_writes"], direct)
-        pages = {name: fetch(base + articles[0])[0].decode() for name, base in targets.items()}
-        if reports.differing_pages(pages):
-            raise RuntimeError(f"{articles[0]}: the article differs on {reports.differing_pages(pages)} from "
-                               f"{next(iter(pages))}; the stacks must serve the same pages to be compared")
-        log(f"freshness: {mode['writes']} writes through upstack")
-        freshness = json.loads(sh([sys.executable, "-m", "bench.freshness", "--edge", edge, "--app", app,
-                                   "--writes", str(mode["writes"]), "--no-save"],
-                                  env={**os.environ, **stack_env}, check=False, timeout=1800) or "{}")
-        counters = {"plain": wrk.Counters(direct), "typical": wrk.Counters(direct),
-                    "upstack": wrk.Counters(direct, state_dir / "varnish")}
-        results = {w: {s: [] for s in targets} for w in reports.WORKLOADS}
-        for n in range(rounds):
-            for workload in results:
-                for name, base in targets.items():
-                    log(f"round {n + 1}/{rounds}: {workload} on {name}")
-                    results[workload][name].append(wrk.run(base, cycles[name][workload], mode["seconds"],
-                                                           mode["connections"], counters[name]))
-        article = articles[0]
-        wait_for_idle_broker(stack_env["BROKER_URL"])
-        page, headers = fetch(edge + article)
-        log("limits and the ladder")
-        seconds, connections = mode["seconds"], mode["connections"]
-        limits = {**edge_limits(edge, article, page, headers, rounds, seconds, connections),
-                  "django_minimal_view": wrk.run(app, [wrk.get("/healthz")], seconds, connections)}
-        ladder = {"edge hit": wrk.run(edge, [wrk.get(article)], seconds, 4),
-                  "page-cache hit": wrk.run(app, [wrk.get(article)], seconds, 4),
-                  "warm render (page cache bypassed)": wrk.run(app, [wrk.get(article, {"X-Upstack-Fresh": "1"})],
-                                                               seconds, 4),
-                  "cold render (every fragment re-rendered)": wrk.run(app, [wrk.get(site["signed"])], seconds, 4),
-                  "plain Django render": wrk.run(targets["plain"], [wrk.get(article)], seconds, 4)}
-        return {"results": results, "limits": limits, "ladder": ladder, "freshness": freshness}
+        with peers.start(peers_env) as started:
+            return measure_all({**started, "upstack": edge}, mode, rounds, stack_env, app, direct, state_dir)
     finally:
-        for proc in procs.values():
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(30)
         if not was_up:  # leave the machine as we found it
             sh([*MANAGE, "upstack", "down"], env=env, check=False)
+
+
+def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: str, direct: str,
+                state_dir: Path) -> dict:
+    """The runs, limits, ladder, freshness and staleness, with every stack up (``targets``)."""
+    edge = targets["upstack"]
+    editor_password = secrets.token_urlsafe(18)
+    site = json.loads(sh([sys.executable, "-m", "bench.site"],
+                         env={**os.environ, **stack_env, "BENCH_EDITOR_PASSWORD": editor_password}))
+    paths = site["paths"]
+    articles = [p for p in paths if p.startswith("/articles/")]
+    log("warming each stack and logging readers and an editor in through it")
+    cycles, probers = {}, {}
+    for name, base in targets.items():  # one warm pass each, as a deploy would
+        wrk.run(base, [wrk.get(p) for p in paths], 2, 4)
+        w = writers(base, site, editor_password)
+        cycles[name] = {"anonymous": workloads.anonymous(paths),
+                        "logged_in": workloads.logged_in(articles, w["readers"]),
+                        "mixed_writes": workloads.mixed_writes(paths, w["readers"], w["editor"], w["forms"])}
+        check_writes(base, cycles[name]["mixed_writes"], direct)
+        probers[name] = w["readers"][-1]
+    pages = {name: fetch(base + articles[0])[0].decode() for name, base in targets.items()}
+    if reports.differing_pages(pages):
+        raise RuntimeError(f"{articles[0]}: the article differs on {reports.differing_pages(pages)} from "
+                           f"{next(iter(pages))}; the stacks must serve the same pages to be compared")
+    log(f"freshness: {mode['writes']} writes through upstack")
+    freshness = json.loads(sh([sys.executable, "-m", "bench.freshness", "--edge", edge, "--app", app,
+                               "--writes", str(mode["writes"]), "--no-save"],
+                              env={**os.environ, **stack_env}, check=False, timeout=1800) or "{}")
+    log(f"staleness: {mode['staleness_writes']} comments through each stack, read until they show")
+    staleness_figures = staleness.probe(
+        targets, {name: articles[n::len(targets)] for n, name in enumerate(targets)}, probers,
+        {name: peers.TTL.get(name, staleness.DEFAULT_AGE) for name in targets}, mode["staleness_writes"], 1.0)
+    counters = {name: wrk.Counters(direct, state_dir / "varnish" if name == "upstack" else None)
+                for name in targets}
+    results = {w: {s: [] for s in targets} for w in reports.WORKLOADS}
+    for n in range(rounds):
+        for workload in results:
+            for name, base in targets.items():
+                log(f"round {n + 1}/{rounds}: {workload} on {name}")
+                results[workload][name].append(wrk.run(base, cycles[name][workload], mode["seconds"],
+                                                       mode["connections"], counters[name]))
+    article = articles[0]
+    wait_for_idle_broker(stack_env["BROKER_URL"])
+    page, headers = fetch(edge + article)
+    log("limits and the ladder")
+    seconds, connections = mode["seconds"], mode["connections"]
+    limits = {**edge_limits(edge, article, page, headers, rounds, seconds, connections),
+              "django_minimal_view": wrk.run(app, [wrk.get("/healthz")], seconds, connections)}
+    ladder = {"edge hit": wrk.run(edge, [wrk.get(article)], seconds, 4),
+              "page-cache hit": wrk.run(app, [wrk.get(article)], seconds, 4),
+              "warm render (page cache bypassed)": wrk.run(app, [wrk.get(article, {"X-Upstack-Fresh": "1"})],
+                                                           seconds, 4),
+              "cold render (every fragment re-rendered)": wrk.run(app, [wrk.get(site["signed"])], seconds, 4),
+              "plain Django render": wrk.run(targets["plain"], [wrk.get(article)], seconds, 4)}
+    return {"results": results, "limits": limits, "ladder": ladder, "freshness": freshness,
+            "staleness": staleness_figures}
 
 
 def main(argv=None) -> int:
@@ -384,7 +369,7 @@ def main(argv=None) -> int:
             "seconds_per_run": mode["seconds"], "rounds": args.rounds, "connections": mode["connections"],
             "cpus": os.cpu_count(), "pinned": bool(wrk.pinned())}
     full = reports.summarize(meta, measured["results"], measured["limits"], measured["ladder"], stampede,
-                             measured["freshness"], sizes)
+                             measured["freshness"], sizes, measured["staleness"])
     summary = reports.latest(full)
     invalid = reports.problems(full)
     for problem in invalid:
