@@ -71,6 +71,35 @@ def staleness_table(staleness: dict, stacks) -> list[str]:
     return lines
 
 
+WIRE_SHARE = 0.3  # HTML on the wire at most this share of its uncompressed size
+
+
+def wire_goal(wire: dict) -> dict:
+    """Compressed HTML at most 30% of its size, and every revalidation of an unchanged page a 304."""
+    mine = wire["upstack"]
+    return {"id": "wire", "goal": "HTML on the wire <= 30% of its uncompressed size; an unchanged page "
+            "revalidates as a 304", "measured": f"{100 * mine['compressed_share']:.1f}% "
+            f"({mine['bytes_per_view_compressed']} of {mine['bytes_per_view_uncompressed']} bytes per view); "
+            f"{100 * mine['revalidated_304_share']:.1f}% 304s",
+            "met": mine["compressed_share"] is not None and mine["compressed_share"] <= WIRE_SHARE
+            and mine["revalidated_304_share"] == 1}
+
+
+def wire_table(wire: dict, stacks) -> list[str]:
+    lines = ["| stack | bytes / view, compressed | bytes / view, uncompressed | compressed share | "
+             "revalidations answered 304 |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {s} | {wire[s]['bytes_per_view_compressed']} | {wire[s]['bytes_per_view_uncompressed']} | "
+              f"{100 * wire[s]['compressed_share']:.1f}% | {100 * wire[s]['revalidated_304_share']:.1f}% |"
+              for s in stacks]
+    return lines
+
+
+WIRE_TEXT = (
+    "Every page of the anonymous cycle fetched through each stack with `Accept-Encoding` as browsers send it, "
+    "without it, and then again with the validators of the first answer (bench/wire.py); body bytes, each page "
+    "weighted by its views. A page without validators cannot be revalidated: a full download."
+)
+
 STALENESS_TEXT = (
     "{writes} comments per stack, one a second, each through the stack as a logged-in reader on an article "
     "read anonymously once beforehand (a random time up to the stack's TTL earlier, so a TTL cache holds a copy "

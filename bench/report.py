@@ -153,7 +153,7 @@ def problems(report: dict) -> list[str]:
 
 
 def summarize(meta: dict, results: dict, limits: dict, ladder: dict, stampede: dict, freshness: dict,
-              datasize: list[dict] | None = None, staleness: dict | None = None) -> dict:
+              datasize: list[dict] | None = None, staleness: dict | None = None, wire: dict | None = None) -> dict:
     table = {w: {s: median_run(runs) for s, runs in stacks.items()} for w, stacks in results.items()}
     ratios = {w: {"ratio_vs_plain": _ratio(t["upstack"]["rps"], t["plain"]["rps"], 1),
                   "ratio_vs_typical": _ratio(t["upstack"]["rps"], t["typical"]["rps"], 1)}
@@ -165,7 +165,8 @@ def summarize(meta: dict, results: dict, limits: dict, ladder: dict, stampede: d
     steals = [r["steal_pct"] for stacks in results.values() for runs in stacks.values() for r in runs]
     full = {**meta, "steal_pct": round(statistics.median(steals), 2), "table": table, "ratios": ratios,
             "limits": limits, "ladder": ladder, "stampede": stampede, "freshness": freshness,
-            "datasize": datasize or [], "raw": results, **({"staleness": staleness} if staleness else {})}
+            "datasize": datasize or [], "raw": results, **({"staleness": staleness} if staleness else {}),
+            **({"wire": wire} if wire else {})}
     return {**full, "goals": rejudged(full)}
 
 
@@ -191,7 +192,8 @@ def rejudged(report: dict) -> list[dict]:
     """The goals judged now from a report's measurements (not the verdicts stored with it): results
     taken before a check became honest are published with the honest verdict."""
     found = goals(report["table"], report["limits"], report["stampede"], report["freshness"])
-    return found + (peer_report.goals(report["table"], report["staleness"]) if peer_report.present(report) else [])
+    found += peer_report.goals(report["table"], report["staleness"]) if peer_report.present(report) else []
+    return found + ([peer_report.wire_goal(report["wire"])] if "wire" in report else [])
 
 
 def _seconds(ms: float | None) -> float | None:
@@ -289,6 +291,9 @@ def markdown(report: dict) -> str:
         lines += ["", "## Staleness after writes, every stack", "",
                   peer_report.STALENESS_TEXT.format(writes=report["staleness"]["upstack"]["writes"]), "",
                   *peer_report.staleness_table(report["staleness"], stacks)]
+    if "wire" in report:
+        lines += ["", "## Bytes on the wire", "", peer_report.WIRE_TEXT, "",
+                  *peer_report.wire_table(report["wire"], [s for s in STACKS if s in report["wire"]])]
     fresh, stampede = report["freshness"], report["stampede"]
     lines += ["", "## Freshness after writes", "",
               f"{fresh.get('writes')} writes through upstack (comments, likes, ORM and admin title edits; "

@@ -44,7 +44,7 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
-from bench import peers, staleness, workloads, wrk
+from bench import peers, staleness, wire, workloads, wrk
 from bench import report as reports
 from bench.forms import csrf_token, form_fields
 
@@ -317,6 +317,8 @@ def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: st
                                                        mode["connections"], counters[name]))
     article = articles[0]
     wait_for_idle_broker(stack_env["BROKER_URL"])
+    log("bytes on the wire")
+    on_the_wire = wire.measure(targets, [path for _, path, _, _ in cycles["upstack"]["anonymous"]])
     page, headers = fetch(edge + article)
     log("limits and the ladder")
     seconds, connections = mode["seconds"], mode["connections"]
@@ -329,7 +331,7 @@ def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: st
               "cold render (every fragment re-rendered)": wrk.run(app, [wrk.get(site["signed"])], seconds, 4),
               "plain Django render": wrk.run(targets["plain"], [wrk.get(article)], seconds, 4)}
     return {"results": results, "limits": limits, "ladder": ladder, "freshness": freshness,
-            "staleness": staleness_figures}
+            "staleness": staleness_figures, "wire": on_the_wire}
 
 
 def main(argv=None) -> int:
@@ -369,7 +371,7 @@ def main(argv=None) -> int:
             "seconds_per_run": mode["seconds"], "rounds": args.rounds, "connections": mode["connections"],
             "cpus": os.cpu_count(), "pinned": bool(wrk.pinned())}
     full = reports.summarize(meta, measured["results"], measured["limits"], measured["ladder"], stampede,
-                             measured["freshness"], sizes, measured["staleness"])
+                             measured["freshness"], sizes, measured["staleness"], measured["wire"])
     summary = reports.latest(full)
     invalid = reports.problems(full)
     for problem in invalid:

@@ -252,3 +252,12 @@ def test_a_stack_the_staleness_probe_missed_invalidates_the_run():
     full = with_peers(staleness={"plain": stale(0), "typical": stale(0), "sitecache": stale(0),
                                  "upstack": stale()})
     assert "staleness: microcache: not probed" in report.problems(full)
+
+
+@pytest.mark.parametrize("share, not_modified, ok", [(0.2, 1.0, True), (0.35, 1.0, False), (0.2, 0.98, False)])
+def test_the_wire_goal_needs_compression_and_304s(share, not_modified, ok):
+    wire = {s: {"bytes_per_view_compressed": 2000, "bytes_per_view_uncompressed": 10000, "compressed_share": share,
+                "revalidated_304_share": not_modified, "pages": 10, "views": 300} for s in ("typical", "upstack")}
+    full = report.summarize(META, measured(), LIMITS, {"edge hit": run(2000)}, STAMPEDE, FRESH, [], None, wire)
+    assert met(full)["wire"] is ok
+    assert "## Bytes on the wire" in report.markdown(full)
