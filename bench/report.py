@@ -288,6 +288,11 @@ def markdown(report: dict) -> str:
               for k, v in report["ladder"].items()]
     if peer_report.present(report):
         stacks = [s for s in STACKS if s in report["staleness"]]
+        chart = f"benchmarks{'-quick' if quick else ''}.png"
+        lines += ["", "## Throughput against staleness", "", f"![req/s against staleness p99 after a write, per stack "
+                  f"and workload; latency percentiles below]({chart})", "",
+                  f"{chart}, drawn by bench/chart.py from the same results: top, each stack's req/s per workload "
+                  "against its staleness p99 (below 10 ms drawn at 10 ms); bottom, its p50, p95 and p99 latency."]
         lines += ["", "## Staleness after writes, every stack", "",
                   peer_report.STALENESS_TEXT.format(writes=report["staleness"]["upstack"]["writes"]), "",
                   *peer_report.staleness_table(report["staleness"], stacks)]

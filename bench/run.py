@@ -44,7 +44,7 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
-from bench import peers, staleness, wire, workloads, wrk
+from bench import chart, peer_report, peers, staleness, wire, workloads, wrk
 from bench import report as reports
 from bench.forms import csrf_token, form_fields
 
@@ -385,6 +385,8 @@ def main(argv=None) -> int:
     (results_dir / f"{'quick' if args.quick else 'bench'}-{full['date']}.json").write_text(json.dumps(full, indent=2) + "\n")
     (results_dir / "latest.json").write_text(json.dumps(summary, indent=2) + "\n")
     docs.write_text(reports.markdown(full))
+    if peer_report.present(full):  # the chart docs/benchmarks*.md shows beside its tables
+        chart.write(full, docs.with_suffix(".png"))
     print(reports.markdown(full))
     if invalid:
         log(f"the run is invalid ({len(invalid)} problems above): not published; its files are in {results_dir}")
