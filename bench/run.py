@@ -55,7 +55,7 @@ MODES = {  # articles, seconds per run, connections, freshness writes, stampede 
     "quick": {"articles": 2000, "seconds": 5, "connections": 16, "writes": 30, "stampede_rounds": 3, "sizes": [],
               "staleness_writes": 6},
     "full": {"articles": 20000, "seconds": 20, "connections": 32, "writes": 120, "stampede_rounds": 5,
-             "sizes": [10_000, 100_000, 1_000_000], "staleness_writes": 20},
+             "sizes": [10_000, 100_000, 1_000_000], "staleness_writes": 12},
 }
 READERS = 4
 

@@ -4,9 +4,10 @@ For each stack, ``probe`` makes ``writes`` comments through the stack (a logged-
 as the mixed workload posts them), one every ``gap`` seconds on its own set of articles, and reads
 the article anonymously through the same stack until the comment shows:
 
-- before each write, the page is read once at a random time up to the stack's TTL earlier
-  (bench/peers.py ``TTL``; 5 s for stacks without one), so a TTL cache holds a copy of random age,
-  as it does for a page that is read all the time;
+- each page is read once a second from the probe's start until its write, as a popular page is,
+  so a TTL cache always holds a copy; the writes fall at random times over the stack's TTL
+  (bench/peers.py ``TTL``; 5 s for stacks without one) plus ``gap`` seconds per write, so the copy
+  is of random age when its page is written;
 - after the write's answer, the page is read every 50 ms for a second, then every 200 ms, until it
   shows the comment and ``WINDOW`` seconds have passed, or ``HORIZON`` seconds (beyond the longest
   TTL) have passed.
@@ -37,11 +38,14 @@ STALE_AFTER = 1.0  # seconds; a read later than this that is stale counts in sta
 DEFAULT_AGE = 5.0  # the priming age range of stacks without a TTL
 
 
-def schedule(writes: int, gap: float, max_age: float, seed: int = 1) -> list[tuple[float, float]]:
-    """``(prime_at, write_at)`` offsets in seconds from the probe's start: writes ``gap`` apart, each
-    page read once a random time up to ``max_age`` before its write (pure)."""
+KEEP_WARM = 1.0  # seconds between the reads of a page before its write
+
+
+def schedule(writes: int, gap: float, max_age: float, seed: int = 1) -> list[float]:
+    """When each write falls, in seconds from the probe's start: at random over ``max_age`` plus
+    ``gap`` per write, so that a copy cached by the keep-warm reads is of random age (pure)."""
     rng = random.Random(seed)
-    return [(max_age + i * gap - rng.uniform(0, max_age), max_age + i * gap) for i in range(writes)]
+    return [rng.uniform(0, max_age + writes * gap) for _ in range(writes)]
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -118,25 +122,25 @@ def follow(base: str, article: str, reader: Session, marker: str) -> list[tuple[
 def probe(targets: dict[str, str], articles: dict[str, list[str]], readers: dict[str, Session],
           ages: dict[str, float], writes: int, gap: float, seed: int = 1) -> dict[str, dict]:
     """Every stack in ``targets`` probed at once (the module docstring); ``{stack: summarize(...)}``.
-    ``articles``, ``readers`` and ``ages`` are per stack: its own pages to write to, the reader who
-    comments, and the range of the pages' ages at the write."""
+    ``articles``, ``readers`` and ``ages`` are per stack: its own pages to write to (one per write),
+    the reader who comments, and the stack's TTL (how widely its writes are spread)."""
     outcomes = {name: [None] * writes for name in targets}
     errors: list[str] = []
     start = time.monotonic()
 
-    def one(name: str, n: int, prime_at: float, write_at: float) -> None:
+    def one(name: str, n: int, write_at: float) -> None:
         try:
             article = articles[name][n % len(articles[name])]
-            _sleep_until(start + prime_at)
-            _request(targets[name], "GET", article)
-            _sleep_until(start + write_at)
+            while time.monotonic() < start + write_at:  # keep it warm, as readers do a popular page
+                _request(targets[name], "GET", article)
+                _sleep_until(min(start + write_at, time.monotonic() + KEEP_WARM))
             marker = f"staleness-{name}-{n}-{secrets.token_hex(6)}"
             outcomes[name][n] = follow(targets[name], article, readers[name], marker)
         except Exception as error:  # reported below: a probe that failed is not a figure
             errors.append(f"{name} write {n}: {error}")
 
-    threads = [threading.Thread(target=one, args=(name, n, p, w), daemon=True)
-               for name in targets for n, (p, w) in enumerate(schedule(writes, gap, ages[name], seed))]
+    threads = [threading.Thread(target=one, args=(name, n, w), daemon=True)
+               for name in targets for n, w in enumerate(schedule(writes, gap, ages[name], seed))]
     for thread in threads:
         thread.start()
     for thread in threads:
