@@ -25,21 +25,32 @@ import time
 from collections import Counter
 
 
-def _self_times(frame, totals: Counter) -> None:
-    own = frame.total_self_time if hasattr(frame, "total_self_time") else frame.self_time
-    name = f"{frame.function} ({(frame.file_path_short or '?')}:{frame.line_no})"
-    totals[name] += own
+def _name(frame) -> str:
+    return f"{frame.function} ({frame.file_path_short or '?'}:{frame.line_no})"
+
+
+def _walk(frame, own: Counter, inclusive: Counter, above: frozenset) -> None:
+    """Self time per function (pyinstrument's synthetic [self] frames counted to their caller) and
+    inclusive time per function (once per stack, so recursion is not counted twice)."""
+    name = _name(frame.parent) if frame.is_synthetic and frame.parent else _name(frame)
+    own[name] += frame.total_self_time
+    if not frame.is_synthetic and name not in above:
+        inclusive[name] += frame.time
+        above = above | {name}
     for child in frame.children:
-        _self_times(child, totals)
+        _walk(child, own, inclusive, above)
 
 
-def top_functions(session, limit: int) -> list[tuple[str, float]]:
-    """The ``limit`` functions with the most self time in a pyinstrument session, in ms."""
-    totals: Counter = Counter()
+def top_functions(session, limit: int) -> dict[str, list[tuple[str, float]]]:
+    """The ``limit`` functions with the most self time, and those of the site's and upstack's code
+    with the most inclusive time, in a pyinstrument session (ms over the whole session)."""
+    own, inclusive = Counter(), Counter()
     root = session.root_frame()
     if root is not None:
-        _self_times(root, totals)
-    return [(name, round(seconds * 1000, 2)) for name, seconds in totals.most_common(limit)]
+        _walk(root, own, inclusive, frozenset())
+    ours = Counter({k: v for k, v in inclusive.items() if "upstack/" in k or "newsroom/" in k})
+    return {"self": [(n, round(s * 1000, 2)) for n, s in own.most_common(limit)],
+            "inclusive": [(n, round(s * 1000, 2)) for n, s in ours.most_common(limit)]}
 
 
 def measure(client, path: str, headers: dict, renders: int, limit: int) -> dict:
@@ -96,8 +107,10 @@ def main(argv=None) -> int:
         return 0
     for name, figures in results.items():
         print(f"\n{name}: {figures['cpu_ms_per_render']} CPU ms per render")
-        for function, ms in figures["top"]:
-            print(f"  {ms / args.renders:8.2f} ms  {function}")
+        for kind, rows in figures["top"].items():
+            print(f"  {kind} (ms per render):")
+            for function, ms in rows:
+                print(f"  {ms / args.renders:8.2f}  {function}")
     return 0
 
 
