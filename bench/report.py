@@ -282,9 +282,12 @@ def markdown(report: dict) -> str:
     lines += [f"| {k.replace('_', ' ')} | {v['rps']} | {v['p50_ms']} | {v['p99_ms']} | "
               f"{_yes_no(v.get('hit')) if k in LIMIT_PAIR else '-'} | {v.get('loadgen_cpu_pct', '-')} | "
               f"{v['steal_pct']} |" for k, v in report["limits"].items()]
+    cpu = any("cpu_ms_per_request" in v for v in report["ladder"].values())  # runs since issue 21
     lines += ["", "## The response-time ladder (one article page, 4 connections)", "",
-              "| layer | p50 ms | p99 ms | req/s | CPU steal % |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {k} | {v['p50_ms']} | {v['p99_ms']} | {v['rps']} | {v['steal_pct']} |"
+              "| layer | p50 ms | p99 ms | req/s | " + ("CPU ms / request (serving processes) | " if cpu else "")
+              + "CPU steal % |", "| --- | --- | --- | --- | " + ("--- | " if cpu else "") + "--- |"]
+    lines += [f"| {k} | {v['p50_ms']} | {v['p99_ms']} | {v['rps']} | "
+              + (f"{v.get('cpu_ms_per_request', '-')} | " if cpu else "") + f"{v['steal_pct']} |"
               for k, v in report["ladder"].items()]
     if peer_report.present(report):
         stacks = [s for s in STACKS if s in report["staleness"]]

@@ -44,7 +44,7 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
-from bench import chart, peer_report, peers, staleness, wire, workloads, wrk
+from bench import chart, cpu, peer_report, peers, staleness, wire, workloads, wrk
 from bench import report as reports
 from bench.forms import csrf_token, form_fields
 
@@ -324,12 +324,11 @@ def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: st
     seconds, connections = mode["seconds"], mode["connections"]
     limits = {**edge_limits(edge, article, page, headers, rounds, seconds, connections),
               "django_minimal_view": wrk.run(app, [wrk.get("/healthz")], seconds, connections)}
-    ladder = {"edge hit": wrk.run(edge, [wrk.get(article)], seconds, 4),
-              "page-cache hit": wrk.run(app, [wrk.get(article)], seconds, 4),
-              "warm render (page cache bypassed)": wrk.run(app, [wrk.get(article, {"X-Upstack-Fresh": "1"})],
-                                                           seconds, 4),
-              "cold render (every fragment re-rendered)": wrk.run(app, [wrk.get(site["signed"])], seconds, 4),
-              "plain Django render": wrk.run(targets["plain"], [wrk.get(article)], seconds, 4)}
+    ladder = {name: wrk.run(url, [request], seconds, 4, cpu.Serving(url)) for name, url, request in (
+        ("edge hit", edge, wrk.get(article)), ("page-cache hit", app, wrk.get(article)),
+        ("warm render (page cache bypassed)", app, wrk.get(article, {"X-Upstack-Fresh": "1"})),
+        ("cold render (every fragment re-rendered)", app, wrk.get(site["signed"])),
+        ("plain Django render", targets["plain"], wrk.get(article)))}
     return {"results": results, "limits": limits, "ladder": ladder, "freshness": freshness,
             "staleness": staleness_figures, "wire": on_the_wire}
 
