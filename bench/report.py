@@ -289,6 +289,10 @@ def markdown(report: dict) -> str:
     lines += [f"| {k} | {v['p50_ms']} | {v['p99_ms']} | {v['rps']} | "
               + (f"{v.get('cpu_ms_per_request', '-')} | " if cpu else "") + f"{v['steal_pct']} |"
               for k, v in report["ladder"].items()]
+    if cpu:
+        lines += ["", "CPU ms / request: user and system CPU of the processes serving the layer (Varnish for the "
+                  "edge hit, gunicorn otherwise; bench/cpu.py) over the run, per request; PostgreSQL's and Redis's "
+                  "are not in it. Where a render's CPU goes, with profiles before and after: docs/render-profiles.md."]
     if peer_report.present(report):
         stacks = [s for s in STACKS if s in report["staleness"]]
         chart = f"benchmarks{'-quick' if quick else ''}.png"
