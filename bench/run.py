@@ -175,9 +175,10 @@ EDGE_ADDED = {"date", "content-length", "x-varnish", "age", "via", "accept-range
               "connection", "transfer-encoding"}
 
 
-def fetch(url: str) -> tuple[bytes, list[tuple[str, str]]]:
+def fetch(url: str, headers: dict | None = None) -> tuple[bytes, list[tuple[str, str]]]:
     """One GET as wrk sends it (its Host header): the body and the response headers."""
-    with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": wrk.HOST}), timeout=30) as response:
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": wrk.HOST, **(headers or {})}),
+                                timeout=30) as response:
         return response.read(), response.getheaders()
 
 
@@ -190,7 +191,7 @@ def hit_run(url: str, path: str, seconds: int, connections: int) -> dict:
     """A wrk run on one object that must be an edge hit before and after it (``hit``)."""
     x_cache(url, path)  # (re)fill it
     before = x_cache(url, path)
-    result = wrk.run(url, [wrk.get(path)], seconds, connections)
+    result = wrk.run(url, [workloads.view(path)], seconds, connections)  # as a browser: compressed
     after = x_cache(url, path)
     return {**result, "hit": before == after == "HIT", "x_cache": [before, after]}
 
@@ -319,13 +320,13 @@ def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: st
     wait_for_idle_broker(stack_env["BROKER_URL"])
     log("bytes on the wire")
     on_the_wire = wire.measure(targets, [path for _, path, _, _ in cycles["upstack"]["anonymous"]])
-    page, headers = fetch(edge + article)
+    page, headers = fetch(edge + article, workloads.BROWSER)  # the stored, compressed page and its headers
     log("limits and the ladder")
     seconds, connections = mode["seconds"], mode["connections"]
     limits = {**edge_limits(edge, article, page, headers, rounds, seconds, connections),
               "django_minimal_view": wrk.run(app, [wrk.get("/healthz")], seconds, connections)}
     ladder = {name: wrk.run(url, [request], seconds, 4, cpu.Serving(url)) for name, url, request in (
-        ("edge hit", edge, wrk.get(article)), ("page-cache hit", app, wrk.get(article)),
+        ("edge hit", edge, workloads.view(article)), ("page-cache hit", app, wrk.get(article)),
         ("warm render (page cache bypassed)", app, wrk.get(article, {"X-Upstack-Fresh": "1"})),
         ("cold render (every fragment re-rendered)", app, wrk.get(site["signed"])),
         ("plain Django render", targets["plain"], wrk.get(article)))}
