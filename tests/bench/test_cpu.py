@@ -61,3 +61,38 @@ def test_the_ladder_shows_cpu_per_request_when_measured():
     assert "CPU ms / request" in report.markdown(full) and "| 21.5 |" in report.markdown(full)
     older = report.summarize(META, measured(), LIMITS, {"edge hit": run(2000)}, STAMPEDE, FRESH)
     assert "CPU ms / request" not in report.markdown(older)  # runs before it keep their table
+
+
+APP = textwrap.dedent("""
+    import time
+    def app(environ, start_response):
+        end = time.process_time() + 0.05  # 50 ms of CPU per request
+        while time.process_time() < end:
+            pass
+        start_response("200 OK", [("Content-Length", "0")])
+        return [b""]
+""")
+
+
+def test_a_gunicorn_master_and_all_its_workers_are_counted(tmp_path):
+    # psutil names one holder of the shared listening socket, often a worker: the master above it
+    # and its other workers must be found too, or requests served by them go uncounted.
+    (tmp_path / "busyapp.py").write_text(APP)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--chdir", str(tmp_path), "--bind",
+                             f"127.0.0.1:{port}", "--workers", "3", "busyapp:app"], start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while len(cpu.listening(port)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert {p.pid for p in cpu.listening(port)} >= {proc.pid}
+        assert len(cpu.listening(port)) == 4  # the master and three workers
+        counter = cpu.Serving(url)
+        before = counter.read()["cpu_s"]
+        for _ in range(12):
+            urllib.request.urlopen(url + "/", timeout=10).read()
+        assert counter.read()["cpu_s"] - before >= 0.5  # 12 x 50 ms, whichever workers served them
+    finally:
+        proc.terminate()
+        proc.wait(20)
