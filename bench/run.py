@@ -1,26 +1,31 @@
-"""``make bench`` / ``make bench-quick``: upstack side by side with plain Django and a typical
-production template, on one machine, one data set, runs interleaved.
+"""``make bench`` / ``make bench-quick``: upstack side by side with plain Django, a typical
+production template, Django's per-site cache and nginx micro-caching, on one machine, one data set,
+runs interleaved.
 
 1. ``upstack up`` brings up the full stack and seeds the data (quick: 2,000 articles; full: 20,000).
-2. Two more gunicorn servers run the same code on the same PostgreSQL: ``plain`` (every upstack
-   layer off, database sessions) and ``typical`` (a Redis cache, WhiteNoise, database sessions,
-   persistent connections). upstack is measured through its edge (Varnish).
+2. The peers run the same code on the same PostgreSQL (bench/peers.py): ``plain`` (every upstack
+   layer off, database sessions), ``typical`` (a Redis cache, WhiteNoise, database sessions,
+   persistent connections), ``sitecache`` (typical plus Django's per-site cache, 60 s) and
+   ``microcache`` (nginx with a 5 s proxy_cache in front of typical). upstack is measured through
+   its edge (Varnish).
 3. Each stack gets its own logged-in readers and an editor, logged in through it; every kind of
    write is tried once on each stack (a 302 to where a successful write goes, and its row in the
-   database, are required) and the three must serve the same article before anything is measured.
-4. Freshness after writes through upstack (bench/freshness.py).
+   database, are required) and all must serve the same article before anything is measured.
+4. Freshness after writes through upstack (bench/freshness.py); staleness after writes on every
+   stack (bench/staleness.py).
 5. wrk (pinned to CPU 0 where there are 2+ CPUs) replays each workload (bench/workloads.py:
    anonymous, logged-in readers on articles, browsing mixed with writes) against each stack in turn -
-   plain, typical, upstack, plain, ... - for ``--rounds`` rounds; each figure is the median, with
-   the CPU steal of that run (/proc/stat) beside it.
+   plain, typical, sitecache, microcache, upstack, plain, ... - for ``--rounds`` rounds; each figure is the median, with
+   the CPU steal of that run (/proc/stat) beside it. Then bytes on the wire (bench/wire.py).
 6. Limits: a bare Varnish serving the article page's bytes as a static object and upstack's edge
    on that article, interleaved over the rounds, each an edge hit before and after every run; a
    minimal Django view (/healthz) on the same app server. The ladder: edge hit,
-   page-cache hit, warm render, cold render, and plain Django's render.
+   page-cache hit, warm render, cold render, and plain Django's render, with the CPU ms per
+   request of the processes serving each (bench/cpu.py).
 7. With the stack down: the stampede benchmark (its own Redis) and, in full mode, the data-size
    series (one stack per size: 10k, 100k, 1M articles).
 8. Results: bench/results/{bench|quick}-<date>.json, bench/results/latest.json, docs/benchmarks.md
-   (full) or docs/benchmarks-quick.md (quick) - unless the run is invalid (bench/report.py
+   (full) or docs/benchmarks-quick.md (quick) with its chart (bench/chart.py) - unless the run is invalid (bench/report.py
    ``problems``: errors, an unverified limit, a check that did not run or failed); then it exits 1
    and its files go to var/bench/rejected/ (or --out). A quick run then compares its ratios and
    goals with bench/baseline-quick.json and exits 1 when one regressed (bench/README.md).
@@ -335,9 +340,10 @@ def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: st
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="upstack vs plain Django vs a typical template, side by side")
+    parser = argparse.ArgumentParser(description="upstack vs plain Django, a typical template, Django's per-site cache "
+                                     "and nginx micro-caching, side by side")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--quick", action="store_true", help="small data, short runs (CI-sized, under 5 minutes)")
+    which.add_argument("--quick", action="store_true", help="small data, short runs (CI-sized, about 10 minutes)")
     which.add_argument("--full", action="store_true", help="the full benchmark, with the data-size series")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per figure (default 3)")
     parser.add_argument("--out", type=Path, default=None,
