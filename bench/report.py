@@ -343,7 +343,9 @@ def _unrelated(fresh: dict) -> str:
             "(each a hit before the write, not fetched again until checked; issue 17 is about the rest)")
 
 
-PEERS_TEXT = ("sitecache: typical plus Django's per-site cache on Redis, 60 s TTL (newsroom/settings/sitecache.py). "
+PEERS_TEXT = ("sitecache: typical plus Django's per-site cache on Redis, 60 s TTL (newsroom/settings/sitecache.py); "
+              "as Django does, a logged-in reader's pages are cached too, per session cookie (Vary: Cookie), "
+              "so their comments and likes show up to 60 s late. "
               "microcache: nginx in front of typical's gunicorn, proxy_cache with a 5 s TTL, proxy_cache_lock and "
               "proxy_cache_use_stale updating, bypassed for session cookies (bench/peers.py). ")
 
