@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 import statistics
 
-STACKS = ("plain", "typical", "upstack")
+from bench import peer_report
+
+STACKS = ("plain", "typical", "sitecache", "microcache", "upstack")  # runs before issue 21 lack the middle two
 WORKLOADS = {"anonymous": "anonymous browsing", "logged_in": "logged-in readers reading articles",
              "mixed_writes": "browsing mixed with writes"}
 _MEDIAN_KEYS = ("rps", "p50_ms", "p95_ms", "p99_ms", "errors", "steal_pct", "queries_per_request",
@@ -155,28 +157,36 @@ def problems(report: dict) -> list[str]:
     found += [f"limit: {p}" for p in limit_problems(report["limits"])]
     found += [f"freshness: {p}" for p in freshness_problems(report["freshness"])]
     found += [f"stampede: {p}" for p in stampede_problems(report["stampede"])]
+    if "staleness" in report:  # every run since issue 21 has it
+        found += [f"staleness: {p}" for p in peer_report.staleness_problems(report["staleness"],
+                                                                             report["table"]["anonymous"])]
     return found
 
 
 def summarize(meta: dict, results: dict, limits: dict, ladder: dict, stampede: dict, freshness: dict,
-              datasize: list[dict] | None = None) -> dict:
+              datasize: list[dict] | None = None, staleness: dict | None = None, wire: dict | None = None) -> dict:
     table = {w: {s: median_run(runs) for s, runs in stacks.items()} for w, stacks in results.items()}
     ratios = {w: {"ratio_vs_plain": _ratio(t["upstack"]["rps"], t["plain"]["rps"], 1),
                   "ratio_vs_typical": _ratio(t["upstack"]["rps"], t["typical"]["rps"], 1)}
               for w, t in table.items()}
     ratios["anonymous"]["ratio_vs_varnish_static"] = _ratio(table["anonymous"]["upstack"]["rps"],
                                                             limits["varnish_static"]["rps"])
+    for workload, extra in peer_report.ratios(table).items():
+        ratios[workload].update(extra)
     steals = [r["steal_pct"] for stacks in results.values() for runs in stacks.values() for r in runs]
-    return {**meta, "steal_pct": round(statistics.median(steals), 2), "table": table, "ratios": ratios,
+    full = {**meta, "steal_pct": round(statistics.median(steals), 2), "table": table, "ratios": ratios,
             "limits": limits, "ladder": ladder, "stampede": stampede, "freshness": freshness,
-            "datasize": datasize or [], "goals": goals(table, limits, stampede, freshness), "raw": results}
+            "datasize": datasize or [], "raw": results, **({"staleness": staleness} if staleness else {}),
+            **({"wire": wire} if wire else {})}
+    return {**full, "goals": rejudged(full)}
 
 
 def latest(report: dict) -> dict:
     """The stable summary every run writes to bench/results/latest.json."""
     workloads = {}
     for workload, stacks in report["table"].items():
-        workloads[workload] = {s: {"rps": stacks[s]["rps"], "p99_ms": stacks[s]["p99_ms"]} for s in STACKS}
+        workloads[workload] = {s: {"rps": stacks[s]["rps"], "p99_ms": stacks[s]["p99_ms"]} for s in STACKS
+                               if s in stacks}
         workloads[workload].update(report["ratios"][workload])
     stampede, fresh, judged = report["stampede"], report["freshness"], rejudged(report)
     return {"date": report["date"], "mode": report["mode"], "scale": {"articles": report["articles"]},
@@ -192,7 +202,9 @@ def latest(report: dict) -> dict:
 def rejudged(report: dict) -> list[dict]:
     """The goals judged now from a report's measurements (not the verdicts stored with it): results
     taken before a check became honest are published with the honest verdict."""
-    return goals(report["table"], report["limits"], report["stampede"], report["freshness"])
+    found = goals(report["table"], report["limits"], report["stampede"], report["freshness"])
+    found += peer_report.goals(report["table"], report["staleness"]) if peer_report.present(report) else []
+    return found + ([peer_report.wire_goal(report["wire"])] if "wire" in report else [])
 
 
 def _seconds(ms: float | None) -> float | None:
@@ -240,7 +252,7 @@ def regressions(summary: dict, baseline: dict) -> list[str]:
 def _stack_table(stacks: dict) -> list[str]:
     lines = ["| stack | req/s | p50 ms | p95 ms | p99 ms | errors | DB queries / request | backend requests / view "
              "| CPU steal % |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name in STACKS:
+    for name in (s for s in STACKS if s in stacks):
         row = stacks[name]
         lines.append(f"| {name} | {row['rps']} | {row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | "
                      f"{row['errors']} | {row.get('queries_per_request', '-')} | "
@@ -257,9 +269,13 @@ def markdown(report: dict) -> str:
              f"One machine ({report['cpus']} CPUs), one data set ({report['articles']} articles on PostgreSQL 15), "
              f"wrk with {report['connections']} connections{' pinned to CPU 0' if report.get('pinned') else ''}, "
              f"{report['seconds_per_run']} s per run, each figure the median of {report['rounds']} interleaved rounds "
-             "(plain, typical, upstack, plain, ...). plain: Django with every upstack layer off, database sessions, "
-             "no persistent connections. typical: plus a Redis cache, WhiteNoise, persistent connections. upstack: "
-             "the full stack, measured through Varnish. All three run gunicorn (3 workers x 4 threads) on the same "
+             f"({', '.join(s for s in STACKS if s in report['table']['anonymous'])}, plain, ...). plain: Django with "
+             "every upstack layer off, database sessions, no persistent connections. typical: plus a Redis cache, "
+             "WhiteNoise, persistent connections. "
+             + (PEERS_TEXT if peer_report.present(report) else "")
+             + "upstack: the full stack, measured through Varnish. "
+             + ("Every stack runs" if peer_report.present(report) else "All three run")
+             + " gunicorn (3 workers x 4 threads) on the same "
              f"PostgreSQL. Median CPU steal over all runs: {report['steal_pct']}%.", "", "## Goals", "",
              "| goal | measured | met |", "| --- | --- | --- |"]
     lines += [f"| {g['goal']} | {g['measured']} | {_yes_no(g['met'])} |" for g in rejudged(report)]
@@ -267,6 +283,8 @@ def markdown(report: dict) -> str:
         r = report["ratios"][workload]
         lines += ["", f"## {WORKLOADS[workload]}", "", *_stack_table(stacks), "",
                   f"upstack / plain: x{r['ratio_vs_plain']}; upstack / typical: x{r['ratio_vs_typical']}"
+                  + "".join(f"; upstack / {p}: x{r[f'ratio_vs_{p}']}" for p in peer_report.FAST_PEERS
+                            if f"ratio_vs_{p}" in r)
                   + (f"; upstack / Varnish's static-object limit: {r['ratio_vs_varnish_static']}"
                      if "ratio_vs_varnish_static" in r else "")]
     lines += ["", "## Logged-in views", "", *LOGGED_IN_TEXT, ""]
@@ -282,10 +300,30 @@ def markdown(report: dict) -> str:
     lines += [f"| {k.replace('_', ' ')} | {v['rps']} | {v['p50_ms']} | {v['p99_ms']} | "
               f"{_yes_no(v.get('hit')) if k in LIMIT_PAIR else '-'} | {v.get('loadgen_cpu_pct', '-')} | "
               f"{v['steal_pct']} |" for k, v in report["limits"].items()]
+    cpu = any("cpu_ms_per_request" in v for v in report["ladder"].values())  # runs since issue 21
     lines += ["", "## The response-time ladder (one article page, 4 connections)", "",
-              "| layer | p50 ms | p99 ms | req/s | CPU steal % |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {k} | {v['p50_ms']} | {v['p99_ms']} | {v['rps']} | {v['steal_pct']} |"
+              "| layer | p50 ms | p99 ms | req/s | " + ("CPU ms / request (serving processes) | " if cpu else "")
+              + "CPU steal % |", "| --- | --- | --- | --- | " + ("--- | " if cpu else "") + "--- |"]
+    lines += [f"| {k} | {v['p50_ms']} | {v['p99_ms']} | {v['rps']} | "
+              + (f"{v.get('cpu_ms_per_request', '-')} | " if cpu else "") + f"{v['steal_pct']} |"
               for k, v in report["ladder"].items()]
+    if cpu:
+        lines += ["", "CPU ms / request: user and system CPU of the processes serving the layer (Varnish for the "
+                  "edge hit, gunicorn otherwise; bench/cpu.py) over the run, per request; PostgreSQL's and Redis's "
+                  "are not in it. Where a render's CPU goes, with profiles before and after: docs/render-profiles.md."]
+    if peer_report.present(report):
+        stacks = [s for s in STACKS if s in report["staleness"]]
+        chart = f"benchmarks{'-quick' if quick else ''}.png"
+        lines += ["", "## Throughput against staleness", "", f"![req/s against staleness p99 after a write, per stack "
+                  f"and workload; latency percentiles below]({chart})", "",
+                  f"{chart}, drawn by bench/chart.py from the same results: top, each stack's req/s per workload "
+                  "against its staleness p99 (below 10 ms drawn at 10 ms); bottom, its p50, p95 and p99 latency."]
+        lines += ["", "## Staleness after writes, every stack", "",
+                  peer_report.STALENESS_TEXT.format(writes=report["staleness"]["upstack"]["writes"]), "",
+                  *peer_report.staleness_table(report["staleness"], stacks)]
+    if "wire" in report:
+        lines += ["", "## Bytes on the wire", "", peer_report.WIRE_TEXT, "",
+                  *peer_report.wire_table(report["wire"], [s for s in STACKS if s in report["wire"]])]
     fresh, stampede = report["freshness"], report["stampede"]
     lines += ["", "## Freshness after writes", "",
               f"{fresh.get('writes')} writes through upstack (comments, likes, ORM and admin title edits; "
@@ -322,6 +360,12 @@ def _unrelated(fresh: dict) -> str:
     return (f"unrelated pages still edge hits after a write {fresh['unrelated_kept']}/{fresh['unrelated_checked']} "
             "(each a hit before the write, not fetched again until checked; issue 17 is about the rest)")
 
+
+PEERS_TEXT = ("sitecache: typical plus Django's per-site cache on Redis, 60 s TTL (newsroom/settings/sitecache.py); "
+              "as Django does, a logged-in reader's pages are cached too, per session cookie (Vary: Cookie), "
+              "so their comments and likes show up to 60 s late. "
+              "microcache: nginx in front of typical's gunicorn, proxy_cache with a 5 s TTL, proxy_cache_lock and "
+              "proxy_cache_use_stale updating, bypassed for session cookies (bench/peers.py). ")
 
 LIMITS_TEXT = [
     "- The load generator: one wrk thread on CPU 0, while the servers use both CPUs. The limits table gives "

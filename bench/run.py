@@ -1,27 +1,32 @@
-"""``make bench`` / ``make bench-quick``: upstack side by side with plain Django and a typical
-production template, on one machine, one data set, runs interleaved.
+"""``make bench`` / ``make bench-quick``: upstack side by side with plain Django, a typical
+production template, Django's per-site cache and nginx micro-caching, on one machine, one data set,
+runs interleaved.
 
 1. ``upstack up`` brings up the full stack and seeds the data (quick: 2,000 articles; full: 20,000).
-2. Two more gunicorn servers run the same code on the same PostgreSQL: ``plain`` (every upstack
-   layer off, database sessions) and ``typical`` (a Redis cache, WhiteNoise, database sessions,
-   persistent connections). upstack is measured through its edge (Varnish).
+2. The peers run the same code on the same PostgreSQL (bench/peers.py): ``plain`` (every upstack
+   layer off, database sessions), ``typical`` (a Redis cache, WhiteNoise, database sessions,
+   persistent connections), ``sitecache`` (typical plus Django's per-site cache, 60 s) and
+   ``microcache`` (nginx with a 5 s proxy_cache in front of typical). upstack is measured through
+   its edge (Varnish).
 3. Each stack gets its own logged-in readers and an editor, logged in through it (the logged-in
    workload's 200 reader sessions are made in the shared database: bench/readers.py); every kind of
    write is tried once on each stack (a 302 to where a successful write goes, and its row in the
-   database, are required) and the three must serve the same article before anything is measured.
-4. Freshness after writes through upstack (bench/freshness.py).
+   database, are required) and all must serve the same article before anything is measured.
+4. Freshness after writes through upstack (bench/freshness.py); staleness after writes on every
+   stack (bench/staleness.py).
 5. wrk (pinned to CPU 0 where there are 2+ CPUs) replays each workload (bench/workloads.py:
    anonymous, logged-in readers on articles, browsing mixed with writes) against each stack in turn -
-   plain, typical, upstack, plain, ... - for ``--rounds`` rounds; each figure is the median, with
-   the CPU steal of that run (/proc/stat) beside it.
+   plain, typical, sitecache, microcache, upstack, plain, ... - for ``--rounds`` rounds; each figure is the median, with
+   the CPU steal of that run (/proc/stat) beside it. Then bytes on the wire (bench/wire.py).
 6. Limits: a bare Varnish serving the article page's bytes as a static object and upstack's edge
    on that article, interleaved over the rounds, each an edge hit before and after every run; a
    minimal Django view (/healthz) on the same app server. The ladder: edge hit,
-   page-cache hit, warm render, cold render, and plain Django's render.
+   page-cache hit, warm render, cold render, and plain Django's render, with the CPU ms per
+   request of the processes serving each (bench/cpu.py).
 7. With the stack down: the stampede benchmark (its own Redis) and, in full mode, the data-size
    series (one stack per size: 10k, 100k, 1M articles).
 8. Results: bench/results/{bench|quick}-<date>.json, bench/results/latest.json, docs/benchmarks.md
-   (full) or docs/benchmarks-quick.md (quick) - unless the run is invalid (bench/report.py
+   (full) or docs/benchmarks-quick.md (quick) with its chart (bench/chart.py) - unless the run is invalid (bench/report.py
    ``problems``: errors, an unverified limit, a check that did not run or failed); then it exits 1
    and its files go to var/bench/rejected/ (or --out). A quick run then compares its ratios and
    goals with bench/baseline-quick.json and exits 1 when one regressed (bench/README.md).
@@ -36,7 +41,6 @@ import http.server
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -46,18 +50,18 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
+from bench import chart, cpu, peer_report, peers, staleness, wire, workloads, wrk
 from bench import report as reports
-from bench import workloads, wrk
 from bench.forms import csrf_token, form_fields
-from upstack.stack.machine import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MANAGE = [sys.executable, "manage.py"]
 BASELINE = ROOT / "bench" / "baseline-quick.json"
 MODES = {  # articles, seconds per run, connections, freshness writes, stampede rounds, data sizes
-    "quick": {"articles": 2000, "seconds": 5, "connections": 16, "writes": 30, "stampede_rounds": 3, "sizes": []},
+    "quick": {"articles": 2000, "seconds": 5, "connections": 16, "writes": 30, "stampede_rounds": 3, "sizes": [],
+              "staleness_writes": 6},
     "full": {"articles": 20000, "seconds": 20, "connections": 32, "writes": 120, "stampede_rounds": 5,
-             "sizes": [10_000, 100_000, 1_000_000]},
+             "sizes": [10_000, 100_000, 1_000_000], "staleness_writes": 12},
 }
 READERS = 4
 
@@ -82,23 +86,6 @@ def bring_up(articles: int, env: dict, timeout: int) -> tuple[dict, dict, str]:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def start_gunicorn(profile: str, port: int, env: dict, workers: int) -> subprocess.Popen:
-    out = open(ROOT / "var" / "bench" / f"{profile}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "newsroom.wsgi:application", "--bind",
-                             f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "4", "--worker-class",
-                             "gthread"], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": f"newsroom.settings.{profile}"},
-                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    os.killpg(proc.pid, signal.SIGTERM)
-    raise RuntimeError(f"{profile} gunicorn did not start; see var/bench/{profile}.log")
 
 
 # --- sessions: readers and an editor, logged in through each stack -------------------------------
@@ -194,9 +181,10 @@ EDGE_ADDED = {"date", "content-length", "x-varnish", "age", "via", "accept-range
               "connection", "transfer-encoding"}
 
 
-def fetch(url: str) -> tuple[bytes, list[tuple[str, str]]]:
+def fetch(url: str, headers: dict | None = None) -> tuple[bytes, list[tuple[str, str]]]:
     """One GET as wrk sends it (its Host header): the body and the response headers."""
-    with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": wrk.HOST}), timeout=30) as response:
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": wrk.HOST, **(headers or {})}),
+                                timeout=30) as response:
         return response.read(), response.getheaders()
 
 
@@ -209,7 +197,7 @@ def hit_run(url: str, path: str, seconds: int, connections: int) -> dict:
     """A wrk run on one object that must be an edge hit before and after it (``hit``)."""
     x_cache(url, path)  # (re)fill it
     before = x_cache(url, path)
-    result = wrk.run(url, [wrk.get(path)], seconds, connections)
+    result = wrk.run(url, [workloads.view(path)], seconds, connections)  # as a browser: compressed
     after = x_cache(url, path)
     return {**result, "hit": before == after == "HIT", "x_cache": [before, after]}
 
@@ -280,7 +268,6 @@ def measure_stacks(mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
     """Everything measured while the stack and its two peers run; the stack is left as found."""
     was_up = json.loads(sh([*MANAGE, "upstack", "status", "--json"], env=env, check=False) or "{}").get("running")
     log(f"bringing the stack up with {mode['articles']} articles")
-    procs = {}
     try:
         stack_env, status, app = bring_up(mode["articles"], env, timeout=3600)
         edge = status["edge_url"]
@@ -288,78 +275,84 @@ def measure_stacks(mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
         peers_env = {**os.environ, **stack_env, "DATABASE_URL": direct,
                      "REDIS_URL": stack_env["REDIS_URL"].rsplit("/", 1)[0] + "/5"}
         peers_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the peers have no upstack metrics
-        (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
-        targets = {}
-        for profile in ("plain", "typical"):
-            port = free_port()
-            procs[profile] = start_gunicorn(profile, port, peers_env, workers=3)
-            targets[profile] = f"http://127.0.0.1:{port}"
-        targets["upstack"] = edge
-        editor_password = secrets.token_urlsafe(18)
-        site = json.loads(sh([sys.executable, "-m", "bench.site"],
-                             env={**os.environ, **stack_env, "BENCH_EDITOR_PASSWORD": editor_password}))
-        paths = site["paths"]
-        articles = [p for p in paths if p.startswith("/articles/")]
-        # The logged-in workload's readers: distinct accounts, one session each, shared by the stacks.
-        reader_sessions = [workloads.Session(**r) for r in json.loads(sh(
-            [sys.executable, "-m", "bench.readers", "--count", str(workloads.MIN_READERS)],
-            env={**os.environ, **stack_env}))]
-        log("warming each stack and logging readers and an editor in through it")
-        cycles = {}
-        for name, base in targets.items():  # one warm pass each, as a deploy would
-            wrk.run(base, [wrk.get(p) for p in paths], 2, 4)
-            w = writers(base, site, editor_password)
-            cycles[name] = {"anonymous": workloads.anonymous(paths),
-                            "logged_in": workloads.logged_in(articles, reader_sessions),
-                            "mixed_writes": workloads.mixed_writes(paths, w["readers"], w["editor"], w["forms"])}
-            check_writes(base, cycles[name]["mixed_writes"], direct)
-            check_writes(base, cycles[name]["logged_in"], direct)  # the readers' sessions work on each stack
-        pages = {name: fetch(base + articles[0])[0].decode() for name, base in targets.items()}
-        if reports.differing_pages(pages):
-            raise RuntimeError(f"{articles[0]}: the article differs on {reports.differing_pages(pages)} from "
-                               f"{next(iter(pages))}; the stacks must serve the same pages to be compared")
-        log(f"freshness: {mode['writes']} writes through upstack")
-        freshness = json.loads(sh([sys.executable, "-m", "bench.freshness", "--edge", edge, "--app", app,
-                                   "--writes", str(mode["writes"]), "--no-save"],
-                                  env={**os.environ, **stack_env}, check=False, timeout=1800) or "{}")
-        counters = {"plain": wrk.Counters(direct), "typical": wrk.Counters(direct),
-                    "upstack": wrk.Counters(direct, state_dir / "varnish")}
-        results = {w: {s: [] for s in targets} for w in reports.WORKLOADS}
-        for n in range(rounds):
-            for workload in results:
-                for name, base in targets.items():
-                    log(f"round {n + 1}/{rounds}: {workload} on {name}")
-                    results[workload][name].append(wrk.run(base, cycles[name][workload], mode["seconds"],
-                                                           mode["connections"], counters[name]))
-        article = articles[0]
-        wait_for_idle_broker(stack_env["BROKER_URL"])
-        page, headers = fetch(edge + article)
-        log("limits and the ladder")
-        seconds, connections = mode["seconds"], mode["connections"]
-        limits = {**edge_limits(edge, article, page, headers, rounds, seconds, connections),
-                  "django_minimal_view": wrk.run(app, [wrk.get("/healthz")], seconds, connections)}
-        ladder = {"edge hit": wrk.run(edge, [wrk.get(article)], seconds, 4),
-                  "page-cache hit": wrk.run(app, [wrk.get(article)], seconds, 4),
-                  "warm render (page cache bypassed)": wrk.run(app, [wrk.get(article, {"X-Upstack-Fresh": "1"})],
-                                                               seconds, 4),
-                  "cold render (every fragment re-rendered)": wrk.run(app, [wrk.get(site["signed"])], seconds, 4),
-                  "plain Django render": wrk.run(targets["plain"], [wrk.get(article)], seconds, 4)}
-        log("logged-in views: each per-reader request alone against the app server")
-        fragments = json.loads(sh([sys.executable, "-m", "bench.fragments", "--edge", edge, "--app", app, "--json",
-                                   "--seconds", str(seconds)], env={**os.environ, **stack_env}, check=False) or "{}")
-        return {"results": results, "limits": limits, "ladder": ladder, "freshness": freshness, "fragments": fragments}
+        with peers.start(peers_env) as started:
+            return measure_all({**started, "upstack": edge}, mode, rounds, stack_env, app, direct, state_dir)
     finally:
-        for proc in procs.values():
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(30)
         if not was_up:  # leave the machine as we found it
             sh([*MANAGE, "upstack", "down"], env=env, check=False)
 
 
+def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: str, direct: str,
+                state_dir: Path) -> dict:
+    """The runs, limits, ladder, freshness and staleness, with every stack up (``targets``)."""
+    edge = targets["upstack"]
+    editor_password = secrets.token_urlsafe(18)
+    site = json.loads(sh([sys.executable, "-m", "bench.site"],
+                         env={**os.environ, **stack_env, "BENCH_EDITOR_PASSWORD": editor_password}))
+    paths = site["paths"]
+    articles = [p for p in paths if p.startswith("/articles/")]
+    # The logged-in workload's readers: distinct accounts, one session each, shared by the stacks.
+    reader_sessions = [workloads.Session(**r) for r in json.loads(sh(
+        [sys.executable, "-m", "bench.readers", "--count", str(workloads.MIN_READERS)],
+        env={**os.environ, **stack_env}))]
+    log("warming each stack and logging readers and an editor in through it")
+    cycles, probers = {}, {}
+    for name, base in targets.items():  # one warm pass each, as a deploy would
+        wrk.run(base, [wrk.get(p) for p in paths], 2, 4)
+        w = writers(base, site, editor_password)
+        cycles[name] = {"anonymous": workloads.anonymous(paths),
+                        "logged_in": workloads.logged_in(articles, reader_sessions),
+                        "mixed_writes": workloads.mixed_writes(paths, w["readers"], w["editor"], w["forms"])}
+        check_writes(base, cycles[name]["mixed_writes"], direct)
+        check_writes(base, cycles[name]["logged_in"], direct)  # the readers' sessions work on each stack
+        probers[name] = w["readers"][-1]
+    pages = {name: fetch(base + articles[0])[0].decode() for name, base in targets.items()}
+    if reports.differing_pages(pages):
+        raise RuntimeError(f"{articles[0]}: the article differs on {reports.differing_pages(pages)} from "
+                           f"{next(iter(pages))}; the stacks must serve the same pages to be compared")
+    log(f"freshness: {mode['writes']} writes through upstack")
+    freshness = json.loads(sh([sys.executable, "-m", "bench.freshness", "--edge", edge, "--app", app,
+                               "--writes", str(mode["writes"]), "--no-save"],
+                              env={**os.environ, **stack_env}, check=False, timeout=1800) or "{}")
+    log(f"staleness: {mode['staleness_writes']} comments through each stack, read until they show")
+    staleness_figures = staleness.probe(
+        targets, {name: articles[n::len(targets)] for n, name in enumerate(targets)}, probers,
+        {name: peers.TTL.get(name, staleness.DEFAULT_AGE) for name in targets}, mode["staleness_writes"], 1.0)
+    counters = {name: wrk.Counters(direct, state_dir / "varnish" if name == "upstack" else None)
+                for name in targets}
+    results = {w: {s: [] for s in targets} for w in reports.WORKLOADS}
+    for n in range(rounds):
+        for workload in results:
+            for name, base in targets.items():
+                log(f"round {n + 1}/{rounds}: {workload} on {name}")
+                results[workload][name].append(wrk.run(base, cycles[name][workload], mode["seconds"],
+                                                       mode["connections"], counters[name]))
+    article = articles[0]
+    wait_for_idle_broker(stack_env["BROKER_URL"])
+    log("bytes on the wire")
+    on_the_wire = wire.measure(targets, [path for _, path, _, _ in cycles["upstack"]["anonymous"]])
+    page, headers = fetch(edge + article, workloads.BROWSER)  # the stored, compressed page and its headers
+    log("limits and the ladder")
+    seconds, connections = mode["seconds"], mode["connections"]
+    limits = {**edge_limits(edge, article, page, headers, rounds, seconds, connections),
+              "django_minimal_view": wrk.run(app, [wrk.get("/healthz")], seconds, connections)}
+    ladder = {name: wrk.run(url, [request], seconds, 4, cpu.Serving(url)) for name, url, request in (
+        ("edge hit", edge, workloads.view(article)), ("page-cache hit", app, wrk.get(article)),
+        ("warm render (page cache bypassed)", app, wrk.get(article, {"X-Upstack-Fresh": "1"})),
+        ("cold render (every fragment re-rendered)", app, wrk.get(site["signed"])),
+        ("plain Django render", targets["plain"], wrk.get(article)))}
+    log("logged-in views: each per-reader request alone against the app server")
+    fragments = json.loads(sh([sys.executable, "-m", "bench.fragments", "--edge", edge, "--app", app, "--json",
+                               "--seconds", str(seconds)], env={**os.environ, **stack_env}, check=False) or "{}")
+    return {"results": results, "limits": limits, "ladder": ladder, "freshness": freshness,
+            "staleness": staleness_figures, "wire": on_the_wire, "fragments": fragments}
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="upstack vs plain Django vs a typical template, side by side")
+    parser = argparse.ArgumentParser(description="upstack vs plain Django, a typical template, Django's per-site cache "
+                                     "and nginx micro-caching, side by side")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--quick", action="store_true", help="small data, short runs (CI-sized, under 5 minutes)")
+    which.add_argument("--quick", action="store_true", help="small data, short runs (CI-sized, about 10 minutes)")
     which.add_argument("--full", action="store_true", help="the full benchmark, with the data-size series")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per figure (default 3)")
     parser.add_argument("--out", type=Path, default=None,
@@ -393,7 +386,7 @@ def main(argv=None) -> int:
             "seconds_per_run": mode["seconds"], "rounds": args.rounds, "connections": mode["connections"],
             "cpus": os.cpu_count(), "pinned": bool(wrk.pinned())}
     full = reports.summarize(meta, measured["results"], measured["limits"], measured["ladder"], stampede,
-                             measured["freshness"], sizes)
+                             measured["freshness"], sizes, measured["staleness"], measured["wire"])
     full["fragments"] = measured["fragments"]
     summary = reports.latest(full)
     invalid = reports.problems(full)
@@ -408,6 +401,8 @@ def main(argv=None) -> int:
     (results_dir / f"{'quick' if args.quick else 'bench'}-{full['date']}.json").write_text(json.dumps(full, indent=2) + "\n")
     (results_dir / "latest.json").write_text(json.dumps(summary, indent=2) + "\n")
     docs.write_text(reports.markdown(full))
+    if peer_report.present(full):  # the chart docs/benchmarks*.md shows beside its tables
+        chart.write(full, docs.with_suffix(".png"))
     print(reports.markdown(full))
     if invalid:
         log(f"the run is invalid ({len(invalid)} problems above): not published; its files are in {results_dir}")

@@ -8,7 +8,8 @@
 - ``mixed_writes``: per 100 requests, 80 anonymous views, 15 logged-in views, 2 comments, 2 likes
   and 1 editor saving an article in the admin, spread through the cycle.
 
-A reader or editor is a ``Session``: the cookie header of a logged-in session and its CSRF token.
+Every page view sends ``Accept-Encoding`` as browsers do (``BROWSER``): a stack that compresses
+is measured sending what it would send a browser. A reader or editor is a ``Session``: the cookie header of a logged-in session and its CSRF token.
 The same seed gives the same cycle for every stack, so the stacks replay identical traffic.
 """
 
@@ -25,6 +26,7 @@ LOGGED_IN_CYCLE = 1000  # long enough for each of the readers to read several ar
 MIN_READERS = 200
 LOGGED_IN_WRITES = {"like": 2, "comment": 1}  # per 100 logged-in views
 MIX = {"anonymous": 80, "logged_in": 15, "comment": 2, "like": 2, "editor_save": 1}  # per 100 requests
+BROWSER = {"Accept-Encoding": "gzip, deflate, br, zstd"}  # what Chrome and Firefox send
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,13 @@ def zipf_views(paths: list[str], count: int = CYCLE, seed: int = 1) -> list[str]
     return random.Random(seed).choices(paths, weights=weights, k=count)
 
 
+def view(path: str, headers: dict | None = None) -> Request:
+    """A page view as a browser sends it."""
+    return get(path, {**BROWSER, **(headers or {})})
+
+
 def anonymous(paths: list[str]) -> list[Request]:
-    return [get(p) for p in zipf_views(paths)]
+    return [view(p) for p in zipf_views(paths)]
 
 
 def logged_in(paths: list[str], readers: list[Session], min_readers: int = MIN_READERS, seed: int = 1) -> list[Request]:
@@ -62,7 +69,7 @@ def logged_in(paths: list[str], readers: list[Session], min_readers: int = MIN_R
     cycle = []
     for i, path in enumerate(views):
         reader = readers[i % len(readers)]
-        cycle.append(get(path, {"Cookie": reader.cookie}))
+        cycle.append(view(path, {"Cookie": reader.cookie}))
         kind = next(writes)
         if kind == "like":
             cycle.append(post(path + "like/", urlencode({"csrfmiddlewaretoken": reader.csrf}), {"Cookie": reader.cookie}))
@@ -86,9 +93,9 @@ def mixed_writes(paths: list[str], readers: list[Session], editor: Session, form
     for i, kind in enumerate(kinds):
         reader = readers[i % len(readers)]
         if kind == "anonymous":
-            cycle.append(get(next(views)))
+            cycle.append(view(next(views)))
         elif kind == "logged_in":
-            cycle.append(get(next(views), {"Cookie": reader.cookie}))
+            cycle.append(view(next(views), {"Cookie": reader.cookie}))
         elif kind == "comment":
             body = urlencode({"body": f"A thought from the benchmark ({i}).", "csrfmiddlewaretoken": reader.csrf})
             cycle.append(post(rng.choice(articles) + "comments/", body, {"Cookie": reader.cookie}))

@@ -113,6 +113,8 @@ def run(url: str, requests: list[Request], seconds: int, connections: int, count
             extra["queries_per_request"] = round((now["statements"] - counted["statements"] - 1) / done, 2)
         if "backend_req" in now:  # measured at an edge only; without one there is nothing to count
             extra["backend_requests_per_view"] = round((now["backend_req"] - counted["backend_req"]) / done, 3)
+        if "cpu_s" in now:  # the serving processes' CPU (bench/cpu.py)
+            extra["cpu_ms_per_request"] = round(1000 * (now["cpu_s"] - counted["cpu_s"]) / done, 3)
     return {**extra, **figures(data, seconds), "loadgen_cpu_pct": round(100 * cpu / seconds, 1),
             "steal_pct": round(100 * (after[0] - before[0]) / max(1, after[1] - before[1]), 2)}
 

@@ -55,9 +55,19 @@ class Tag(models.Model):
         return reverse("news:tag", args=[self.slug])
 
 
+def end_of_minute(moment):
+    """The last instant of ``moment``'s minute."""
+    return moment.replace(second=59, microsecond=999999)
+
+
 class ArticleQuerySet(models.QuerySet):
     def published(self):
-        return self.filter(status=Article.Status.PUBLISHED, published_at__lte=timezone.now())
+        """Published, as of the end of the current minute: the query's parameters then stay the same
+        for a minute, so the query cache (cachalot keys on the SQL and its parameters) can answer
+        it - with ``now()`` to the microsecond every render missed it and ran the listing queries
+        (docs/benchmarks.md, render profiles). An article scheduled for later in the minute shows
+        up to a minute early."""
+        return self.filter(status=Article.Status.PUBLISHED, published_at__lte=end_of_minute(timezone.now()))
 
     def for_listing(self):
         """What a teaser needs and nothing more: without the body, a body edit leaves every list

@@ -220,3 +220,56 @@ def test_the_committed_baseline_is_strict_and_names_real_goals():
     assert baseline["tolerance"] <= 0.25 and all(t <= 0.5 for t in baseline.get("tolerances", {}).values())
     assert set(baseline["ratios"]) == set(report.flat_ratios(report.latest(summary())))
     assert baseline["goals_met"] and set(baseline["goals_met"]) <= {g["id"] for g in summary()["goals"]}
+
+
+def stale(p99_ms=40.0, after_1s=0, horizon=0):
+    return {"writes": 6, "reads": 100, "lag_ms_p50": p99_ms / 2, "lag_ms_p99": p99_ms, "lag_ms_max": p99_ms,
+            "stale_read_share": 0.01, "stale_reads_after_1s": after_1s, "stale_at_horizon": horizon}
+
+
+def with_peers(upstack_anon=1000, upstack_mixed=500, mixed_p99=5.0, staleness=None):
+    results = measured(upstack_rps=(upstack_anon,) * 3)
+    results["mixed_writes"]["upstack"] = [run(upstack_mixed, mixed_p99)] * 3
+    for workload, stacks in results.items():
+        stacks["sitecache"] = [run(1000 if workload == "anonymous" else 300, 20)] * 3
+        stacks["microcache"] = [run(900 if workload == "anonymous" else 250, 30)] * 3
+    staleness = staleness or {"plain": stale(0), "typical": stale(0), "sitecache": stale(58000, 200),
+                              "microcache": stale(5000, 40), "upstack": stale()}
+    return report.summarize(META, results, LIMITS, {"edge hit": run(2000)}, STAMPEDE, FRESH, [], staleness)
+
+
+def test_the_peer_goals_are_judged_against_the_faster_peer_and_staleness():
+    full = with_peers()
+    assert met(full)["peers_anonymous"] and met(full)["peers_mixed"]
+    assert full["ratios"]["anonymous"]["ratio_vs_sitecache"] == 1.0
+    assert not report.problems(full)
+    assert "## Staleness after writes, every stack" in report.markdown(full)
+    assert "| sitecache | 29000.0 | 58000 |" in report.markdown(full)
+
+
+@pytest.mark.parametrize("change, goal", [
+    ({"upstack_anon": 850}, "peers_anonymous"),  # below 0.9x sitecache's 1000
+    ({"staleness": {"plain": stale(0), "typical": stale(0), "sitecache": stale(0), "microcache": stale(0),
+                    "upstack": stale(1500)}}, "peers_anonymous"),
+    ({"upstack_mixed": 290}, "peers_mixed"),  # behind sitecache's 300
+    ({"mixed_p99": 25.0}, "peers_mixed"),  # p99 behind sitecache's 20 ms
+    ({"staleness": {"plain": stale(0), "typical": stale(0), "sitecache": stale(0), "microcache": stale(0),
+                    "upstack": stale(after_1s=1)}}, "peers_mixed"),
+])
+def test_a_peer_goal_missed_is_said(change, goal):
+    assert not met(with_peers(**change))[goal]
+
+
+def test_a_stack_the_staleness_probe_missed_invalidates_the_run():
+    full = with_peers(staleness={"plain": stale(0), "typical": stale(0), "sitecache": stale(0),
+                                 "upstack": stale()})
+    assert "staleness: microcache: not probed" in report.problems(full)
+
+
+@pytest.mark.parametrize("share, not_modified, ok", [(0.2, 1.0, True), (0.35, 1.0, False), (0.2, 0.98, False)])
+def test_the_wire_goal_needs_compression_and_304s(share, not_modified, ok):
+    wire = {s: {"bytes_per_view_compressed": 2000, "bytes_per_view_uncompressed": 10000, "compressed_share": share,
+                "revalidated_304_share": not_modified, "pages": 10, "views": 300} for s in ("typical", "upstack")}
+    full = report.summarize(META, measured(), LIMITS, {"edge hit": run(2000)}, STAMPEDE, FRESH, [], None, wire)
+    assert met(full)["wire"] is ok
+    assert "## Bytes on the wire" in report.markdown(full)

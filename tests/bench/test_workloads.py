@@ -66,3 +66,10 @@ def test_the_mixed_cycle_has_the_documented_proportions_and_valid_writes():
             reader = next(r for r in READERS if r.cookie == headers["Cookie"])
             assert form["csrfmiddlewaretoken"] == [reader.csrf]
             assert path.startswith("/articles/")
+
+
+def test_every_page_view_accepts_compression_as_browsers_do():
+    cycles = [workloads.anonymous(PATHS), workloads.logged_in(PATHS, READERS, min_readers=1),
+              workloads.mixed_writes(PATHS, READERS, EDITOR, FORMS)]
+    views = [headers for cycle in cycles for method, _, headers, _ in cycle if method == "GET"]
+    assert views and all(h["Accept-Encoding"] == workloads.BROWSER["Accept-Encoding"] for h in views)

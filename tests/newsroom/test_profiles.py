@@ -110,7 +110,8 @@ def test_plain_and_typical_have_no_upstack_middleware(tmp_path):
             "print(json.dumps([s.MIDDLEWARE, sorted({c['BACKEND'] for c in s.CACHES.values()}), "
             "s.DATABASES['default']['CONN_MAX_AGE'], s.SESSION_ENGINE]))")
     for profile, cache, age in (("plain", "django.core.cache.backends.dummy.DummyCache", 0),
-                                ("typical", "django.core.cache.backends.redis.RedisCache", 600)):
+                                ("typical", "django.core.cache.backends.redis.RedisCache", 600),
+                                ("sitecache", "django.core.cache.backends.redis.RedisCache", 600)):
         result = run(f"newsroom.settings.{profile}", code, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0")
         assert result.returncode == 0, result.stderr
         middleware, backends, conn_age, sessions = json.loads(result.stdout)
@@ -127,3 +128,16 @@ def test_without_a_shared_cache_nothing_per_worker_can_go_stale(tmp_path):
     shared = run("newsroom.settings.dev", code, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0")
     assert json.loads(alone.stdout) == ["django.contrib.sessions.backends.db", False]
     assert json.loads(shared.stdout) == ["django.contrib.sessions.backends.cached_db", True]
+
+
+def test_sitecache_is_typical_with_djangos_per_site_cache_around_everything(tmp_path):
+    code = ("import django, json; django.setup(); from django.conf import settings as s; "
+            "print(json.dumps([s.MIDDLEWARE, s.CACHE_MIDDLEWARE_SECONDS, s.CACHE_MIDDLEWARE_ALIAS, "
+            "sorted({c['KEY_PREFIX'] for c in s.CACHES.values()})]))")
+    result = run("newsroom.settings.sitecache", code, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0")
+    assert result.returncode == 0, result.stderr
+    middleware, seconds, alias, prefixes = json.loads(result.stdout)
+    assert middleware[0] == "django.middleware.cache.UpdateCacheMiddleware"
+    assert middleware[-1] == "django.middleware.cache.FetchFromCacheMiddleware"
+    assert seconds == 60 and alias == "pages"
+    assert all(p.startswith("sitecache-") for p in prefixes)  # never typical's keys in the shared Redis

@@ -203,7 +203,9 @@ def _m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs)
         row = rows.get(owner, {})
         for concrete in chain(owner_model):
             label = label_of(concrete)
-            found |= {*keys.instance_keys(label, owner), keys.any_key(label)}
+            # Not the owner's instance keys: a page shows its relations only through a query of them,
+            # which recorded the ~field key below (news.article~tags@id=42), or a list scoped on them.
+            found.add(keys.any_key(label))
             scoping = column_scopes(concrete)
             values = {field: row.get(att) for field, att in scoping.items() if att in row}
             if name in local_fields(concrete) or concrete is owner_model._meta.concrete_model:

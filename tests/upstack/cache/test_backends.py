@@ -298,3 +298,28 @@ def test_hooks_report_hits_misses_and_time_once_per_outer_call(redis_server):
     assert [(e.operation, e.hits, e.misses) for e in events] == [
         ("set", 0, 0), ("get", 1, 0), ("get", 0, 1), ("get_many", 1, 2), ("get_or_set", 0, 0)]
     assert all(e.namespace == "hooked" and e.seconds > 0 and not e.error for e in events)
+
+
+@pytest.mark.servers
+def test_redis_operations_share_one_client_per_pool(redis_server, monkeypatch):
+    """redis-py builds its callback table in every constructor; one client per pool serves all calls."""
+    import redis
+
+    made = []
+    original = redis.Redis.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "__init__", counting)
+    cache = build("redis", redis_server.url)
+    for n in range(20):
+        cache.set(f"reuse{n}", n)
+        assert cache.get(f"reuse{n}") == n
+    assert len(made) == 1
+    django_cache = DjangoRedis(redis_server.url, {})  # the deliberately different baseline: one per call
+    django_cache.set("reuse", 1)
+    django_cache.get("reuse")
+    assert len(made) == 3
+    django_cache._cache.get_client().connection_pool.disconnect()

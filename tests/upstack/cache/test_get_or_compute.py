@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.cache import caches
 
-from upstack.cache import api, caches_setting, get_or_compute
+from upstack.cache import api, caches_setting, get_or_compute, hooks
 from upstack.cache.stampede import jittered, should_recompute_early
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -218,3 +218,19 @@ def test_late_readers_do_not_recompute_a_value_just_stored(cache_url):
         for t in threads:
             t.join(20)
         assert compute.calls == 1, f"round {round_}: {compute.calls} computations"
+
+
+def test_a_forced_recompute_makes_one_cache_call(cache_url):
+    events = []
+    listener = events.append
+    hooks.subscribe(listener)
+    try:
+        get_or_compute("forced", Compute(), 60, force=True)
+        forced = [e.operation for e in events]
+        events.clear()
+        get_or_compute("unforced", Compute(), 60)  # a cold key the ordinary way: read, lock, store, unlock
+        ordinary = [e.operation for e in events]
+    finally:
+        hooks.unsubscribe(listener)
+    assert forced == ["set"] and len(ordinary) > 1
+    assert caches["data"].get("forced")[0] == "new"

@@ -58,6 +58,9 @@ class Backend:
                     body = f"FRAGMENT-cookie={self.headers.get('Cookie')}".encode()
                 elif self.path == "/fragment":
                     body = b"FRAGMENT"
+                elif self.path.startswith("/big"):  # a page's worth of HTML (tests/upstack/edge/test_wire.py)
+                    body = ("<html>" + "".join(f'<p class="teaser"><a href="/articles/{n}/">Article {n}</a> '
+                                               f"v{outer.version}</p>" for n in range(400)) + "</html>").encode()
                 else:
                     body = f"<html>page {self.path} v{outer.version} cookie={self.headers.get('Cookie')}</html>".encode()
                 self.send_response(200)

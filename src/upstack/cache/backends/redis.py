@@ -3,15 +3,35 @@
 ``BACKEND: "upstack.cache.backends.redis.RedisCache"``. OPTIONS: ``socket_timeout`` and
 ``socket_connect_timeout`` (seconds, default ``UPSTACK["CACHE_TIMEOUT"]``), ``BREAKER_COOLDOWN``
 (seconds, default 5), ``NAMESPACE``, ``FLUSH_ON_RECOVERY``; anything else goes to redis-py's pool.
+
+One ``redis.Redis`` per connection pool serves every operation (``OnePerPool``): Django's client
+makes a new one per operation, and redis-py fills a case-insensitive table of ~250 response
+callbacks in each constructor - in the render profiles (docs/benchmarks.md) that was the largest
+single cost of a fragment cache hit. A ``redis.Redis`` over a pool is safe to share between threads.
 """
 
 from __future__ import annotations
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.utils.functional import cached_property
 from redis import exceptions as redis_errors
 
 from ... import conf
 from .base import UpstackCacheMixin, install
+
+
+class OnePerPool:
+    """Stands in for ``redis.Redis`` in Django's client (its ``_client``): the same instance for the
+    same pool, instead of a new one per operation. Django's client class and methods stay as they are."""
+
+    def __init__(self, factory):
+        self.factory, self.made = factory, {}
+
+    def __call__(self, connection_pool):
+        client = self.made.get(id(connection_pool))
+        if client is None:
+            client = self.made.setdefault(id(connection_pool), self.factory(connection_pool=connection_pool))
+        return client
 
 
 @install
@@ -19,6 +39,12 @@ class RedisCache(UpstackCacheMixin, DjangoRedisCache):
     # Unreachable: refused, timed out, reset, closed (redis-py wraps socket errors in these two).
     connection_errors = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
     breaker_kind = "redis"
+
+    @cached_property
+    def _cache(self):
+        client = self._class(self._servers, **self._options)
+        client._client = OnePerPool(client._client)
+        return client
 
     def _server_options(self, options):
         timeout = conf.get("CACHE_TIMEOUT")

@@ -263,6 +263,9 @@ sub vcl_recv {
     if (req.http.Cookie ~ "(^|; ){{ session_cookie }}=") {
         set req.http.X-Upstack-Cookie = req.http.Cookie;
         set req.http.Surrogate-Capability = "varnish=ESI/1.0";
+        # The page's validators do not cover its per-user fragments: never a 304 for this variant.
+        unset req.http.If-None-Match;
+        unset req.http.If-Modified-Since;
     } else {
         unset req.http.Surrogate-Capability;
     }
@@ -305,9 +308,21 @@ sub vcl_backend_response {
     }
     # Every object also carries its URL's key, so a URL purge reaches all its variants.
     set beresp.http.xkey = beresp.http.xkey + " url:" + bereq.http.host + regsuball(bereq.url, "[ ,]", "+");
-    # Edge Side Includes in HTML.
+    # Edge Side Includes in HTML, and gzip once per object (Varnish's gzip_level, 6 by default): the
+    # stored copy is compressed, gzip clients get it as is, others get it unzipped on delivery
+    # (docs/edge.md, "Bytes on the wire").
     if (beresp.http.Content-Type ~ "text/html") {
         set beresp.do_esi = true;
+        set beresp.do_gzip = true;
+    }
+    # Validators for a shared page that has none, set once per fetch: a browser revalidating an
+    # unchanged page gets a 304 from the edge; after a purge the refetched object has new ones.
+    if (beresp.http.Content-Type ~ "text/html" && beresp.ttl > 0s && !beresp.http.Set-Cookie
+            && beresp.http.Cache-Control !~ "(private|no-store|no-cache)" && !beresp.http.ETag) {
+        set beresp.http.ETag = {"""} + bereq.xid + "-" + std.time2integer(now, 0) + {"""};
+        if (!beresp.http.Last-Modified) {
+            set beresp.http.Last-Modified = now;
+        }
     }
     # No return: Varnish's built-in rules follow, so responses that set cookies, say private or
     # no-store, or have no TTL are never shared.
