@@ -11,8 +11,9 @@ from django.urls import path, re_path
 from django.views.static import serve
 
 from . import conf
+from .edge import contract
 from .edge.esi import fragment_view
-from .edge.personal import reader_view
+from .edge.personal import READER_PATH, reader_view
 from .health import live_view, ready_view
 from .metrics import exporter
 
@@ -26,10 +27,10 @@ def media_patterns(serve_media: bool, media_url: str, media_root) -> list:
 
 
 urlpatterns = [
-    path("healthz", live_view, name="upstack-live"),
-    path("readyz", ready_view, name="upstack-ready"),
-    path("_esi/reader/", reader_view, name="upstack-esi-reader"),
-    path("_esi/<slug:name>/", fragment_view, name="upstack-esi"),
+    path(contract.HEALTH_PATH.lstrip("/"), live_view, name="upstack-live"),
+    path(contract.READY_PATH.lstrip("/"), ready_view, name="upstack-ready"),
+    path(READER_PATH.lstrip("/"), reader_view, name="upstack-esi-reader"),
+    path(contract.ESI_PREFIX.lstrip("/") + "<slug:name>/", fragment_view, name="upstack-esi"),
     *media_patterns(conf.get("SERVE_MEDIA"), settings.MEDIA_URL, settings.MEDIA_ROOT),
 ]
 if exporter():

@@ -11,6 +11,8 @@ import http.client
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from ..edge import contract
+
 
 def _request(edge: str, method: str, path: str, outsider: bool = False, headers: dict | None = None,
              host: str | None = None):
@@ -80,20 +82,20 @@ def error_pages(edge: str, host: str):
 
 
 def health_behind_the_proxy(edge: str, host: str):
-    status, _, body = _request(edge, "GET", "/healthz", host=host)
-    return status == 200, f"GET /healthz with Host {host}: {status}", \
-        "Add the public host to ALLOWED_HOSTS and exempt /healthz from the HTTPS redirect."
+    status, _, body = _request(edge, "GET", contract.HEALTH_PATH, host=host)
+    return status == 200, f"GET {contract.HEALTH_PATH} with Host {host}: {status}", \
+        f"Add the public host to ALLOWED_HOSTS and exempt {contract.HEALTH_PATH} from the HTTPS redirect."
 
 
 def metrics_not_public(edge: str, host: str):
     """/metrics must be refused (403 or 404) to an outsider while the app is up: a 503 from a dead
     app, or any answer carrying metrics, proves nothing or the opposite."""
-    health = _request(edge, "GET", "/healthz", host=host)[0]
+    health = _request(edge, "GET", contract.HEALTH_PATH, host=host)[0]
     status, _, body = _request(edge, "GET", "/metrics", outsider=True, host=host)
     exposed = b"# TYPE " in body or b"# HELP " in body
     ok = health == 200 and status in (403, 404) and not exposed
     return ok, f"GET /metrics from an outsider: {status}{', metrics in the body' if exposed else ''} " \
-               f"(/healthz {health})", \
+               f"({contract.HEALTH_PATH} {health})", \
         "Serve /metrics only to internal addresses or with UPSTACK METRICS_TOKEN; the app must be up to tell."
 
 

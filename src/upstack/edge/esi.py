@@ -29,8 +29,9 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from .. import conf
+from .contract import ESI_PREFIX
 
-PREFIX = "/_esi/"
+PREFIX = ESI_PREFIX
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ import hashlib
 from django.conf import settings
 
 from .. import conf
+from .contract import FRESH_COOKIE
 
-COOKIE = "upstack_fresh"
+COOKIE = FRESH_COOKIE
 ENV = "UPSTACK_FRESH_SECRET"
 
 

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
+from ..edge.contract import READY_PATH
+
 GOALS = {"cached_5xx": 0, "lost_writes": 0, "phantom_writes": 0, "recovery_s": 5.0}
 BEFORE, OUTAGE, AFTER = 1.5, 4.0, 2.0  # seconds of traffic before, during and after each fault
 RECOVERY_LIMIT = 60.0
@@ -144,7 +146,7 @@ def _writer(client: Client, article: str, token: str, prefix: str, tally: Tally,
 def _recovered(edge: str, n: int) -> bool:
     client = Client(edge)
     try:
-        return client.request("GET", "/readyz", timeout=3)[0] == 200 and \
+        return client.request("GET", READY_PATH, timeout=3)[0] == 200 and \
             client.request("GET", f"/search/?q=recovery{n}", timeout=3)[0] == 200
     except (OSError, http.client.HTTPException):
         return False

@@ -22,7 +22,7 @@ from django.urls import NoReverseMatch
 
 from .. import conf
 from ..cache.bypass import fresh_render_requested
-from ..edge import fresh, purge
+from ..edge import contract, fresh, purge
 from ..edge import keys as surrogate
 from ..edge.esi import edge_processes_esi
 from ..errors import bad_request_response
@@ -47,7 +47,7 @@ class UpstackPageMiddleware:
         if problem:
             return bad_request_response(request, problem)
         eligible = policy.request_cacheable(request.method, request.COOKIES, settings.SESSION_COOKIE_NAME) and \
-            not request.path.startswith((*conf.get("PASS_PATHS"), "/_esi/", "/healthz", "/readyz"))
+            not request.path.startswith((*conf.get("PASS_PATHS"), *contract.NOT_PAGES))
         # A reader who just wrote sees fresh pages even before the purge lands: the edge checked their
         # signed cookie (upstack.edge.fresh) and says so; nobody else may.
         own_write = request.META.get("HTTP_X_UPSTACK_FRESH") == "1" and is_internal(request.META.get("REMOTE_ADDR", ""))

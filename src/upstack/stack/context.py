@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..edge import contract
+
 
 @dataclass(frozen=True)
 class Resources:
@@ -31,8 +33,10 @@ class StackContext:
     celery_app: str  # "module:attribute" (UPSTACK["CELERY_APP"], default "<project>.celery:app")
     session_cookie_name: str = "sessionid"
     csrf_cookie_name: str = "csrftoken"
-    health_path: str = "/healthz"  # liveness: the process answers (load balancers)
-    ready_path: str = "/readyz"  # readiness: it can serve pages, database included (the edge's probe)
+    health_path: str = contract.HEALTH_PATH  # liveness: the process answers (load balancers)
+    ready_path: str = contract.READY_PATH  # readiness: it can serve pages, database included (the edge's probe)
+    esi_prefix: str = contract.ESI_PREFIX
+    fresh_cookie: str = contract.FRESH_COOKIE
     python: str = "python3"  # interpreter of the project's virtualenv (absolute path for local)
     # Loopback ports of each service (local target); other targets use the standard ports.
     ports: dict[str, int] = field(default_factory=dict)

@@ -108,6 +108,7 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
         "project": ctx.project, "target": target, "ctx": ctx, "sizing": sizing, "ports": port,
         "state_dir": state, "base_dir": ctx.base_dir, "memory_human": human(sizing.memory),
         "health_path": ctx.health_path, "ready_path": ctx.ready_path, "health_host": ctx.server_name,
+        "esi_prefix": ctx.esi_prefix, "fresh_cookie": ctx.fresh_cookie,
         "server_name": ctx.server_name, "load_balancers": vcl_acl(ctx.load_balancers), "fresh_window": ctx.fresh_window,
         "forwarded_allow_ips": ",".join(ctx.internal_networks),
         "session_cookie": ctx.session_cookie_name, "csrf_cookie": ctx.csrf_cookie_name,

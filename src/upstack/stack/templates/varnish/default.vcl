@@ -205,7 +205,7 @@ sub vcl_recv {
     if (req.http.Cookie) {
         set req.http.Cookie = ";" + req.http.Cookie;
         set req.http.Cookie = regsuball(req.http.Cookie, "; +", ";");
-        set req.http.Cookie = regsuball(req.http.Cookie, ";({{ session_cookie }}|{{ csrf_cookie }}|upstack_fresh)=", "; \1=");
+        set req.http.Cookie = regsuball(req.http.Cookie, ";({{ session_cookie }}|{{ csrf_cookie }}|{{ fresh_cookie }})=", "; \1=");
         set req.http.Cookie = regsuball(req.http.Cookie, ";[^ ][^;]*", "");
         set req.http.Cookie = regsuball(req.http.Cookie, "^[; ]+|[; ]+$", "");
         if (req.http.Cookie == "") {
@@ -217,9 +217,9 @@ sub vcl_recv {
     # "<expiry>.<mac>": the mac binds it to the writer's session cookie and to an expiry at most
     # {{ fresh_window }} s ahead, with a secret the edge and Django share (UPSTACK_FRESH_SECRET,
     # upstack.edge.fresh). A forged, replayed or expired one is ignored: an edge hit as usual.
-    if (req.esi_level == 0 && req.restarts == 0 && req.http.Cookie ~ "(^|; )upstack_fresh=[0-9]+\.[0-9]+-[0-9]+(;|$)"
+    if (req.esi_level == 0 && req.restarts == 0 && req.http.Cookie ~ "(^|; ){{ fresh_cookie }}=[0-9]+\.[0-9]+-[0-9]+(;|$)"
             && req.http.Cookie ~ "(^|; ){{ session_cookie }}=[^;]" && std.getenv("UPSTACK_FRESH_SECRET") != "") {
-        set req.http.X-Upstack-Token = regsub(req.http.Cookie, "^(.*; )?upstack_fresh=([^;]*).*$", "\2");
+        set req.http.X-Upstack-Token = regsub(req.http.Cookie, "^(.*; )?{{ fresh_cookie }}=([^;]*).*$", "\2");
         set req.http.X-Upstack-Expiry = regsub(req.http.X-Upstack-Token, "\..*$", "");
         set req.http.X-Upstack-Signed = std.getenv("UPSTACK_FRESH_SECRET") + "|"
             + regsub(req.http.Cookie, "^(.*; )?{{ session_cookie }}=([^;]*).*$", "\2") + "|" + req.http.X-Upstack-Expiry;
@@ -236,7 +236,7 @@ sub vcl_recv {
     }
     # Per-user fragments (ESI includes): an include runs with its page's request, whose cookies were
     # set aside below; with a session they are personal (pass), without one they are shared.
-    if (req.http.X-Upstack-Path ~ "^/_esi/") {
+    if (req.http.X-Upstack-Path ~ "^{{ esi_prefix }}") {
         if (req.esi_level > 0 && req.http.X-Upstack-Cookie) {
             set req.http.Cookie = req.http.X-Upstack-Cookie;
         }
