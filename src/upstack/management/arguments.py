@@ -20,7 +20,7 @@ SERVICES = (*CORE, *OPTIONAL)
 BACKUP_ACTIONS = ("create", "verify", "list")
 # Subcommands (space-separated paths) that report something: each has --json with a stable schema.
 REPORTING = ("info", "up", "status", "cache stats", "tasks stats", "top", "report views", "backup", "check", "warm",
-             "release", "loadtest", "lock", "unlock", "logs")
+             "release", "rollback", "releases", "loadtest", "lock", "unlock", "logs")
 
 
 class CommaChoices:
@@ -143,6 +143,13 @@ def add_arguments(parser) -> None:
     release.add_argument("--backup", action="store_true", help="Take a backup before migrating.")
     release.add_argument("--warm", type=int, default=100, metavar="N", help="Warm the N top URLs (0: skip).")
     _json(release)
+
+    rollback = sub.add_parser("rollback", help="Return to the release before the live one: its VCL, a graceful "
+                                               "app reload and worker restart. Refused, naming each blocker, when a "
+                                               "migration was applied since or the code is not that release's. "
+                                               "Takes the deploy lock.")
+    _json(rollback)
+    _json(sub.add_parser("releases", help="What each release deployed: git revision, migrations, VCL, time."))
 
     load = sub.add_parser("loadtest", help="Run one Locust scenario headless and bounded; CSV, HTML and PNG charts.")
     # No argparse choices: the scenarios are the locustfile's (its SCENARIOS), checked before anything runs.

@@ -117,9 +117,19 @@ class LocalStack:
         state = self._require_running()
         ctx = self.context(state)
         render.write(render.render("local", ctx), self.dir)
-        name = f"upstack_{int(time.time() * 1000)}"
+        return self.use_vcl(self.vcl_file(), "upstack", ctx)
+
+    def vcl_file(self) -> Path:
+        """The VCL the last render wrote (what ``reload_edge`` loads)."""
+        return self.dir / "etc" / "varnish" / "default.vcl"
+
+    def use_vcl(self, path: Path, prefix: str, ctx=None) -> str:
+        """Load ``path`` into the running Varnish under a new name and make it the active VCL (its cache
+        survives); returns the name. A rollback loads a previous release's copy this way."""
+        ctx = ctx or self.context(self._require_running())
+        name = f"{prefix}_{int(time.time() * 1000)}"
         adm = [ctx.binaries["varnishadm"], "-n", str(self.dir / "varnish")]
-        for args in (["vcl.load", name, str(self.dir / "etc" / "varnish" / "default.vcl")], ["vcl.use", name]):
+        for args in (["vcl.load", name, str(path)], ["vcl.use", name]):
             result = subprocess.run([*adm, *args], capture_output=True, text=True, timeout=60)
             if result.returncode != 0:
                 raise StackError(f"varnishadm {args[0]} failed: {result.stdout}{result.stderr}")

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -330,46 +331,102 @@ def test_the_launch_checklist_probes_the_running_stack(stack):
     assert data["counts"]["fail"] == 0 and result.returncode == 0, [i for i in items.values() if i["status"] == "fail"]
 
 
-def test_release_under_load_drops_nothing_and_refuses_debug(stack):
+@contextmanager
+def under_load(edge: str):
+    """Three readers hitting the edge (half the requests reach the app) while the block runs; yields
+    the list their status codes (or connection errors) go into. Bounded in requests and in time."""
     import threading
 
-    state, _ = stack
-    edge = status(state)["edge_url"]
     paths = ["/", "/feed/", "/sitemap.xml"]
     results, stop = [], threading.Event()
 
     def load(worker: int):
         i = 0
-        while not stop.is_set() and len(results) < 20000:  # bounded in requests and in time (the release)
-            path = paths[i % 3] if i % 2 else f"/search/?q=release-{worker}-{i}"  # half reach the app
+        while not stop.is_set() and len(results) < 20000:
+            path = paths[i % 3] if i % 2 else f"/search/?q=load-{worker}-{i}"
             try:
                 code = get(edge + path)[0]
             except OSError as exc:
                 code = f"{type(exc).__name__}"
             results.append(code)
             i += 1
+            stop.wait(0.01)  # readers, not a flood: on a shared 2-core machine a flood gets 503s with or without a release
 
     threads = [threading.Thread(target=load, args=(n,)) for n in range(3)]
     for t in threads:
         t.start()
     try:
-        released = upstack(state, "release", "--backup", "--warm", "30", "--json",
-                           env={"BACKUP_DIR": str(state / "backups")}, timeout=600)
+        yield results
     finally:
         stop.set()
         for t in threads:
             t.join(30)
+
+
+def json_of(result: subprocess.CompletedProcess):
+    """The JSON document on stdout (a release's manage.py children may print before it)."""
+    out = result.stdout
+    start = min(i for i in (out.find("["), out.find("{")) if i >= 0)
+    return json.loads(out[start:])
+
+
+def test_release_under_load_drops_nothing_and_refuses_debug(stack):
+    state, _ = stack
+    with under_load(status(state)["edge_url"]) as results:
+        released = upstack(state, "release", "--backup", "--warm", "30", "--json",
+                           env={"BACKUP_DIR": str(state / "backups")}, timeout=600)
     assert released.returncode == 0, released.stdout[-3000:] + released.stderr[-3000:]
-    steps = json.loads(released.stdout[released.stdout.index("["):released.stdout.rindex("]") + 1])
+    steps = json_of(released)
     assert [s["step"] for s in steps] == ["deploy checks", "backup", "migrate", "collectstatic",
                                           "edge: error page and VCL reload", "graceful app reload",
-                                          "graceful worker restart", "cache warming"]
+                                          "graceful worker restart", "cache warming", "record the release"]
     failures = [code for code in results if code != 200]
-    print(f"release under load: {len(results)} requests, {len(failures)} failed; steps {steps}")
+    print(f"release under load: {len(results)} requests, {len(failures)} failed {Counter(failures)}; "
+          f"{sum(s['seconds'] for s in steps):.1f}s; steps {steps}")
     assert len(results) > 50 and failures == []
     refused = upstack(state, "release", "--warm", "0", env={"DEBUG": "true"})
     assert refused.returncode == 1 and "release stopped at 'deploy checks'" in refused.stderr
     assert "security.W018" in refused.stderr  # Django's own check, which upstack does not repeat
+
+
+def active_vcl(state: Path) -> str:
+    listed = subprocess.run([machine.require("varnishadm"), "-n", str(state / "varnish"), "vcl.list"],
+                            capture_output=True, text=True, timeout=30).stdout
+    return next(line.split()[-1] for line in listed.splitlines() if line.startswith("active"))
+
+
+def test_rollback_under_load_returns_to_the_previous_release_or_names_what_blocks_it(stack):
+    state, _ = stack
+    before = json_of(upstack(state, "releases", "--json"))
+    if not before:  # this test alone: release once so there is a previous one
+        assert upstack(state, "release", "--warm", "0").returncode == 0
+    second = upstack(state, "release", "--warm", "0", "--json")
+    assert second.returncode == 0, second.stderr[-3000:]
+    records = json_of(upstack(state, "releases", "--json"))
+    live, previous = records[-1], records[-2]
+    assert live["vcl"]["name"] == active_vcl(state) and live["migrations"]["news"] and live["status"] == "live"
+    with under_load(status(state)["edge_url"]) as results:
+        rolled = upstack(state, "rollback", "--json")
+    assert rolled.returncode == 0, rolled.stdout[-3000:] + rolled.stderr[-3000:]
+    done = json_of(rolled)
+    failures = [code for code in results if code != 200]
+    print(f"rollback under load: {len(results)} requests, {len(failures)} failed {Counter(failures)}; "
+          f"{done['seconds']}s; {done}")
+    assert (done["from"], done["to"]) == (live["number"], previous["number"]) and failures == [] and len(results) > 20
+    assert active_vcl(state).startswith(f"rollback_{previous['number']}_")
+    assert json_of(upstack(state, "releases", "--json"))[-1]["status"] == "rolled back"
+
+    # Blocked: a migration applied after the release it would return to. Nothing changes.
+    assert upstack(state, "release", "--warm", "0").returncode == 0
+    records = json_of(upstack(state, "releases", "--json"))
+    target = next(r for r in reversed(records[:-1]) if r["status"] == "live")
+    last = target["migrations"]["news"].pop()
+    (state / "releases.json").write_text(json.dumps(records))
+    vcl = active_vcl(state)
+    blocked = upstack(state, "rollback")
+    assert blocked.returncode == 1 and f"migration news.{last} was applied after release {target['number']}" in \
+        blocked.stderr and "Nothing was changed" in blocked.stderr, blocked.stderr
+    assert active_vcl(state) == vcl
 
 
 @pytest.mark.parametrize("scenario", ["editors", "readers", "package"])

@@ -7,6 +7,7 @@ Each subcommand's handler is a few lines over the public library (``upstack.ops`
 """
 
 import ipaddress
+import os
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -196,6 +197,26 @@ class Command(BaseCommand):
             except (release.ReleaseError, stack.StackError) as exc:
                 self.fail(str(exc), getattr(exc, "returncode", FAILED))
         self.report(done, json, tables.release)
+
+    def handle_rollback(self, json, **options):
+        from upstack.ops import releases
+        from upstack.stack import project
+
+        local = stack.LocalStack()
+        with self.locked("rollback"), console.working("rollback", self.progress_writer(json)) as say:
+            env = self.guard(local.env)
+            try:
+                done = releases.rollback(local, {**os.environ, **env}, project.base_dir(), say=say)
+            except releases.RollbackBlocked as exc:
+                self.fail(f"{exc}. Nothing was changed.", FAILED)
+            except stack.StackError as exc:
+                self.fail(str(exc), exc.returncode)
+        self.report(done, json, tables.rollback)
+
+    def handle_releases(self, json, **options):
+        from upstack.ops import releases
+
+        self.report(self.guard(releases.load, stack.LocalStack().dir), json, tables.releases)
 
     def handle_loadtest(self, scenario, locustfile, urls, users, duration, target, out, allow_remote, json, **options):
         from upstack.ops import loadtest
