@@ -291,6 +291,26 @@ class Memcached(Server):
         return {"MEMCACHED_LOCATION": self.location}
 
 
+class MotoS3(Server):
+    """moto's S3-compatible server (PyPI ``moto[server]``) on loopback, for django-storages' S3 backend."""
+
+    name = "moto"
+    binary = "moto_server"
+
+    def command(self):
+        return [self.path, "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def ready(self):
+        return talk(self.port, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self):
+        return {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
 class Varnish(Server):
     """varnishd in the foreground with a VCL text, or a minimal VCL in front of ``backend``."""
 

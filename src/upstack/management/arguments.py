@@ -17,7 +17,7 @@ from ..stack.render import TARGETS
 from ..stack.services import CORE, OPTIONAL
 
 SERVICES = (*CORE, *OPTIONAL)
-BACKUP_ACTIONS = ("create", "verify", "list")
+BACKUP_ACTIONS = ("create", "verify", "list", "key")
 # Subcommands (space-separated paths) that report something: each has --json with a stable schema.
 REPORTING = ("info", "up", "status", "cache stats", "tasks stats", "top", "report views", "backup", "check", "warm",
              "release", "rollback", "releases", "loadtest", "lock", "unlock", "logs")
@@ -110,16 +110,20 @@ def add_arguments(parser) -> None:
     _json(rviews)
     rviews.add_argument("--threshold", type=float, default=0.30, help="Flag parts above this share (0.30).")
 
-    backup = sub.add_parser("backup", help="PostgreSQL backups: create (default), verify, list.")
+    backup = sub.add_parser("backup", help="PostgreSQL backups: create (default; copied to UPSTACK BACKUP_STORAGE "
+                                           "when set), verify, list; key prints a new age key pair.")
     backup.add_argument("action", nargs="?", default="create", choices=BACKUP_ACTIONS,
-                        help="create a backup, verify one by restoring it into a scratch database, or list them")
-    backup.add_argument("--file", help="The backup to verify (default: the newest).")
+                        help="create a backup, verify one by restoring it into a scratch database, list them, or "
+                             "print a new age key pair (BACKUP_AGE_RECIPIENT, BACKUP_AGE_IDENTITY)")
+    backup.add_argument("--file", help="The backup to verify (default: the newest); with --remote its name there.")
+    backup.add_argument("--remote", action="store_true", help="verify or list the copies in UPSTACK BACKUP_STORAGE.")
     backup.add_argument("--dir", help="Backup directory (default: UPSTACK BACKUP_DIR).")
     backup.add_argument("--keep", type=int, help="Backups to keep (default: UPSTACK BACKUP_KEEP).")
     _json(backup)
     restore = sub.add_parser("restore", help="Replace the database's contents with a backup (asks first). "
                                              "Takes the deploy lock.")
-    restore.add_argument("file", help="The backup file.")
+    restore.add_argument("file", help="The backup file; with --remote its name in the backup storage.")
+    restore.add_argument("--remote", action="store_true", help="Fetch the backup from UPSTACK BACKUP_STORAGE.")
     restore.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
 
     check = sub.add_parser("check", help="The launch checklist: deploy settings, and with --live the running stack.")

@@ -22,7 +22,7 @@ from upstack.ops import console
 FREE_FORM = {
     ("render", "out"): "a directory", ("render", "memory"): "a size", ("up", "memory"): "a size",
     ("up", "stack_settings"): "a module", ("backup", "file"): "a file", ("backup", "dir"): "a directory",
-    ("restore", "file"): "a file", ("check", "live"): "a URL", ("check", "host"): "a host name",
+    ("restore", "file"): "a file (or its name in the backup storage)", ("check", "live"): "a URL", ("check", "host"): "a host name",
     ("warm", "source"): "sitemap, access-log[:PATH] or a file (checked by warm.parse_source, exit 2)",
     ("warm", "edge"): "a URL", ("warm", "host"): "a host name", ("loadtest", "duration"): "a duration",
     ("loadtest", "target"): "a URL", ("loadtest", "out"): "a directory",

@@ -8,6 +8,7 @@ Each subcommand's handler is a few lines over the public library (``upstack.ops`
 
 import ipaddress
 import os
+import tempfile
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -120,48 +121,61 @@ class Command(BaseCommand):
         rows = report.views(Path(self.guard(stack.LocalStack().env)["PROMETHEUS_MULTIPROC_DIR"]), threshold)
         self.report(rows, json, lambda data: tables.views(data, report.PARTS))
 
-    def handle_backup(self, action, file, dir, keep, json, **options):
-        from upstack.ops import backup
+    def handle_backup(self, action, file, dir, keep, remote, json, **options):
+        from upstack.ops import backup, backupcrypt, backupstore
 
         directory = self.backup_dir(dir)
+        if action == "key":
+            pair = backupcrypt.new_pair()
+            self.stdout.write(console.dumps(pair) if json else "\n".join(f"{k}={v}" for k, v in pair.items()))
+            return
         if action == "list":
-            self.report(backup.describe_backups(directory), json, tables.backups)
+            listed = self.guard(backupstore.describe) if remote else backup.describe_backups(directory)
+            self.report(listed, json, tables.backups)
             return
         if action == "create":
             with console.working("backup", self.progress_writer(json)) as say:
                 path = self.guard(backup.backup, self.database_url(), directory, keep or conf.get("BACKUP_KEEP"),
                                   say=say)
-            result = {"file": str(path), "bytes": path.stat().st_size}
+                result = {"file": str(path), "bytes": path.stat().st_size}
+                if self.guard(backupstore.storage) is not None:
+                    result["remote"] = self.guard(backupstore.upload, path)
+                    say(f"Copied to the backup storage as {result['remote']}")
             self.stdout.write(console.dumps(result) if json else f"Backup written: {path} ({result['bytes']} bytes).")
             return
-        path = Path(file) if file else next(iter(backup.list_backups(directory)), None)
-        if path is None or not path.exists():
-            self.fail(f"no backup to verify in {directory}; run `manage.py upstack backup` first, or give --file",
-                      BAD_INPUT)
-        with console.working(f"verifying {path.name}", self.progress_writer(json)) as say:
-            result = self.guard(backup.verify, self.database_url(), path, say=say)
+        with tempfile.TemporaryDirectory(prefix="upstack-remote-") as fetched:
+            if remote:
+                path = self.guard(backupstore.download, file, Path(fetched))
+            else:
+                path = Path(file) if file else next(iter(backup.list_backups(directory)), None)
+            if path is None or not path.exists():
+                self.fail(f"no backup to verify in {directory}; run `manage.py upstack backup` first, or give --file",
+                          BAD_INPUT)
+            with console.working(f"verifying {path.name}", self.progress_writer(json)) as say:
+                result = self.guard(backup.verify, self.database_url(), path, say=say)
         if json:
             self.stdout.write(console.dumps(result))
         if not result["ok"]:
             self.fail(f"backup {path.name} does not match its manifest: {result['differences']}. Fix: take a new "
                       "backup and find out why this one does not restore.", FAILED)
 
-    def handle_restore(self, file, yes, **options):
-        from upstack.ops import backup
+    def handle_restore(self, file, yes, remote, **options):
+        from upstack.ops import backup, backupstore
 
-        path = Path(file)
-        if not path.exists() or not Path(str(path) + ".json").exists():
-            self.fail(f"{path} is not a complete upstack backup (the file and its .json manifest); "
-                      "`manage.py upstack backup list` shows the backups", BAD_INPUT)
-        name = settings.DATABASES["default"]["NAME"]
-        with self.locked("restore"):
-            if not yes:
-                answer = input(f"This replaces every table of database {name!r} with {path.name}. Type the "
-                               "database name to go on: ")
-                if answer.strip() != name:
-                    self.fail("Not confirmed; nothing was changed.", FAILED)
-            with console.working(f"restoring {path.name}", self.stdout.write) as say:
-                self.guard(backup.restore, self.database_url(), path, say=say)
+        with tempfile.TemporaryDirectory(prefix="upstack-remote-") as fetched:
+            path = self.guard(backupstore.download, file, Path(fetched)) if remote else Path(file)
+            if not path.exists() or not Path(str(path) + ".json").exists():
+                self.fail(f"{path} is not a complete upstack backup (the file and its .json manifest); "
+                          "`manage.py upstack backup list` shows the backups", BAD_INPUT)
+            name = settings.DATABASES["default"]["NAME"]
+            with self.locked("restore"):
+                if not yes:
+                    answer = input(f"This replaces every table of database {name!r} with {path.name}. Type the "
+                                   "database name to go on: ")
+                    if answer.strip() != name:
+                        self.fail("Not confirmed; nothing was changed.", FAILED)
+                with console.working(f"restoring {path.name}", self.stdout.write) as say:
+                    self.guard(backup.restore, self.database_url(), path, say=say)
 
     def handle_check(self, live, host, json, **options):
         from upstack.ops import checklist
@@ -211,6 +225,8 @@ class Command(BaseCommand):
                 self.fail(f"{exc}. Nothing was changed.", FAILED)
             except stack.StackError as exc:
                 self.fail(str(exc), exc.returncode)
+            except (RuntimeError, OSError) as exc:
+                self.fail(f"rollback stopped: {exc}. Logs: `manage.py upstack logs app`", FAILED)
         self.report(done, json, tables.rollback)
 
     def handle_releases(self, json, **options):
