@@ -280,7 +280,7 @@ def test_metrics_add_up_across_workers_and_top_and_report_read_the_stack(stack):
     top = upstack(state, "top", "--once", "--json", "--interval", "0.5")
     assert top.returncode == 0, top.stderr
     snapshot = json.loads(top.stdout)
-    assert set(snapshot) == {"edge", "app", "cache", "db", "queues"}
+    assert set(snapshot) == {"edge", "app", "cache", "namespaces", "db", "queues", "purges"}
     assert not [k for k, v in snapshot.items() if isinstance(v, dict) and "error" in v], snapshot
     assert snapshot["app"]["requests"] >= 40 and snapshot["db"]["connections"] >= 1
     assert snapshot["edge"]["totals"]["client_req"] > 0 and "high" in snapshot["queues"]
@@ -499,3 +499,61 @@ def test_a_missing_binary_names_the_fix(monkeypatch, open_tmp, settings):
     with pytest.raises(CommandError, match="varnishd is not installed.*scripts/install-services"):
         call_command("upstack", "up", "--memory", "2G")
     assert not (open_tmp / "supervisord.pid").exists()
+
+
+def tmux(*args: str) -> str:
+    result = subprocess.run([machine.require("tmux"), *args], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
+    """`upstack top` in a real terminal (tmux), under load: the alternate screen, every panel, numbers
+    that change every second, and Ctrl-C gives the terminal back."""
+    import shlex
+    import time
+
+    servers.require_binary("tmux")
+    state, _ = stack
+    stack_env = dict(line.split("=", 1) for line in upstack(state, "env").stdout.splitlines())
+    script = tmp_path / "top.sh"
+    exports = {**stack_env, "UPSTACK_STATE_DIR": str(state), "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
+    script.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()) +
+                      f"cd {shlex.quote(str(ROOT))} && exec {shlex.quote(sys.executable)} manage.py upstack top\n")
+    session = f"upstack-top-{os.getpid()}"
+    tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "45", "bash", str(script))
+    try:
+        tmux("set-option", "-t", session, "remain-on-exit", "on")
+        with under_load(status(state)["edge_url"]) as results:
+            deadline, screens = time.monotonic() + 90, []
+            while time.monotonic() < deadline:
+                time.sleep(1.5)
+                screen = tmux("capture-pane", "-p", "-t", session)
+                if "req/s" in screen and "news:" in screen:
+                    screens.append(screen)
+                if len(screens) >= 3:
+                    break
+        assert len(screens) >= 3, tmux("capture-pane", "-p", "-t", session)
+        assert tmux("display-message", "-p", "-t", session, "#{alternate_on}").strip() == "1"
+        screen = screens[-1]
+        print("upstack top under load:\n" + screen)
+        for panel in ("edge", "req/s", "hit ratio", "app workers", "busy", "idle", "p50/p99 per view", "p99 ms",
+                      "cache hit ratio per namespace", "pages", "database", "connections", "queues", "high",
+                      "purge backlog"):
+            assert panel in screen, panel
+        assert len(set(screens)) > 1  # it refreshes
+        assert [code for code in results if code != 200] == []
+        tmux("send-keys", "-t", session, "C-c")
+        deadline = time.monotonic() + 30
+        while tmux("display-message", "-p", "-t", session, "#{pane_dead}").strip() != "1":
+            assert time.monotonic() < deadline, "top did not stop on Ctrl-C"
+            time.sleep(0.5)
+        assert tmux("display-message", "-p", "-t", session, "#{alternate_on}").strip() == "0"
+        assert "Traceback" not in tmux("capture-pane", "-p", "-t", session)
+    finally:
+        subprocess.run([machine.require("tmux"), "kill-session", "-t", session], capture_output=True, timeout=30)
+
+
+def test_top_needs_a_running_stack(tmp_path):
+    refused = upstack(tmp_path / "never", "top")
+    assert refused.returncode == 1 and "upstack up" in refused.stderr

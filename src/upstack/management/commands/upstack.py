@@ -97,10 +97,17 @@ class Command(BaseCommand):
     def handle_top(self, once, json, interval, **options):
         from upstack.ops import top
 
-        stack_env = self.guard(stack.LocalStack().env)
-        state_dir = stack.LocalStack().dir
+        local = stack.LocalStack()
+        stack_env = self.guard(local.env)
+        if not local.supervisor.running():
+            self.fail("the stack is not running; start it with `manage.py upstack up`", FAILED)
+
+        def take(previous=None):
+            master = (local.supervisor.processes().get("app") or {}).get("pid") or None
+            return top.snapshot(local.dir, stack_env, interval, previous, master)
+
         if once or json:
-            data = top.snapshot(state_dir, stack_env, interval)
+            data = take()
             if json:
                 self.stdout.write(top.dumps(data))
             else:
@@ -108,10 +115,13 @@ class Command(BaseCommand):
             return
         from rich.live import Live
 
-        try:
-            with Live(top.render(top.snapshot(state_dir, stack_env, interval)), refresh_per_second=2) as live:
+        data = take()
+        try:  # the alternate screen, like htop: the terminal comes back as it was on Ctrl-C
+            with Live(top.render(data), screen=True, auto_refresh=False,
+                      console=console.console(self.stdout)) as live:
                 while True:
-                    live.update(top.render(top.snapshot(state_dir, stack_env, interval)))
+                    data = take(data)  # takes ``interval`` seconds (the edge's rate is measured over it)
+                    live.update(top.render(data), refresh=True)
         except KeyboardInterrupt:
             pass
 
