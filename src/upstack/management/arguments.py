@@ -19,7 +19,7 @@ from ..stack.services import CORE, OPTIONAL
 SERVICES = (*CORE, *OPTIONAL)
 BACKUP_ACTIONS = ("create", "verify", "list", "key")
 # Subcommands (space-separated paths) that report something: each has --json with a stable schema.
-REPORTING = ("info", "up", "status", "cache stats", "tasks stats", "top", "report views", "backup", "check", "warm",
+REPORTING = ("info", "up", "status", "cache stats", "tasks stats", "top", "report views", "report dashboard", "backup", "check", "warm",
              "release", "rollback", "releases", "loadtest", "lock", "unlock", "logs")
 
 
@@ -109,6 +109,12 @@ def add_arguments(parser) -> None:
                                                  "over 30%% of a view's time.")
     _json(rviews)
     rviews.add_argument("--threshold", type=float, default=0.30, help="Flag parts above this share (0.30).")
+    board = report_sub.add_parser("dashboard", help="The Grafana dashboard as one static HTML file, its charts "
+                                                    "drawn from a Prometheus on loopback (no Grafana needed).")
+    board.add_argument("--prometheus", required=True, help="Prometheus' base URL, e.g. http://127.0.0.1:9090.")
+    board.add_argument("--out", required=True, help="The HTML file to write.")
+    board.add_argument("--minutes", type=float, default=15, help="How far back (default 15).")
+    _json(board)
 
     backup = sub.add_parser("backup", help="PostgreSQL backups: create (default; copied to UPSTACK BACKUP_STORAGE "
                                            "when set), verify, list; key prints a new age key pair.")

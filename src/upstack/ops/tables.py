@@ -82,6 +82,12 @@ def releases(records: list[dict]):
                  numeric=("release", "migrations", "seconds"))
 
 
+def dashboard(data: dict):
+    rows = [(p["title"], p["series"], p["points"]) for p in data["panels"]]
+    return table(f"dashboard written to {data['file']}", ("panel", "series", "points"), rows,
+                 numeric=("series", "points"))
+
+
 def loadtest(summary: dict, directory):
     columns = ("requests", "failed", "req/s", "p50 ms", "p95 ms", "p99 ms")
     row = (summary["requests"], summary["failures"], f"{summary['rps']:.1f}", summary["p50_ms"], summary["p95_ms"],

@@ -26,6 +26,14 @@ def workers(master: int) -> set[int]:
         return set()
 
 
+def _until(check, timeout: float, failure: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{failure} after {timeout:.0f}s; see the app's log (manage.py upstack logs app)")
+        time.sleep(0.1)
+
+
 def reload(master: int, ready_dir: Path, timeout: float = 120.0) -> int:
     """Replace every worker of the gunicorn ``master``, one at a time; returns how many were replaced."""
     old = workers(master)
@@ -34,15 +42,11 @@ def reload(master: int, ready_dir: Path, timeout: float = 120.0) -> int:
     for _ in old:
         before = workers(master)
         os.kill(master, signal.SIGTTIN)
-        deadline = time.monotonic() + timeout
-        while not any((ready_dir / str(pid)).exists() for pid in workers(master) - before):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"a new gunicorn worker was not ready after {timeout:.0f}s; see the app's log")
-            time.sleep(0.1)
+        _until(lambda: any((ready_dir / str(pid)).exists() for pid in workers(master) - before), timeout,
+               "a new gunicorn worker was not ready")
         os.kill(master, signal.SIGTTOU)  # gunicorn stops its oldest worker, which finishes its requests
-    deadline = time.monotonic() + timeout
-    while workers(master) & old and time.monotonic() < deadline:
-        time.sleep(0.1)
+        # Until gunicorn has reaped it, it still counts it as a worker, and the next TTIN would start none.
+        _until(lambda: len(workers(master)) <= len(before), timeout, "the old gunicorn worker did not stop")
     for stale in ready_dir.iterdir():
         if not Path(f"/proc/{stale.name}").exists():
             stale.unlink(missing_ok=True)

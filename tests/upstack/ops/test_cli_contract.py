@@ -27,7 +27,8 @@ FREE_FORM = {
     ("warm", "edge"): "a URL", ("warm", "host"): "a host name", ("loadtest", "duration"): "a duration",
     ("loadtest", "target"): "a URL", ("loadtest", "out"): "a directory",
     ("loadtest", "scenario"): "the locustfile's SCENARIOS (checked before the stack is asked, exit 2)",
-    ("loadtest", "locustfile"): "a file", ("loadtest", "urls"): "a file", ("lock", "reason"): "free text", ("logs", "request_id"): "a request id",
+    ("loadtest", "locustfile"): "a file", ("report dashboard", "prometheus"): "a URL (loopback only)",
+    ("report dashboard", "out"): "a file", ("loadtest", "urls"): "a file", ("lock", "reason"): "free text", ("logs", "request_id"): "a request id",
 }
 
 

@@ -524,6 +524,8 @@ def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
     tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "45", "bash", str(script))
     try:
         tmux("set-option", "-t", session, "remain-on-exit", "on")
+        tmux("set-option", "-t", session, "window-size", "manual")  # detached: keep 150x45, not 80x24
+        tmux("resize-window", "-t", session, "-x", "150", "-y", "45")
         with under_load(status(state)["edge_url"]) as results:
             deadline, screens = time.monotonic() + 90, []
             while time.monotonic() < deadline:
@@ -557,3 +559,42 @@ def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
 def test_top_needs_a_running_stack(tmp_path):
     refused = upstack(tmp_path / "never", "top")
     assert refused.returncode == 1 and "upstack up" in refused.stderr
+
+
+def test_the_dashboard_as_static_html_from_a_real_prometheus_has_data_in_chromium(stack, tmp_path):
+    """Grafana cannot be installed here (docs/observability.md): the rendered dashboard's panels are
+    drawn from a real Prometheus scraping the stack, and the report is opened in headless Chromium."""
+    import time
+
+    chromium = servers.require_binary("chromium")
+    servers.require_binary("prometheus")
+    from playwright.sync_api import sync_playwright
+
+    state, _ = stack
+    with servers.Prometheus([service(state, "app")["address"]]) as prometheus:
+        with under_load(status(state)["edge_url"]):
+            time.sleep(12)  # a dozen scrapes while readers hit the edge
+        out = tmp_path / "dashboard.html"
+        made = upstack(state, "report", "dashboard", "--prometheus", prometheus.url, "--out", str(out),
+                       "--minutes", "2", "--json")
+        assert made.returncode == 0, made.stderr
+        panels = {p["title"]: p for p in json_of(made)["panels"]}
+    for title in ("Requests per second by status", "p95 latency by view", "Time by part", "Page cache"):
+        assert panels[title]["series"] > 0 and panels[title]["points"] > 3, panels[title]
+    # No exporter for Varnish or Redis is scraped here: those panels say so instead of drawing nothing.
+    assert panels["Redis memory"]["series"] == 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(out.as_uri())
+            drawn = page.eval_on_selector_all(
+                "figure", "els => els.map(e => [e.querySelector('figcaption').textContent, "
+                          "e.dataset.series, !!e.querySelector('img') && e.querySelector('img').naturalWidth])")
+        finally:
+            browser.close()
+    shown = {title: (int(series), width) for title, series, width in drawn}
+    assert shown["Requests per second by status"][0] > 0 and shown["Requests per second by status"][1] > 100
+    assert shown["Redis memory"] == (0, False)
+    remote = upstack(state, "report", "dashboard", "--prometheus", "http://192.0.2.1:9090", "--out", str(out))
+    assert remote.returncode == 2 and "not on loopback" in remote.stderr

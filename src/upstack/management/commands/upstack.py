@@ -125,11 +125,23 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
 
-    def handle_report(self, report_kind, json, threshold, **options):
+    def handle_report(self, report_kind, json, **options):
+        if report_kind == "dashboard":
+            return self.report_dashboard(json=json, **options)
         from upstack.ops import report
+
+        threshold = options["threshold"]
 
         rows = report.views(Path(self.guard(stack.LocalStack().env)["PROMETHEUS_MULTIPROC_DIR"]), threshold)
         self.report(rows, json, lambda data: tables.views(data, report.PARTS))
+
+    def report_dashboard(self, prometheus, out, minutes, json, **options):
+        from upstack.ops import dashboard
+        from upstack.stack.observability import dashboard as board
+
+        page, panels = self.guard(dashboard.report, board(conf.project_module()), prometheus, minutes)
+        Path(out).write_text(page)
+        self.report({"file": str(out), "panels": panels}, json, tables.dashboard)
 
     def handle_backup(self, action, file, dir, keep, remote, json, **options):
         from upstack.ops import backup, backupcrypt, backupstore
