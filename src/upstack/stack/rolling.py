@@ -42,11 +42,13 @@ def reload(master: int, ready_dir: Path, timeout: float = 120.0) -> int:
     for _ in old:
         before = workers(master)
         os.kill(master, signal.SIGTTIN)
-        _until(lambda: any((ready_dir / str(pid)).exists() for pid in workers(master) - before), timeout,
+        _until(lambda before=before: any((ready_dir / str(pid)).exists() for pid in workers(master) - before),
+               timeout,
                "a new gunicorn worker was not ready")
         os.kill(master, signal.SIGTTOU)  # gunicorn stops its oldest worker, which finishes its requests
         # Until gunicorn has reaped it, it still counts it as a worker, and the next TTIN would start none.
-        _until(lambda: len(workers(master)) <= len(before), timeout, "the old gunicorn worker did not stop")
+        _until(lambda before=before: len(workers(master)) <= len(before), timeout,
+               "the old gunicorn worker did not stop")
     for stale in ready_dir.iterdir():
         if not Path(f"/proc/{stale.name}").exists():
             stale.unlink(missing_ok=True)

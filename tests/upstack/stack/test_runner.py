@@ -521,11 +521,12 @@ def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
     script.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()) +
                       f"cd {shlex.quote(str(ROOT))} && exec {shlex.quote(sys.executable)} manage.py upstack top\n")
     session = f"upstack-top-{os.getpid()}"
-    tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "45", "bash", str(script))
+    tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "45", "sleep", "600")
     try:
         tmux("set-option", "-t", session, "remain-on-exit", "on")
-        tmux("set-option", "-t", session, "window-size", "manual")  # detached: keep 150x45, not 80x24
+        tmux("set-option", "-t", session, "window-size", "manual")  # detached: 150x45, not tmux's 80x24
         tmux("resize-window", "-t", session, "-x", "150", "-y", "45")
+        tmux("respawn-pane", "-k", "-t", session, "bash", str(script))  # top starts in the 150x45 window
         with under_load(status(state)["edge_url"]) as results:
             deadline, screens = time.monotonic() + 90, []
             while time.monotonic() < deadline:
