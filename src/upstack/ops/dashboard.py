@@ -54,7 +54,11 @@ def _label(metric: dict, legend: str) -> str:
 
 
 def chart(title: str, series: list[dict], legend: str) -> str:
-    """One panel as a PNG data URI."""
+    """One panel as a PNG data URI (matplotlib: the bench extra)."""
+    from importlib.util import find_spec
+
+    if find_spec("matplotlib") is None:
+        raise ValueError("report dashboard draws its charts with matplotlib: pip install 'django-upstack[bench]'")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -518,7 +518,8 @@ def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
     stack_env = dict(line.split("=", 1) for line in upstack(state, "env").stdout.splitlines())
     script = tmp_path / "top.sh"
     exports = {**stack_env, "UPSTACK_STATE_DIR": str(state), "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
-    script.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()) +
+    script.write_text("unset COLUMNS LINES\n" +  # the terminal's own size, not one inherited from the test run
+                      "".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()) +
                       f"cd {shlex.quote(str(ROOT))} && exec {shlex.quote(sys.executable)} manage.py upstack top\n")
     session = f"upstack-top-{os.getpid()}"
     tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "45", "sleep", "600")
