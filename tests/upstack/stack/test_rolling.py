@@ -48,14 +48,24 @@ def gunicorn(tmp_path: Path, ready_dir: Path | None):
                              "toy:app"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     log.close()
-    servers.wait_until(lambda: len(rolling.workers(proc.pid)) == 3 and servers.talk(port, b"GET / HTTP/1.0\r\n\r\n")
-                       .startswith(b"HTTP/1."), 30, "gunicorn", tmp_path / "gunicorn.log", proc)
+    try:
+        servers.wait_until(lambda: len(rolling.workers(proc.pid)) == 3 and servers.talk(
+            port, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1."), 30, "gunicorn", tmp_path / "gunicorn.log", proc)
+    except BaseException:
+        stop(proc)  # never leave a test's gunicorn behind
+        raise
     return proc, port
 
 
 def stop(proc):
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(30)
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        proc.wait()
 
 
 def test_every_worker_is_replaced_under_load_without_a_lost_request(tmp_path):
