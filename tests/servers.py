@@ -291,6 +291,57 @@ class Memcached(Server):
         return {"MEMCACHED_LOCATION": self.location}
 
 
+class MotoS3(Server):
+    """moto's S3-compatible server (PyPI ``moto[server]``) on loopback, for django-storages' S3 backend."""
+
+    name = "moto"
+    binary = "moto_server"
+
+    def command(self):
+        return [self.path, "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def ready(self):
+        return talk(self.port, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self):
+        return {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+class Prometheus(Server):
+    """Prometheus (Debian's ``prometheus``) scraping ``targets``' /metrics every second."""
+
+    name = "prometheus"
+    binary = "prometheus"
+
+    def __init__(self, targets: list[str]):
+        super().__init__()
+        self.targets = targets
+
+    def prepare(self):
+        import yaml
+
+        (self.dir / "prometheus.yml").write_text(yaml.safe_dump({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [{"job_name": "django", "metrics_path": "/metrics",
+                                "static_configs": [{"targets": self.targets}]}]}))
+
+    def command(self):
+        return [self.path, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}"]
+
+    def ready(self):
+        return talk(self.port, b"GET /-/ready HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200") or \
+            talk(self.port, b"GET /-/ready HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
 class Varnish(Server):
     """varnishd in the foreground with a VCL text, or a minimal VCL in front of ``backend``."""
 

@@ -193,6 +193,7 @@ UPSTACK = {
     "HTTP_ONLY": env.bool("UPSTACK_HTTP_ONLY", default=False),
     "BACKUP_DIR": env.str("BACKUP_DIR", default="var/backups"),
     "BACKUP_KEEP": env.int("BACKUP_KEEP", default=7),
+    "BACKUP_STORAGE": "backups" if env.str("BACKUP_BUCKET", default="") else None,  # STORAGES["backups"]
     "DIRECT_DATABASE_URL": env.str("DIRECT_DATABASE_URL", default=""),
     "PASS_PATHS": ["/accounts/", f"/{ADMIN_URL}", "/metrics"],
     # What `upstack loadtest` visits: the most read articles, sections and tags.
@@ -227,7 +228,15 @@ MEDIA_STORAGE = (
     if env.str("AWS_STORAGE_BUCKET_NAME", default="") else
     {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 )
+# Backups are copied to an S3-compatible bucket when BACKUP_BUCKET is set (UPSTACK["BACKUP_STORAGE"]).
+BACKUP_STORAGE = (
+    {"BACKEND": "storages.backends.s3.S3Storage",
+     "OPTIONS": {"bucket_name": env.str("BACKUP_BUCKET"), "endpoint_url": env.str("BACKUP_S3_ENDPOINT_URL", default="")
+                 or None, "querystring_auth": True, "file_overwrite": True, "default_acl": "private"}}
+    if env.str("BACKUP_BUCKET", default="") else None
+)
 STORAGES = {
+    **({"backups": BACKUP_STORAGE} if BACKUP_STORAGE else {}),
     "default": MEDIA_STORAGE,
     # Served straight from the apps' static/ directories, so no collectstatic is needed to browse the
     # site; the deploy profile switches to WhiteNoise's hashed, compressed manifest storage.

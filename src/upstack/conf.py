@@ -93,6 +93,10 @@ DEFAULTS: dict[str, Any] = {
     # Where backups go (relative to BASE_DIR) and how many to keep.
     "BACKUP_DIR": "var/backups",
     "BACKUP_KEEP": 7,
+    # An alias of STORAGES every backup is copied to (e.g. a django-storages S3 bucket); None: local only.
+    "BACKUP_STORAGE": None,
+    # When the beat schedule takes the nightly backup, "HH:MM" in TIME_ZONE (a celery crontab).
+    "BACKUP_TIME": "03:30",
     # PostgreSQL itself, when DATABASE_URL goes through PgBouncer (backups, restores, verification).
     "DIRECT_DATABASE_URL": "",
     # How many app servers run this site (shared-nothing check), and whether MEDIA_ROOT is a shared mount.

@@ -17,10 +17,10 @@ from ..stack.render import TARGETS
 from ..stack.services import CORE, OPTIONAL
 
 SERVICES = (*CORE, *OPTIONAL)
-BACKUP_ACTIONS = ("create", "verify", "list")
+BACKUP_ACTIONS = ("create", "verify", "list", "key")
 # Subcommands (space-separated paths) that report something: each has --json with a stable schema.
-REPORTING = ("info", "up", "status", "cache stats", "tasks stats", "top", "report views", "backup", "check", "warm",
-             "release", "loadtest", "lock", "unlock", "logs")
+REPORTING = ("info", "up", "status", "cache stats", "tasks stats", "top", "report views", "report dashboard", "backup", "check", "warm",
+             "release", "rollback", "releases", "loadtest", "lock", "unlock", "logs")
 
 
 class CommaChoices:
@@ -113,17 +113,27 @@ def add_arguments(parser) -> None:
                                                  "over 30%% of a view's time.")
     _json(rviews)
     rviews.add_argument("--threshold", type=float, default=0.30, help="Flag parts above this share (0.30).")
+    board = report_sub.add_parser("dashboard", help="The Grafana dashboard as one static HTML file, its charts "
+                                                    "drawn from a Prometheus on loopback (no Grafana needed).")
+    board.add_argument("--prometheus", required=True, help="Prometheus' base URL, e.g. http://127.0.0.1:9090.")
+    board.add_argument("--out", required=True, help="The HTML file to write.")
+    board.add_argument("--minutes", type=float, default=15, help="How far back (default 15).")
+    _json(board)
 
-    backup = sub.add_parser("backup", help="PostgreSQL backups: create (default), verify, list.")
+    backup = sub.add_parser("backup", help="PostgreSQL backups: create (default; copied to UPSTACK BACKUP_STORAGE "
+                                           "when set), verify, list; key prints a new age key pair.")
     backup.add_argument("action", nargs="?", default="create", choices=BACKUP_ACTIONS,
-                        help="create a backup, verify one by restoring it into a scratch database, or list them")
-    backup.add_argument("--file", help="The backup to verify (default: the newest).")
+                        help="create a backup, verify one by restoring it into a scratch database, list them, or "
+                             "print a new age key pair (BACKUP_AGE_RECIPIENT, BACKUP_AGE_IDENTITY)")
+    backup.add_argument("--file", help="The backup to verify (default: the newest); with --remote its name there.")
+    backup.add_argument("--remote", action="store_true", help="verify or list the copies in UPSTACK BACKUP_STORAGE.")
     backup.add_argument("--dir", help="Backup directory (default: UPSTACK BACKUP_DIR).")
     backup.add_argument("--keep", type=int, help="Backups to keep (default: UPSTACK BACKUP_KEEP).")
     _json(backup)
     restore = sub.add_parser("restore", help="Replace the database's contents with a backup (asks first). "
                                              "Takes the deploy lock.")
-    restore.add_argument("file", help="The backup file.")
+    restore.add_argument("file", help="The backup file; with --remote its name in the backup storage.")
+    restore.add_argument("--remote", action="store_true", help="Fetch the backup from UPSTACK BACKUP_STORAGE.")
     restore.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
 
     check = sub.add_parser("check", help="The launch checklist: deploy settings, and with --live the running stack.")
@@ -147,6 +157,13 @@ def add_arguments(parser) -> None:
     release.add_argument("--backup", action="store_true", help="Take a backup before migrating.")
     release.add_argument("--warm", type=int, default=100, metavar="N", help="Warm the N top URLs (0: skip).")
     _json(release)
+
+    rollback = sub.add_parser("rollback", help="Return to the release before the live one: its VCL, a graceful "
+                                               "app reload and worker restart. Refused, naming each blocker, when a "
+                                               "migration was applied since or the code is not that release's. "
+                                               "Takes the deploy lock.")
+    _json(rollback)
+    _json(sub.add_parser("releases", help="What each release deployed: git revision, migrations, VCL, time."))
 
     load = sub.add_parser("loadtest", help="Run one Locust scenario headless and bounded; CSV, HTML and PNG charts.")
     # No argparse choices: the scenarios are the locustfile's (its SCENARIOS), checked before anything runs.

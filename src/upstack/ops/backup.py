@@ -2,10 +2,12 @@
 
 A backup is ``pg_dump --format=custom`` (compressed) taken inside an exported snapshot, so the
 manifest written beside it - the row count of every table and a checksum of a sample of each - is
-exactly what the dump holds. With ``BACKUP_ENCRYPTION_KEY`` in the environment the dump is
-encrypted with ``openssl enc -aes-256-cbc -pbkdf2`` (streamed, never in memory). The newest
-``keep`` backups are kept. ``verify`` restores into a scratch database on the same server and
-compares counts and checksums with the manifest; ``restore`` replaces the live database's contents.
+exactly what the dump holds, and the sha256 of the file as written. With ``BACKUP_AGE_RECIPIENT`` in
+the environment the dump is encrypted with age (``upstack.ops.backupcrypt``: authenticated, streamed,
+never in memory). The newest ``keep`` backups are kept. ``verify`` checks the file's sha256, decrypts
+(a changed byte fails), restores into a scratch database on the same server and compares counts and
+checksums with the manifest; ``restore`` replaces the live database's contents. Copies elsewhere
+(``UPSTACK["BACKUP_STORAGE"]``) are ``upstack.ops.backupstore``'s.
 The heavy lifting is PostgreSQL's own tools; this module orchestrates them and never leaves a
 half-written file (temporary names, renamed when complete).
 """
@@ -22,9 +24,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from ..stack.machine import require
+from . import backupcrypt
 
 SAMPLE_ROWS = 200
-KEY_ENV = "BACKUP_ENCRYPTION_KEY"
+OLD_KEY_ENV = "BACKUP_ENCRYPTION_KEY"  # openssl enc -aes-256-cbc: no integrity check, replaced by age
+SUFFIXES = (".dump", ".dump" + backupcrypt.SUFFIX)
 
 
 class BackupError(RuntimeError):
@@ -66,15 +70,20 @@ def _run(argv, **kwargs):
 
 
 def backup(database_url: str, directory: Path, keep: int = 7, say=print) -> Path:
-    """Dump the database; returns the backup's path. Encrypted when BACKUP_ENCRYPTION_KEY is set."""
+    """Dump the database; returns the backup's path. Encrypted to BACKUP_AGE_RECIPIENT when it is set."""
     import psycopg
 
     if keep < 1:
         raise ValueError("keep must be at least 1")
+    if os.environ.get(OLD_KEY_ENV):
+        raise ValueError(f"{OLD_KEY_ENV} (openssl, no integrity check) is no longer used: set "
+                         f"{backupcrypt.RECIPIENT_ENV} (and {backupcrypt.IDENTITY_ENV} to verify and restore); "
+                         "`manage.py upstack backup key` makes a pair")
+    to = backupcrypt.recipient()
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     stamp = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"  # two backups a second apart differ
-    name = f"{_database_name(database_url)}-{stamp}.dump" + (".enc" if os.environ.get(KEY_ENV) else "")
+    name = f"{_database_name(database_url)}-{stamp}" + SUFFIXES[bool(to)]
     final, partial = directory / name, directory / (name + ".partial")
     started = time.monotonic()
     with psycopg.connect(_psycopg_url(database_url), autocommit=False) as conn:
@@ -84,23 +93,20 @@ def backup(database_url: str, directory: Path, keep: int = 7, say=print) -> Path
         dump = [require("pg_dump"), "--format=custom", "--compress=6", "--no-owner", f"--snapshot={snapshot}",
                 f"--dbname={_psycopg_url(database_url)}"]
         with open(partial, "wb") as out:
-            if os.environ.get(KEY_ENV):
-                producer = subprocess.Popen(dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                encrypt = subprocess.run([require("openssl"), "enc", "-aes-256-cbc", "-pbkdf2", "-salt", "-pass",
-                                          f"env:{KEY_ENV}"], stdin=producer.stdout, stdout=out, stderr=subprocess.PIPE)
-                producer.stdout.close()
+            producer = subprocess.Popen(dump, stdout=out if to is None else subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                if to is not None:
+                    backupcrypt.encrypt_stream(producer.stdout, out, to)
+                    producer.stdout.close()
                 dump_err = producer.stderr.read().decode()
-                if producer.wait() != 0 or encrypt.returncode != 0:
-                    partial.unlink(missing_ok=True)
-                    raise BackupError(f"pg_dump/openssl failed: {dump_err[-1000:]} {encrypt.stderr.decode()[-500:]}")
-            else:
-                result = subprocess.run(dump, stdout=out, stderr=subprocess.PIPE)
-                if result.returncode != 0:
-                    partial.unlink(missing_ok=True)
-                    raise BackupError(f"pg_dump failed: {result.stderr.decode()[-1500:]}")
+            finally:
+                failed = producer.wait() != 0
+            if failed:
+                partial.unlink(missing_ok=True)
+                raise BackupError(f"pg_dump failed: {dump_err[-1500:]}")
         conn.rollback()
     manifest.update({"size": partial.stat().st_size, "seconds": round(time.monotonic() - started, 2),
-                     "encrypted": bool(os.environ.get(KEY_ENV))})
+                     "encrypted": to is not None, "sha256": backupcrypt.sha256(partial)})
     Path(str(final) + ".json").write_text(json.dumps(manifest, indent=2))
     os.replace(partial, final)
     for old in list_backups(directory)[keep:]:
@@ -114,7 +120,7 @@ def list_backups(directory: Path) -> list[Path]:
     """Complete backups, newest first."""
     if not directory.exists():
         return []
-    found = [p for p in directory.iterdir() if p.name.endswith((".dump", ".dump.enc")) and Path(str(p) + ".json").exists()]
+    found = [p for p in directory.iterdir() if p.name.endswith(SUFFIXES) and Path(str(p) + ".json").exists()]
     return sorted(found, key=lambda p: p.name.rsplit("-", 1)[-1], reverse=True)
 
 
@@ -126,17 +132,17 @@ def describe_backups(directory: Path) -> list[dict]:
 
 
 def _plain_dump(path: Path, workdir: Path) -> Path:
-    if not path.name.endswith(".enc"):
+    """The pg_dump file of a backup: checked against the manifest's sha256, decrypted when encrypted."""
+    manifest = json.loads(Path(str(path) + ".json").read_text())
+    if manifest.get("sha256") and backupcrypt.sha256(path) != manifest["sha256"]:
+        raise BackupError(f"{path.name} is not the file that was written (its sha256 differs from its manifest's): "
+                          "it was changed or cut short; use another backup")
+    if not path.name.endswith(backupcrypt.SUFFIX):
         return path
-    if not os.environ.get(KEY_ENV):
-        raise BackupError(f"{path.name} is encrypted: set {KEY_ENV} to the key it was made with")
-    plain = workdir / path.name.removesuffix(".enc")
-    with open(path, "rb") as src, open(plain, "wb") as out:
-        result = subprocess.run([require("openssl"), "enc", "-d", "-aes-256-cbc", "-pbkdf2", "-pass", f"env:{KEY_ENV}"],
-                                stdin=src, stdout=out, stderr=subprocess.PIPE)
-    if result.returncode != 0:
-        raise BackupError(f"could not decrypt {path.name} (wrong key?): {result.stderr.decode()[-300:]}")
-    return plain
+    try:
+        return backupcrypt.decrypt_file(path, workdir / path.name.removesuffix(backupcrypt.SUFFIX))
+    except backupcrypt.DecryptionFailed as exc:
+        raise BackupError(str(exc)) from None
 
 
 def _restore_list(dump: Path, workdir: Path) -> Path:

@@ -5,6 +5,7 @@ stops it with a clear message and a non-zero exit.
     -> edge (re-render the VCL with the error page, reload Varnish - never restart)
     -> reload the app (gunicorn HUP: new workers start, old ones finish their requests)
     -> restart the workers (warm shutdown, tasks are acked late) -> warm the caches
+    -> record the release (``upstack.ops.releases``: git revision, migrations, VCL) for ``rollback``
 
 This drives the local stack (``upstack up``); the Django commands run in the stack's environment.
 """
@@ -73,12 +74,20 @@ def steps(stack, env: dict, *, backup: bool, warm_top: int) -> list[tuple[str, C
 
 
 def release(stack, *, backup: bool = False, warm_top: int = 100, say=print) -> list[dict]:
+    from ..stack import project
+    from . import releases
+
     env = {**os.environ, **stack.env()}
-    done = []
-    for name, action in steps(stack, env, backup=backup, warm_top=warm_top):
+    base = project.base_dir()
+    done, results = [], {}
+    plan = [*steps(stack, env, backup=backup, warm_top=warm_top),
+            ("record the release", lambda: releases.record(
+                stack.dir, revision=releases.git_revision(base), migrations=releases.applied_migrations(env, base),
+                vcl_name=results["edge: error page and VCL reload"], vcl_file=stack.vcl_file(), steps=done))]
+    for name, action in plan:
         started = time.monotonic()
         try:
-            action()
+            results[name] = action()
         except Exception as exc:
             seconds = round(time.monotonic() - started, 2)
             done.append({"step": name, "ok": False, "seconds": seconds})

@@ -69,6 +69,25 @@ def release(steps: list[dict]):
                  numeric=("seconds",))
 
 
+def rollback(data: dict):
+    rows = [(s["step"], "ok" if s["ok"] else "FAILED", f"{s['seconds']:.2f}") for s in data["steps"]]
+    return table(f"rolled back from release {data['from']} to {data['to']} in {data['seconds']:.1f}s",
+                 ("step", "result", "seconds"), rows, numeric=("seconds",))
+
+
+def releases(records: list[dict]):
+    rows = [(r["number"], r["at"], r["status"], (r["revision"] or "-")[:12], sum(map(len, r["migrations"].values())),
+             r["vcl"]["name"], f"{r['seconds']:.1f}") for r in reversed(records)]
+    return table("releases, newest first", ("release", "at", "status", "git", "migrations", "VCL", "seconds"), rows,
+                 numeric=("release", "migrations", "seconds"))
+
+
+def dashboard(data: dict):
+    rows = [(p["title"], p["series"], p["points"]) for p in data["panels"]]
+    return table(f"dashboard written to {data['file']}", ("panel", "series", "points"), rows,
+                 numeric=("series", "points"))
+
+
 def loadtest(summary: dict, directory):
     columns = ("requests", "failed", "req/s", "p50 ms", "p95 ms", "p99 ms")
     row = (summary["requests"], summary["failures"], f"{summary['rps']:.1f}", summary["p50_ms"], summary["p95_ms"],

@@ -4,6 +4,7 @@ Each section reads its server directly - varnishstat for the edge, the app serve
 files (multiprocess mode) for the app, Redis INFO for the cache, pg_stat_activity and
 pg_stat_statements for the database, the broker for the queues - using the environment of the
 local stack (``upstack env``). A section whose server cannot be read says why instead of failing.
+The full-screen layout is ``upstack.ops.topview``'s.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ def varnish_counters(workdir: Path, fields=EDGE_FIELDS) -> dict[str, int]:
     return {line.split()[0].split(".")[1]: int(line.split()[1]) for line in out.splitlines() if line.strip()}
 
 
+def ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
 def edge(workdir: Path, interval: float) -> dict:
+    """Varnish over ``interval`` seconds: req/s, backend req/s and the hit ratio of that second (and overall)."""
     first = varnish_counters(workdir)
     time.sleep(interval)
     second = varnish_counters(workdir)
@@ -32,32 +38,74 @@ def edge(workdir: Path, interval: float) -> dict:
     lookups = second["cache_hit"] + second["cache_miss"] + second["s_pass"]
     return {"requests_per_second": round(delta["client_req"] / interval, 1),
             "backend_requests_per_second": round(delta["backend_req"] / interval, 1),
-            "hit_ratio": round(second["cache_hit"] / lookups, 4) if lookups else None, "totals": second}
+            "hit_ratio_now": ratio(delta["cache_hit"], delta["cache_hit"] + delta["cache_miss"] + delta["s_pass"]),
+            "hit_ratio": ratio(second["cache_hit"], lookups), "totals": second}
 
 
-def app(multiproc_dir: Path) -> dict:
+def quantile(buckets: dict[float, float], q: float) -> float | None:
+    """The upper bound (ms) of the histogram bucket holding the ``q`` quantile (cumulative buckets)."""
+    count = max(buckets.values(), default=0)
+    for le in sorted(buckets):
+        if count and buckets[le] >= q * count:
+            return None if le == float("inf") else round(le * 1000, 1)
+    return None
+
+
+def app(multiproc_dir: Path, capacity: int | None = None, previous: dict | None = None) -> dict:
+    """The app servers from their Prometheus files: requests in flight against ``capacity`` (workers x
+    threads), and p50/p99 per view - over the last refresh when ``previous`` (the last snapshot's
+    ``app``) is given, else since the processes started."""
     from ..metrics.prometheus import multiprocess_samples
 
     count = total = busy = 0.0
-    buckets: dict[float, float] = {}
+    views: dict[str, dict[float, float]] = {}
     for sample in multiprocess_samples(multiproc_dir):
         if sample.name == "upstack_request_seconds_count":
             count += sample.value
         elif sample.name == "upstack_request_seconds_sum":
             total += sample.value
         elif sample.name == "upstack_request_seconds_bucket":
+            per_view = views.setdefault(sample.labels["view"], {})
             le = float(sample.labels["le"])
-            buckets[le] = buckets.get(le, 0) + sample.value
+            per_view[le] = per_view.get(le, 0) + sample.value
         elif sample.name == "upstack_requests_in_flight":
             busy += sample.value
-    p95 = None
-    if count:
-        for le in sorted(buckets):
-            if buckets[le] >= 0.95 * count:
-                p95 = le
-                break
+    raw = {view: {str(le): n for le, n in b.items()} for view, b in views.items()}
+    before = (previous or {}).get("raw", {})
+    rows = []
+    for view, buckets in views.items():
+        old = before.get(view, {})
+        window = {le: n - old.get(str(le), 0) for le, n in buckets.items()} if previous else buckets
+        requests = max(window.values(), default=0)
+        if requests > 0:
+            rows.append({"view": view, "requests": int(requests), "p50_ms": quantile(window, 0.5),
+                         "p99_ms": quantile(window, 0.99)})
+    rows.sort(key=lambda r: -r["requests"])
+    busy = int(busy)
     return {"requests": int(count), "mean_ms": round(total / count * 1000, 2) if count else None,
-            "p95_ms_bucket": None if p95 is None else p95 * 1000, "busy_workers": int(busy)}
+            "busy_workers": busy, "idle_workers": None if capacity is None else max(capacity - busy, 0),
+            "capacity": capacity, "views": rows[:12], "window": "refresh" if previous else "since start", "raw": raw}
+
+
+def app_capacity(state_dir: Path, master: int | None) -> int | None:
+    """gunicorn's workers (the master's children) times the threads of each (its rendered config)."""
+    import re
+
+    from ..stack.rolling import workers
+
+    config = state_dir / "etc" / "gunicorn" / "gunicorn.conf.py"
+    threads = re.search(r"^threads = (\d+)", config.read_text(), re.M) if config.exists() else None
+    if not master or not threads:
+        return None
+    return len(workers(master)) * int(threads.group(1))
+
+
+def namespaces() -> dict:
+    """Hit ratio per cache namespace, summed over every process (upstack.cache.stats)."""
+    from ..cache import stats
+
+    return {name: {"hit_ratio": row["hit_ratio"], "calls": row["calls"], "errors": row["errors"]}
+            for name, row in stats().items()}
 
 
 def cache(redis_url: str) -> dict:
@@ -90,6 +138,16 @@ def queues() -> dict:
     return stats()["queues"]
 
 
+def purges(multiproc_dir: Path, queue_rows: dict) -> dict:
+    """The purge backlog: purge tasks waiting in their queue (``high``) and keys whose purge failed."""
+    from ..metrics.prometheus import multiprocess_samples
+
+    failed = sum(s.value for s in multiprocess_samples(multiproc_dir)
+                 if s.name == "upstack_purge_keys_total" and s.labels.get("result") != "ok")
+    waiting = queue_rows.get("high", {}).get("depth") if isinstance(queue_rows, dict) else None
+    return {"waiting": waiting, "failed_keys": int(failed)}
+
+
 def _safely(function, *args):
     try:
         return function(*args)
@@ -97,35 +155,29 @@ def _safely(function, *args):
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def snapshot(state_dir: Path, env: dict, interval: float = 1.0) -> dict:
+def snapshot(state_dir: Path, env: dict, interval: float = 1.0, previous: dict | None = None,
+             app_master: int | None = None) -> dict:
+    multiproc = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    queue_rows = _safely(queues)
     return {
         "edge": _safely(edge, state_dir / "varnish", interval),
-        "app": _safely(app, Path(env["PROMETHEUS_MULTIPROC_DIR"])),
+        "app": _safely(app, multiproc, app_capacity(state_dir, app_master),
+                       (previous or {}).get("app")),
         "cache": _safely(cache, env["REDIS_URL"]),
+        "namespaces": _safely(namespaces),
         "db": _safely(db, env["DATABASE_URL"]),
-        "queues": _safely(queues),
+        "queues": queue_rows,
+        "purges": _safely(purges, multiproc, queue_rows),
     }
 
 
 def render(data: dict):
-    """A rich renderable of a snapshot (the live view)."""
-    from rich.table import Table
+    from .topview import render as view
 
-    table = Table(title="upstack top", expand=True)
-    table.add_column("layer")
-    table.add_column("now")
-    e, a, c, d = data["edge"], data["app"], data["cache"], data["db"]
-    table.add_row("edge", e.get("error") or f"{e['requests_per_second']} req/s, hit ratio {e['hit_ratio']}, "
-                                             f"{e['backend_requests_per_second']} backend req/s")
-    table.add_row("app", a.get("error") or f"{a['busy_workers']} busy, mean {a['mean_ms']} ms, p95 <= {a['p95_ms_bucket']} ms")
-    table.add_row("cache", c.get("error") or f"hit ratio {c['hit_ratio']}, {c['evicted_keys']} evicted, "
-                                              f"{c['used_memory'] // 1024 // 1024} MB")
-    table.add_row("db", d.get("error") or f"{d['connections']} connections")
-    queue_text = data["queues"].get("error") if "error" in data["queues"] else ", ".join(
-        f"{q} {row['depth']}" for q, row in data["queues"].items())
-    table.add_row("queues", queue_text)
-    return table
+    return view(data)
 
 
 def dumps(data: dict) -> str:
-    return json.dumps(data, indent=2, default=str)
+    """The JSON snapshot, without the raw histogram kept for the next refresh."""
+    shown = {**data, "app": {k: v for k, v in data["app"].items() if k != "raw"}}
+    return json.dumps(shown, indent=2, default=str, sort_keys=True)

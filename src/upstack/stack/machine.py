@@ -20,7 +20,7 @@ PACKAGES = {
     "postgres": "postgresql", "initdb": "postgresql", "pg_ctl": "postgresql", "psql": "postgresql-client",
     "redis-server": "redis-server", "redis-cli": "redis-tools", "varnishd": "varnish", "varnishadm": "varnish",
     "haproxy": "haproxy", "nginx": "nginx-light", "pgbouncer": "pgbouncer", "memcached": "memcached",
-    "openssl": "openssl",
+    "openssl": "openssl", "tmux": "tmux",
 }
 
 

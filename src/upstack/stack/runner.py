@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import machine, overlay, project, render, services
+from . import machine, overlay, project, render, rolling, services
 from .supervisor import Supervisor, SupervisorError
 
 PORT_NAMES = ("postgres", "redis-cache", "redis-broker", "varnish", "varnish-admin", "app", "pgbouncer",
@@ -101,6 +101,7 @@ class LocalStack:
             "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
             "SECURE_HSTS_SECONDS": "0", "UPSTACK_HTTP_ONLY": "true", "STATIC_ROOT": str(self.dir / "static"), "MEDIA_ROOT": str(self.dir / "media"),
             "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "prometheus"),
+            rolling.READY_DIR_VARIABLE: str(self.dir / "run" / "workers"),
             "UPSTACK_SERVE_MEDIA": "true",  # no media server on the local stack (docs/settings.md)
         })
         if state.get("project_settings"):  # the overlay's input (upstack.stack.settings)
@@ -125,18 +126,32 @@ class LocalStack:
         state = self._require_running()
         ctx = self.context(state)
         render.write(render.render("local", ctx), self.dir)
-        name = f"upstack_{int(time.time() * 1000)}"
+        return self.use_vcl(self.vcl_file(), "upstack", ctx)
+
+    def vcl_file(self) -> Path:
+        """The VCL the last render wrote (what ``reload_edge`` loads)."""
+        return self.dir / "etc" / "varnish" / "default.vcl"
+
+    def use_vcl(self, path: Path, prefix: str, ctx=None) -> str:
+        """Load ``path`` into the running Varnish under a new name and make it the active VCL (its cache
+        survives); returns the name. A rollback loads a previous release's copy this way."""
+        ctx = ctx or self.context(self._require_running())
+        name = f"{prefix}_{int(time.time() * 1000)}"
         adm = [ctx.binaries["varnishadm"], "-n", str(self.dir / "varnish")]
-        for args in (["vcl.load", name, str(self.dir / "etc" / "varnish" / "default.vcl")], ["vcl.use", name]):
+        for args in (["vcl.load", name, str(path)], ["vcl.use", name]):
             result = subprocess.run([*adm, *args], capture_output=True, text=True, timeout=60)
             if result.returncode != 0:
                 raise StackError(f"varnishadm {args[0]} failed: {result.stdout}{result.stderr}")
         return name
 
     def reload_app(self) -> None:
-        """gunicorn's graceful reload: new workers with the new code, old ones finish their requests."""
+        """A graceful reload: new workers with the new code, old ones finish their requests. gunicorn's is
+        rolling (upstack.stack.rolling: never fewer ready workers than before); granian's is its HUP."""
         state = self._require_running()
-        self.supervisor.rpc().signalProcess("app", "HUP")
+        if state["options"]["app_server"] == "gunicorn":
+            rolling.reload(self.supervisor.processes()["app"]["pid"], self.dir / "run" / "workers")
+        else:
+            self.supervisor.rpc().signalProcess("app", "HUP")
         port = state["ports"]["app"]
         self._wait(lambda: _http_status(f"http://127.0.0.1:{port}/healthz") == 200, "app", timeout=60)
 

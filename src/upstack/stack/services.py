@@ -111,7 +111,11 @@ def celery_argv(ctx: StackContext, target: str, sizing: Sizing, kind: str) -> tu
         return (py, "-m", "celery", "--app", ctx.celery_app, "worker", "--queues", CELERY_QUEUES,
                 "--concurrency", str(sizing.celery_concurrency), "--prefetch-multiplier", "1",
                 "--max-tasks-per-child", "1000", "--loglevel", "INFO", "--without-gossip", "--without-mingle")
-    schedule = f"{ctx.state_dir}/celerybeat-schedule" if target == "local" else "/tmp/celerybeat-schedule"
+    # Beat's record of what ran, outside temp folders (systemd's PrivateTmp empties /tmp on each restart;
+    # its unit has StateDirectory=upstack-beat). The nightly backup is a crontab, so a lost file (a new
+    # container) still runs it at its time of day.
+    schedule = {"local": f"{ctx.state_dir}/celerybeat-schedule",
+                "systemd": "/var/lib/upstack-beat/celerybeat-schedule"}.get(target, "/tmp/celerybeat-schedule")
     return (py, "-m", "celery", "--app", ctx.celery_app, "beat", "--schedule", schedule, "--loglevel", "INFO")
 
 

@@ -57,7 +57,6 @@ DEFAULTS = {
     "beat_schedule": {
         "refresh-ahead data": {"task": "upstack.refresh_all", "schedule": 10.0},
         "expired sessions": {"task": "upstack.clearsessions", "schedule": 3600.0},
-        "nightly backup": {"task": "upstack.backup", "schedule": 86400.0},
     },
 }
 # Retries for tasks that talk to other servers: exponential backoff with jitter.
@@ -84,6 +83,17 @@ def _django_logging(**kwargs):
     configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
 
 
+def nightly_backup() -> dict:
+    """The beat entry of the nightly backup: a real time of day (UPSTACK["BACKUP_TIME"], a crontab in
+    the project's TIME_ZONE), so a restarted beat - a deploy a day - still takes it."""
+    from celery.schedules import crontab
+
+    from .. import conf
+
+    hour, minute = conf.get("BACKUP_TIME").split(":")
+    return {"task": "upstack.backup", "schedule": crontab(hour=int(hour), minute=int(minute))}
+
+
 def make_celery(name: str) -> Celery:
     from django.conf import settings
 
@@ -95,6 +105,8 @@ def make_celery(name: str) -> Celery:
             app.conf[key] = value
         elif isinstance(value, dict) and key in ("task_routes", "beat_schedule"):
             app.conf[key] = {**value, **configured}  # the project's entries extend upstack's
+    if "nightly backup" not in app.conf.beat_schedule:  # the project's own entry wins
+        app.conf.beat_schedule = {**app.conf.beat_schedule, "nightly backup": nightly_backup()}
     if not getattr(settings, "CELERY_BROKER_URL", ""):
         app.conf.broker_url = "memory://"
         app.conf.task_always_eager = True

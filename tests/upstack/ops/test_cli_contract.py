@@ -22,12 +22,13 @@ from upstack.ops import console
 FREE_FORM = {
     ("render", "out"): "a directory", ("render", "memory"): "a size", ("render", "pod_memory"): "a size", ("up", "memory"): "a size",
     ("up", "stack_settings"): "a module", ("backup", "file"): "a file", ("backup", "dir"): "a directory",
-    ("restore", "file"): "a file", ("check", "live"): "a URL", ("check", "host"): "a host name",
+    ("restore", "file"): "a file (or its name in the backup storage)", ("check", "live"): "a URL", ("check", "host"): "a host name",
     ("warm", "source"): "sitemap, access-log[:PATH] or a file (checked by warm.parse_source, exit 2)",
     ("warm", "edge"): "a URL", ("warm", "host"): "a host name", ("loadtest", "duration"): "a duration",
     ("loadtest", "target"): "a URL", ("loadtest", "out"): "a directory",
     ("loadtest", "scenario"): "the locustfile's SCENARIOS (checked before the stack is asked, exit 2)",
-    ("loadtest", "locustfile"): "a file", ("loadtest", "urls"): "a file", ("lock", "reason"): "free text", ("logs", "request_id"): "a request id",
+    ("loadtest", "locustfile"): "a file", ("report dashboard", "prometheus"): "a URL (loopback only)",
+    ("report dashboard", "out"): "a file", ("loadtest", "urls"): "a file", ("lock", "reason"): "free text", ("logs", "request_id"): "a request id",
 }
 
 

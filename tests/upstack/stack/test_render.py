@@ -257,6 +257,15 @@ def test_systemd_units_verify(open_tmp):
     assert not problems, "\n".join(problems)
 
 
+def test_beats_schedule_file_outlives_a_restart_on_systemd():
+    """systemd's PrivateTmp empties /tmp with every restart (a deploy a day): beat keeps its schedule in
+    its StateDirectory instead; no other unit gets one."""
+    files = render.render("systemd", remote_ctx())
+    beat = files["systemd/newsroom-beat.service"]
+    assert "StateDirectory=upstack-beat" in beat and "--schedule /var/lib/upstack-beat/celerybeat-schedule" in beat
+    assert "/tmp/" not in beat and "StateDirectory" not in files["systemd/newsroom-app.service"]
+
+
 def test_procfile_and_app_json():
     files = render.render("procfile", remote_ctx())
     lines = files["Procfile"].splitlines()

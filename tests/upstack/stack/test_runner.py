@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -296,7 +297,7 @@ def test_metrics_add_up_across_workers_and_top_and_report_read_the_stack(stack):
     top = upstack(state, "top", "--once", "--json", "--interval", "0.5")
     assert top.returncode == 0, top.stderr
     snapshot = json.loads(top.stdout)
-    assert set(snapshot) == {"edge", "app", "cache", "db", "queues"}
+    assert set(snapshot) == {"edge", "app", "cache", "namespaces", "db", "queues", "purges"}
     assert not [k for k, v in snapshot.items() if isinstance(v, dict) and "error" in v], snapshot
     assert snapshot["app"]["requests"] >= 40 and snapshot["db"]["connections"] >= 1
     assert snapshot["edge"]["totals"]["client_req"] > 0 and "high" in snapshot["queues"]
@@ -347,46 +348,102 @@ def test_the_launch_checklist_probes_the_running_stack(stack):
     assert data["counts"]["fail"] == 0 and result.returncode == 0, [i for i in items.values() if i["status"] == "fail"]
 
 
-def test_release_under_load_drops_nothing_and_refuses_debug(stack):
+@contextmanager
+def under_load(edge: str):
+    """Three readers hitting the edge (half the requests reach the app) while the block runs; yields
+    the list their status codes (or connection errors) go into. Bounded in requests and in time."""
     import threading
 
-    state, _ = stack
-    edge = status(state)["edge_url"]
     paths = ["/", "/feed/", "/sitemap.xml"]
     results, stop = [], threading.Event()
 
     def load(worker: int):
         i = 0
-        while not stop.is_set() and len(results) < 20000:  # bounded in requests and in time (the release)
-            path = paths[i % 3] if i % 2 else f"/search/?q=release-{worker}-{i}"  # half reach the app
+        while not stop.is_set() and len(results) < 20000:
+            path = paths[i % 3] if i % 2 else f"/search/?q=load-{worker}-{i}"
             try:
                 code = get(edge + path)[0]
             except OSError as exc:
                 code = f"{type(exc).__name__}"
             results.append(code)
             i += 1
+            stop.wait(0.01)  # readers, not a flood: on a shared 2-core machine a flood gets 503s with or without a release
 
     threads = [threading.Thread(target=load, args=(n,)) for n in range(3)]
     for t in threads:
         t.start()
     try:
-        released = upstack(state, "release", "--backup", "--warm", "30", "--json",
-                           env={"BACKUP_DIR": str(state / "backups")}, timeout=600)
+        yield results
     finally:
         stop.set()
         for t in threads:
             t.join(30)
+
+
+def json_of(result: subprocess.CompletedProcess):
+    """The JSON document on stdout (a release's manage.py children may print before it)."""
+    out = result.stdout
+    start = min(i for i in (out.find("["), out.find("{")) if i >= 0)
+    return json.loads(out[start:])
+
+
+def test_release_under_load_drops_nothing_and_refuses_debug(stack):
+    state, _ = stack
+    with under_load(status(state)["edge_url"]) as results:
+        released = upstack(state, "release", "--backup", "--warm", "30", "--json",
+                           env={"BACKUP_DIR": str(state / "backups")}, timeout=600)
     assert released.returncode == 0, released.stdout[-3000:] + released.stderr[-3000:]
-    steps = json.loads(released.stdout[released.stdout.index("["):released.stdout.rindex("]") + 1])
+    steps = json_of(released)
     assert [s["step"] for s in steps] == ["deploy checks", "backup", "migrate", "collectstatic",
                                           "edge: error page and VCL reload", "graceful app reload",
-                                          "graceful worker restart", "cache warming"]
+                                          "graceful worker restart", "cache warming", "record the release"]
     failures = [code for code in results if code != 200]
-    print(f"release under load: {len(results)} requests, {len(failures)} failed; steps {steps}")
+    print(f"release under load: {len(results)} requests, {len(failures)} failed {Counter(failures)}; "
+          f"{sum(s['seconds'] for s in steps):.1f}s; steps {steps}")
     assert len(results) > 50 and failures == []
     refused = upstack(state, "release", "--warm", "0", env={"DEBUG": "true"})
     assert refused.returncode == 1 and "release stopped at 'deploy checks'" in refused.stderr
     assert "security.W018" in refused.stderr  # Django's own check, which upstack does not repeat
+
+
+def active_vcl(state: Path) -> str:
+    listed = subprocess.run([machine.require("varnishadm"), "-n", str(state / "varnish"), "vcl.list"],
+                            capture_output=True, text=True, timeout=30).stdout
+    return next(line.split()[-1] for line in listed.splitlines() if line.startswith("active"))
+
+
+def test_rollback_under_load_returns_to_the_previous_release_or_names_what_blocks_it(stack):
+    state, _ = stack
+    before = json_of(upstack(state, "releases", "--json"))
+    if not before:  # this test alone: release once so there is a previous one
+        assert upstack(state, "release", "--warm", "0").returncode == 0
+    second = upstack(state, "release", "--warm", "0", "--json")
+    assert second.returncode == 0, second.stderr[-3000:]
+    records = json_of(upstack(state, "releases", "--json"))
+    live, previous = records[-1], records[-2]
+    assert live["vcl"]["name"] == active_vcl(state) and live["migrations"]["news"] and live["status"] == "live"
+    with under_load(status(state)["edge_url"]) as results:
+        rolled = upstack(state, "rollback", "--json")
+    assert rolled.returncode == 0, rolled.stdout[-3000:] + rolled.stderr[-3000:]
+    done = json_of(rolled)
+    failures = [code for code in results if code != 200]
+    print(f"rollback under load: {len(results)} requests, {len(failures)} failed {Counter(failures)}; "
+          f"{done['seconds']}s; {done}")
+    assert (done["from"], done["to"]) == (live["number"], previous["number"]) and failures == [] and len(results) > 20
+    assert active_vcl(state).startswith(f"rollback_{previous['number']}_")
+    assert json_of(upstack(state, "releases", "--json"))[-1]["status"] == "rolled back"
+
+    # Blocked: a migration applied after the release it would return to. Nothing changes.
+    assert upstack(state, "release", "--warm", "0").returncode == 0
+    records = json_of(upstack(state, "releases", "--json"))
+    target = next(r for r in reversed(records[:-1]) if r["status"] == "live")
+    last = target["migrations"]["news"].pop()
+    (state / "releases.json").write_text(json.dumps(records))
+    vcl = active_vcl(state)
+    blocked = upstack(state, "rollback")
+    assert blocked.returncode == 1 and f"migration news.{last} was applied after release {target['number']}" in \
+        blocked.stderr and "Nothing was changed" in blocked.stderr, blocked.stderr
+    assert active_vcl(state) == vcl
 
 
 @pytest.mark.parametrize("scenario", ["editors", "readers", "package"])
@@ -459,3 +516,104 @@ def test_a_missing_binary_names_the_fix(monkeypatch, open_tmp, settings):
     with pytest.raises(CommandError, match="varnishd is not installed.*scripts/install-services"):
         call_command("upstack", "up", "--memory", "2G")
     assert not (open_tmp / "supervisord.pid").exists()
+
+
+def tmux(*args: str) -> str:
+    result = subprocess.run([machine.require("tmux"), *args], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
+    """`upstack top` in a real terminal (tmux), under load: the alternate screen, every panel, numbers
+    that change every second, and Ctrl-C gives the terminal back."""
+    import shlex
+    import time
+
+    servers.require_binary("tmux")
+    state, _ = stack
+    stack_env = dict(line.split("=", 1) for line in upstack(state, "env").stdout.splitlines())
+    script = tmp_path / "top.sh"
+    exports = {**stack_env, "UPSTACK_STATE_DIR": str(state), "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
+    script.write_text("unset COLUMNS LINES\n" +  # the terminal's own size, not one inherited from the test run
+                      "".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()) +
+                      f"cd {shlex.quote(str(ROOT))} && exec {shlex.quote(sys.executable)} manage.py upstack top\n")
+    session = f"upstack-top-{os.getpid()}"
+    tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "45", "sleep", "600")
+    try:
+        tmux("set-option", "-t", session, "remain-on-exit", "on")
+        tmux("set-option", "-t", session, "window-size", "manual")  # detached: 150x45, not tmux's 80x24
+        tmux("resize-window", "-t", session, "-x", "150", "-y", "45")
+        tmux("respawn-pane", "-k", "-t", session, "bash", str(script))  # top starts in the 150x45 window
+        with under_load(status(state)["edge_url"]) as results:
+            deadline, screens = time.monotonic() + 90, []
+            while time.monotonic() < deadline:
+                time.sleep(1.5)
+                screen = tmux("capture-pane", "-p", "-t", session)
+                if "req/s" in screen and "news:" in screen:
+                    screens.append(screen)
+                if len(screens) >= 3:
+                    break
+        assert len(screens) >= 3, tmux("capture-pane", "-p", "-t", session)
+        assert tmux("display-message", "-p", "-t", session, "#{alternate_on}").strip() == "1"
+        screen = screens[-1]
+        print("upstack top under load:\n" + screen)
+        for panel in ("edge", "req/s", "hit ratio", "app workers", "busy", "idle", "p50/p99 per view", "p99 ms",
+                      "cache hit ratio per namespace", "pages", "database", "connections", "queues", "high",
+                      "purge backlog"):
+            assert panel in screen, panel
+        assert len(set(screens)) > 1  # it refreshes
+        assert [code for code in results if code != 200] == []
+        tmux("send-keys", "-t", session, "C-c")
+        deadline = time.monotonic() + 30
+        while tmux("display-message", "-p", "-t", session, "#{pane_dead}").strip() != "1":
+            assert time.monotonic() < deadline, "top did not stop on Ctrl-C"
+            time.sleep(0.5)
+        assert tmux("display-message", "-p", "-t", session, "#{alternate_on}").strip() == "0"
+        assert "Traceback" not in tmux("capture-pane", "-p", "-t", session)
+    finally:
+        subprocess.run([machine.require("tmux"), "kill-session", "-t", session], capture_output=True, timeout=30)
+
+
+def test_top_needs_a_running_stack(tmp_path):
+    refused = upstack(tmp_path / "never", "top")
+    assert refused.returncode == 1 and "upstack up" in refused.stderr
+
+
+def test_the_dashboard_as_static_html_from_a_real_prometheus_has_data_in_chromium(stack, tmp_path):
+    """Grafana cannot be installed here (docs/observability.md): the rendered dashboard's panels are
+    drawn from a real Prometheus scraping the stack, and the report is opened in headless Chromium."""
+    import time
+
+    chromium = servers.require_binary("chromium")
+    servers.require_binary("prometheus")
+    from playwright.sync_api import sync_playwright
+
+    state, _ = stack
+    with servers.Prometheus([service(state, "app")["address"]]) as prometheus:
+        with under_load(status(state)["edge_url"]):
+            time.sleep(12)  # a dozen scrapes while readers hit the edge
+        out = tmp_path / "dashboard.html"
+        made = upstack(state, "report", "dashboard", "--prometheus", prometheus.url, "--out", str(out),
+                       "--minutes", "2", "--json")
+        assert made.returncode == 0, made.stderr
+        panels = {p["title"]: p for p in json_of(made)["panels"]}
+    for title in ("Requests per second by status", "p95 latency by view", "Time by part", "Page cache"):
+        assert panels[title]["series"] > 0 and panels[title]["points"] > 3, panels[title]
+    # No exporter for Varnish or Redis is scraped here: those panels say so instead of drawing nothing.
+    assert panels["Redis memory"]["series"] == 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(out.as_uri())
+            drawn = page.eval_on_selector_all(
+                "figure", "els => els.map(e => [e.querySelector('figcaption').textContent, "
+                          "e.dataset.series, !!e.querySelector('img') && e.querySelector('img').naturalWidth])")
+        finally:
+            browser.close()
+    shown = {title: (int(series), width) for title, series, width in drawn}
+    assert shown["Requests per second by status"][0] > 0 and shown["Requests per second by status"][1] > 100
+    assert shown["Redis memory"] == (0, False)
+    remote = upstack(state, "report", "dashboard", "--prometheus", "http://192.0.2.1:9090", "--out", str(out))
+    assert remote.returncode == 2 and "not on loopback" in remote.stderr

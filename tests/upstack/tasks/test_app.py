@@ -75,3 +75,33 @@ def test_celery_logging_works_for_a_project_without_logging_settings(settings):
         _django_logging()
     finally:
         configure_logging(settings.LOGGING_CONFIG, original)  # the rest of the suite logs as before
+
+
+def test_the_nightly_backup_is_a_time_of_day_not_an_interval_from_beats_start(settings):
+    """A crontab at UPSTACK["BACKUP_TIME"]: a beat restarted by every deploy still takes it at that hour
+    (the old 86400 s interval counted from beat's start never came due)."""
+    from datetime import UTC, datetime
+
+    from celery.schedules import crontab
+
+    from upstack import conf as upstack_conf
+    from upstack.tasks.app import nightly_backup
+
+    settings.UPSTACK = {**settings.UPSTACK, "BACKUP_TIME": "22:15"}
+    upstack_conf.reset()
+    entry = nightly_backup()
+    schedule = entry["schedule"]
+    assert entry["task"] == "upstack.backup" and isinstance(schedule, crontab)
+    assert schedule.hour == {22} and schedule.minute == {15}
+    # Beat started at 21:00 (a deploy): due in 75 minutes, not 24 hours.
+    started = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
+    schedule.nowfun = lambda: started
+    assert schedule.remaining_estimate(started).total_seconds() == 75 * 60
+    assert upstack_conf.get("BACKUP_TIME") == "22:15"
+
+
+def test_a_bad_backup_time_is_refused_by_the_settings_check():
+    from upstack.checks.rules import RULES, check
+
+    assert check("03:30", RULES["BACKUP_TIME"], "BACKUP_TIME") == []
+    assert "HH:MM" in check("25:00", RULES["BACKUP_TIME"], "BACKUP_TIME")[0].message

@@ -7,6 +7,8 @@ Each subcommand's handler is a few lines over the public library (``upstack.ops`
 """
 
 import ipaddress
+import os
+import tempfile
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -96,10 +98,17 @@ class Command(BaseCommand):
     def handle_top(self, once, json, interval, **options):
         from upstack.ops import top
 
-        stack_env = self.guard(stack.LocalStack().env)
-        state_dir = stack.LocalStack().dir
+        local = stack.LocalStack()
+        stack_env = self.guard(local.env)
+        if not local.supervisor.running():
+            self.fail("the stack is not running; start it with `manage.py upstack up`", FAILED)
+
+        def take(previous=None):
+            master = (local.supervisor.processes().get("app") or {}).get("pid") or None
+            return top.snapshot(local.dir, stack_env, interval, previous, master)
+
         if once or json:
-            data = top.snapshot(state_dir, stack_env, interval)
+            data = take()
             if json:
                 self.stdout.write(top.dumps(data))
             else:
@@ -107,61 +116,89 @@ class Command(BaseCommand):
             return
         from rich.live import Live
 
-        try:
-            with Live(top.render(top.snapshot(state_dir, stack_env, interval)), refresh_per_second=2) as live:
+        data = take()
+        try:  # the alternate screen, like htop: the terminal comes back as it was on Ctrl-C
+            with Live(top.render(data), screen=True, auto_refresh=False,
+                      console=console.console(self.stdout)) as live:
                 while True:
-                    live.update(top.render(top.snapshot(state_dir, stack_env, interval)))
+                    data = take(data)  # takes ``interval`` seconds (the edge's rate is measured over it)
+                    live.update(top.render(data), refresh=True)
         except KeyboardInterrupt:
             pass
 
-    def handle_report(self, report_kind, json, threshold, **options):
+    def handle_report(self, report_kind, json, **options):
+        if report_kind == "dashboard":
+            return self.report_dashboard(json=json, **options)
         from upstack.ops import report
+
+        threshold = options["threshold"]
 
         rows = report.views(Path(self.guard(stack.LocalStack().env)["PROMETHEUS_MULTIPROC_DIR"]), threshold)
         self.report(rows, json, lambda data: tables.views(data, report.PARTS))
 
-    def handle_backup(self, action, file, dir, keep, json, **options):
-        from upstack.ops import backup
+    def report_dashboard(self, prometheus, out, minutes, json, **options):
+        from upstack.ops import dashboard
+        from upstack.stack.observability import dashboard as board
+
+        page, panels = self.guard(dashboard.report, board(conf.project_module()), prometheus, minutes)
+        Path(out).write_text(page)
+        self.report({"file": str(out), "panels": panels}, json, tables.dashboard)
+
+    def handle_backup(self, action, file, dir, keep, remote, json, **options):
+        from upstack.ops import backup, backupcrypt, backupstore
 
         directory = self.backup_dir(dir)
+        if action == "key":
+            pair = backupcrypt.new_pair()
+            self.stdout.write(console.dumps(pair) if json else "\n".join(f"{k}={v}" for k, v in pair.items()))
+            return
         if action == "list":
-            self.report(backup.describe_backups(directory), json, tables.backups)
+            listed = self.guard(backupstore.describe) if remote else backup.describe_backups(directory)
+            self.report(listed, json, tables.backups)
             return
         if action == "create":
             with console.working("backup", self.progress_writer(json)) as say:
                 path = self.guard(backup.backup, self.database_url(), directory, keep or conf.get("BACKUP_KEEP"),
                                   say=say)
-            result = {"file": str(path), "bytes": path.stat().st_size}
+                result = {"file": str(path), "bytes": path.stat().st_size}
+                if self.guard(backupstore.storage) is not None:
+                    result["remote"] = self.guard(backupstore.upload, path)
+                    say(f"Copied to the backup storage as {result['remote']}")
             self.stdout.write(console.dumps(result) if json else f"Backup written: {path} ({result['bytes']} bytes).")
             return
-        path = Path(file) if file else next(iter(backup.list_backups(directory)), None)
-        if path is None or not path.exists():
-            self.fail(f"no backup to verify in {directory}; run `manage.py upstack backup` first, or give --file",
-                      BAD_INPUT)
-        with console.working(f"verifying {path.name}", self.progress_writer(json)) as say:
-            result = self.guard(backup.verify, self.database_url(), path, say=say)
+        with tempfile.TemporaryDirectory(prefix="upstack-remote-") as fetched:
+            if remote:
+                path = self.guard(backupstore.download, file, Path(fetched))
+            else:
+                path = Path(file) if file else next(iter(backup.list_backups(directory)), None)
+            if path is None or not path.exists():
+                self.fail(f"no backup to verify in {directory}; run `manage.py upstack backup` first, or give --file",
+                          BAD_INPUT)
+            with console.working(f"verifying {path.name}", self.progress_writer(json)) as say:
+                result = self.guard(backup.verify, self.database_url(), path, say=say)
         if json:
             self.stdout.write(console.dumps(result))
         if not result["ok"]:
             self.fail(f"backup {path.name} does not match its manifest: {result['differences']}. Fix: take a new "
                       "backup and find out why this one does not restore.", FAILED)
 
-    def handle_restore(self, file, yes, **options):
-        from upstack.ops import backup
+    def handle_restore(self, file, yes, remote, **options):
+        from upstack.ops import backup, backupstore
 
-        path = Path(file)
-        if not path.exists() or not Path(str(path) + ".json").exists():
-            self.fail(f"{path} is not a complete upstack backup (the file and its .json manifest); "
-                      "`manage.py upstack backup list` shows the backups", BAD_INPUT)
-        name = settings.DATABASES["default"]["NAME"]
-        with self.locked("restore"):
-            if not yes:
-                answer = input(f"This replaces every table of database {name!r} with {path.name}. Type the "
-                               "database name to go on: ")
-                if answer.strip() != name:
-                    self.fail("Not confirmed; nothing was changed.", FAILED)
-            with console.working(f"restoring {path.name}", self.stdout.write) as say:
-                self.guard(backup.restore, self.database_url(), path, say=say)
+        with tempfile.TemporaryDirectory(prefix="upstack-remote-") as fetched:
+            path = self.guard(backupstore.download, file, Path(fetched)) if remote else Path(file)
+            if not path.exists() or not Path(str(path) + ".json").exists():
+                self.fail(f"{path} is not a complete upstack backup (the file and its .json manifest); "
+                          "`manage.py upstack backup list` shows the backups", BAD_INPUT)
+            name = settings.DATABASES["default"]["NAME"]
+            with self.locked("restore"):
+                if not yes:
+                    answer = input(f"This replaces every table of database {name!r} with {path.name}. Type the "
+                                   "database name to go on: ")
+                    if answer.strip() != name:
+                        self.fail("Not confirmed; nothing was changed.", FAILED)
+                with console.working(f"restoring {path.name}", self.stdout.write) as say:
+                    self.guard(backup.restore, self.database_url(), path, say=say)
 
     def handle_check(self, live, host, json, **options):
         from upstack.ops import checklist
@@ -197,6 +234,28 @@ class Command(BaseCommand):
             except (release.ReleaseError, stack.StackError) as exc:
                 self.fail(str(exc), getattr(exc, "returncode", FAILED))
         self.report(done, json, tables.release)
+
+    def handle_rollback(self, json, **options):
+        from upstack.ops import releases
+        from upstack.stack import project
+
+        local = stack.LocalStack()
+        with self.locked("rollback"), console.working("rollback", self.progress_writer(json)) as say:
+            env = self.guard(local.env)
+            try:
+                done = releases.rollback(local, {**os.environ, **env}, project.base_dir(), say=say)
+            except releases.RollbackBlocked as exc:
+                self.fail(f"{exc}. Nothing was changed.", FAILED)
+            except stack.StackError as exc:
+                self.fail(str(exc), exc.returncode)
+            except (RuntimeError, OSError) as exc:
+                self.fail(f"rollback stopped: {exc}. Logs: `manage.py upstack logs app`", FAILED)
+        self.report(done, json, tables.rollback)
+
+    def handle_releases(self, json, **options):
+        from upstack.ops import releases
+
+        self.report(self.guard(releases.load, stack.LocalStack().dir), json, tables.releases)
 
     def handle_loadtest(self, scenario, locustfile, urls, users, duration, target, out, allow_remote, json, **options):
         from upstack.ops import loadtest

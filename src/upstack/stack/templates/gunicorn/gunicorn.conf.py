@@ -39,6 +39,16 @@ preload_app = False
 proc_name = "{{ project }}-app"
 
 
+def post_worker_init(worker):
+    """Tell a rolling reload (upstack.stack.rolling) this worker has loaded the app and accepts requests."""
+    import os
+
+    ready = os.environ.get("UPSTACK_WORKER_READY_DIR")
+    if ready:
+        os.makedirs(ready, exist_ok=True)
+        open(os.path.join(ready, str(os.getpid())), "w").close()
+
+
 def child_exit(server, worker):
     """Prometheus multiprocess mode: a dead worker's live gauges must not linger."""
     import os
