@@ -290,7 +290,7 @@ def test_prometheus_files_pass_promtool_and_the_dashboard_is_grafana_json(open_t
         result = subprocess.run([machine.find_binary("promtool"), *args], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
     rules = yaml.safe_load((prom / "upstack-alerts.yml").read_text())["groups"][0]["rules"]
-    assert {r["alert"] for r in rules} >= {"HighErrorRate", "BackendUnhealthy", "EdgeHitRateDropping", "QueueGrowing",
+    assert {r["alert"] for r in rules} >= {"HighErrorRate", "BackendUnhealthy", "EdgeHitRateDropping", "QueueGrowing", "PurgeBacklogOld",
                                           "MemoryHigh", "DiskHigh"}
     jobs = {j["job_name"] for j in yaml.safe_load((prom / "prometheus.yml").read_text())["scrape_configs"]}
     assert jobs == {"django", "varnish", "redis", "postgres", "node"}
