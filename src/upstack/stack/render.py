@@ -101,6 +101,8 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
     app_ports = list(ctx.app_ports) or [port["app"]]
     if local:
         backends = [{"name": f"app{i + 1}", "host": "127.0.0.1", "port": p} for i, p in enumerate(app_ports)]
+    elif ctx.app_hosts:
+        backends = [{"name": f"app{i + 1}", "host": h, "port": p} for i, (h, p) in enumerate(ctx.app_hosts)]
     else:
         backends = [{"name": "app1", "host": host["app"], "port": port["app"]}]
     pg = sizing.postgres
