@@ -216,7 +216,12 @@ def _compose(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, st
     variables = _variables("compose", ctx, sizing)
     variables.update(internal_networks=compose.acl(ctx.internal_networks, net),
                      load_balancers=compose.acl(ctx.load_balancers, net))
+    if not ctx.app_hosts:  # one backend per address of the scaled app service, written at start
+        variables.update(app_pool_vcl=compose.APP_POOL_VCL, app_pool_init_vcl=compose.APP_POOL_INIT_VCL,
+                         pool_backend={"name": "app$i", "host": "$address", "port": variables["app_port"]})
     files = {**_server_configs(variables), **_pgbouncer_start(ctx, variables)}
+    if not ctx.app_hosts:
+        files["etc/varnish/app-pool.sh"] = _template("varnish/app-pool.sh", variables)
     procs = {s.name: s for s in services.services(ctx, "compose", sizing)}
     compose_vars = compose.variables(ctx, sizing, procs, variables, django_env(ctx, "compose"), net)
     files.update({path: _template(name, compose_vars) for path, name in compose.TEMPLATES.items()})
