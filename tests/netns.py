@@ -1,9 +1,10 @@
-"""Network faults for tests, built with ``ip netns`` and removed afterwards (root only).
+"""Simulated hosts and network faults for tests, built with ``ip netns`` and removed afterwards (root only).
 
-``blackhole()`` makes a network namespace joined to this one by a veth pair on a /30 of its own,
-drops every packet that enters it (iptables inside the namespace only: the host's firewall is not
-touched), and yields ``(address, port)``: a TCP connect there gets no answer at all, like a host that
-died or a firewall that drops. ``Proxy`` is a TCP forwarder on loopback that can close and reopen
+``hosts(n)`` makes ``n`` network namespaces, each joined to this one by a veth pair on a /30 of its
+own (``Host``: its ``address``, and ``gateway``, ours as it sees it); ``Host.drop_everything()``
+partitions one (iptables inside the namespace only: the machine's firewall is not touched).
+``blackhole()`` yields ``(address, port)`` of such a host: a TCP connect there gets no answer at all,
+like a host that died or a firewall that drops. ``Proxy`` is a TCP forwarder on loopback that can close and reopen
 its port, so the server behind it is unreachable for a while and keeps its state (a Varnish keeps
 its cache, as a partitioned edge does, which a restart would lose).
 """
@@ -36,28 +37,68 @@ def require_netns() -> None:
         pytest.skip(why)
 
 
+class Host:
+    """A network namespace joined to this one by a veth pair on a /30 of its own: ``address`` is the
+    host's, ``gateway`` this namespace's end (what the host reaches us at)."""
+
+    def __init__(self):
+        tag = f"{os.getpid() % 10000}{random.randrange(100, 999)}"
+        self.name, self.outer_if, self.inner_if = f"upns{tag}", f"uns{tag}o", f"uns{tag}i"
+        # 10.213.x.y/30, x and y random: other tests on this machine make namespaces too.
+        a, b = random.randrange(0, 256), random.randrange(0, 64) * 4
+        self.gateway, self.address = f"10.213.{a}.{b + 1}", f"10.213.{a}.{b + 2}"
+
+    def create(self) -> Host:
+        _ip("netns", "add", self.name)
+        try:
+            _ip("link", "add", self.outer_if, "type", "veth", "peer", "name", self.inner_if)
+            _ip("link", "set", self.inner_if, "netns", self.name)
+            _ip("addr", "add", f"{self.gateway}/30", "dev", self.outer_if)
+            _ip("link", "set", self.outer_if, "up")
+            _ip("-n", self.name, "addr", "add", f"{self.address}/30", "dev", self.inner_if)
+            _ip("-n", self.name, "link", "set", self.inner_if, "up")
+            _ip("-n", self.name, "link", "set", "lo", "up")
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def run(self, *argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "netns", "exec", self.name, *argv], check=True, capture_output=True,
+                              text=True, timeout=10)
+
+    def drop_everything(self, on: bool = True) -> None:
+        """Drop every packet that enters the host (its own firewall; ours is not touched): a partition."""
+        self.run("iptables", "-w", "-A" if on else "-D", "INPUT", "-j", "DROP")
+
+    def remove(self) -> None:
+        _ip("link", "del", self.outer_if, check=False)
+        _ip("netns", "del", self.name, check=False)
+
+
+@contextlib.contextmanager
+def hosts(count: int):
+    """``count`` fresh hosts (``Host``), removed afterwards whatever happens."""
+    require_netns()
+    made: list[Host] = []
+    try:
+        while len(made) < count:
+            host = Host()
+            if any(host.name == m.name or host.gateway.rsplit(".", 1)[0] == m.gateway.rsplit(".", 1)[0] for m in made):
+                continue  # the same name or /24 drawn twice: draw again (no overlapping routes)
+            made.append(host.create())
+        yield made
+    finally:
+        for host in made:
+            host.remove()
+
+
 @contextlib.contextmanager
 def blackhole():
-    require_netns()
-    tag = f"{os.getpid() % 10000}{random.randrange(100, 999)}"
-    name, host_if, peer_if = f"upbh{tag}", f"ubh{tag}h", f"ubh{tag}p"
-    # 10.213.x.y/30, x and y random: other tests on this machine make namespaces too.
-    base = random.randrange(0, 256), random.randrange(0, 64) * 4
-    host_ip, peer_ip = f"10.213.{base[0]}.{base[1] + 1}", f"10.213.{base[0]}.{base[1] + 2}"
-    _ip("netns", "add", name)
-    try:
-        _ip("link", "add", host_if, "type", "veth", "peer", "name", peer_if)
-        _ip("link", "set", peer_if, "netns", name)
-        _ip("addr", "add", f"{host_ip}/30", "dev", host_if)
-        _ip("link", "set", host_if, "up")
-        _ip("-n", name, "addr", "add", f"{peer_ip}/30", "dev", peer_if)
-        _ip("-n", name, "link", "set", peer_if, "up")
-        subprocess.run(["ip", "netns", "exec", name, "iptables", "-w", "-A", "INPUT", "-j", "DROP"],
-                       check=True, capture_output=True, timeout=10)
-        yield peer_ip, free_port()
-    finally:
-        _ip("link", "del", host_if, check=False)
-        _ip("netns", "del", name, check=False)
+    """``(address, port)`` of a host that drops every packet."""
+    with hosts(1) as (host,):
+        host.drop_everything()
+        yield host.address, free_port()
 
 
 class Proxy:

@@ -30,9 +30,8 @@ sub vcl_recv {{
 """
 
 
-@pytest.fixture
-def origin():
-    """A page tagged ``story`` whose body is the current version; ``origin.version`` is the write."""
+def serve_story(address: str = "127.0.0.1"):
+    """An origin on ``address``: a page tagged ``story`` whose body is ``server.version`` (the write)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
@@ -47,9 +46,15 @@ def origin():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = http.server.ThreadingHTTPServer((address, 0), Handler)
     server.version = 1
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def origin():
+    server = serve_story()
     yield server
     server.shutdown()
     server.server_close()
