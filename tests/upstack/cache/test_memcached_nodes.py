@@ -51,7 +51,9 @@ def test_one_node_down_loses_only_its_keys(two_nodes):
     second.halt()
     # Every key of the live node still hits; the dead node's keys are misses. (Before per-node
     # breakers, one dead node opened the breaker of the whole list: 0 hits.)
-    assert _hits(cache) == len(on_first)
+    hits = _hits(cache)
+    print(f"one of two memcached nodes down: {hits}/{len(KEYS)} hits (the live node's share: {len(on_first)})")
+    assert hits == len(on_first)
     assert all(cache.get(key) == "page" for key in on_first)
     assert cache.is_available()
     assert cache.node_breakers()[second.location].is_open and not cache.node_breakers()[first.location].is_open
