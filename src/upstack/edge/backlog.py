@@ -16,6 +16,7 @@ because no maintained library keeps a per-destination, deduplicated retry set wi
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -104,10 +105,16 @@ def store():
 
     url = getattr(settings, "CELERY_BROKER_URL", "")
     if url.startswith(("redis://", "rediss://")):
-        import redis
-
-        return RedisStore(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1))
+        return RedisStore(_client(url))
     return _memory
+
+
+@functools.lru_cache(maxsize=4)
+def _client(url: str):
+    """One client (and connection pool) per broker URL and process; redis-py clients are thread-safe."""
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
 def durable() -> bool:
