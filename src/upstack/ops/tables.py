@@ -32,7 +32,7 @@ def task_stats(data: dict):
     columns = ("queue", "depth", "sent", "succeeded", "failed", "retried")
     backlog = data.get("purge_backlog") or {}
     age = backlog.get("oldest_age")
-    pending = backlog.get("error") or (f"{backlog.get('pending', 0)} keys" + (f", oldest {age:.0f}s" if age else ""))
+    pending = backlog.get("error") or (f"{backlog.get('pending', 0)}" + (f" keys, oldest {age:.0f}s" if age else ""))
     return table(f"broker {data['broker']}, enqueue failures: {data['enqueue_failed']}, purge backlog: {pending}",
                  columns, rows, numeric=columns[1:])
 
