@@ -117,9 +117,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # Cache namespaces (upstack.cache): default, templates, queries, pages, sessions, data - one server,
 # separate prefixes and generations. CACHE_URL (redis://, memcached://) wins, else REDIS_URL, else an
-# in-process cache. SESSION_REDIS_URL puts sessions on the persistent Redis (the broker's).
+# in-process cache. SESSION_REDIS_URL puts sessions on the persistent Redis (the broker's); MEMCACHED_LOCATION
+# (host:port,host:port - rendered by `upstack render --with memcached`) puts templates and queries on memcached.
 CACHE_URL = env.str("CACHE_URL", default="") or env.str("REDIS_URL", default="")
-CACHES = caches_setting(CACHE_URL or None, sessions_url=env.str("SESSION_REDIS_URL", default="") or None)
+CACHES = caches_setting(CACHE_URL or None, sessions_url=env.str("SESSION_REDIS_URL", default="") or None,
+                        memcached_location=env.str("MEMCACHED_LOCATION", default="") or None)
 SHARED_CACHE = bool(CACHE_URL)
 
 # Sessions: cached_db on the sessions namespace - off the database's hot path, and still working

@@ -30,6 +30,8 @@ BACKENDS = {
 # Namespaces whose entries are invalidated by messages (cachalot's table stamps, purges): after an
 # outage those messages may have been lost, so the namespace is flushed when the server is back.
 FLUSH_ON_RECOVERY = {"queries", "pages", "default"}
+# Fragments and query results: large, rebuilt on a miss, each memcached node may lose its share.
+MEMCACHED_NAMESPACES = ("templates", "queries")
 STATS_FIELDS = ("calls", "hits", "misses", "errors", "skipped")
 STATS_INTERVAL = 5.0
 
@@ -49,14 +51,18 @@ def _alias(url: str, namespace: str, prefix: str, timeout: int) -> dict:
 
 
 def caches_setting(url: str | None = None, *, sessions_url: str | None = None, prefix: str = "",
-                   timeout: int = 300) -> dict:
+                   timeout: int = 300, memcached_location: str | None = None) -> dict:
     """``CACHES`` for ``default`` + the five namespaces on one server (``redis://``, ``memcached://``)
-    or in-process (``None`` or ``locmem://``). ``sessions_url`` puts sessions on another server."""
+    or in-process (``None`` or ``locmem://``). ``sessions_url`` puts sessions on another server;
+    ``memcached_location`` (``"host:port,host:port"``, the ``MEMCACHED_LOCATION`` the stack renders)
+    puts the rebuildable namespaces (``MEMCACHED_NAMESPACES``) on those memcached nodes."""
     url = url or "locmem://upstack"
+    urls = {"sessions": sessions_url} if sessions_url else {}
+    if memcached_location:
+        urls.update(dict.fromkeys(MEMCACHED_NAMESPACES, f"memcached://{memcached_location}"))
     result = {"default": _alias(url, "default", prefix, timeout)}
     for namespace in NAMESPACES:
-        result[namespace] = _alias(sessions_url if namespace == "sessions" and sessions_url else url,
-                                   namespace, prefix, timeout)
+        result[namespace] = _alias(urls.get(namespace, url), namespace, prefix, timeout)
     return result
 
 

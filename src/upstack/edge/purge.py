@@ -5,7 +5,9 @@ page cache), retried, and never raised into the request.
 ``add(keys, using=alias)`` is what invalidation calls. Inside a transaction the keys wait in a
 per-connection batch flushed by one ``on_commit`` callback (a rollback drops them with the
 callbacks); in autocommit they go at once. ``dispatch(keys)`` sends a batch: as the Celery task
-``upstack.purge`` when a broker is configured, synchronously otherwise.
+``upstack.purge`` when a broker is configured, synchronously otherwise. An edge node that misses a
+batch has its keys kept in the purge backlog (``edge.backlog``); ``retry_backlog()`` retries them
+(the beat task ``upstack.purge_backlog``, or a thread of this process without a broker).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils.module_loading import import_string
 
 from .. import conf
+from . import backlog
 
 logger = logging.getLogger("upstack.edge")
 # Set per request by the page middleware: did this request write anything that purges?
@@ -123,3 +126,18 @@ def purge_or_raise(keys: list[str]) -> None:
     outcome = purge_now(keys)
     if not all(outcome.values()):
         raise ConnectionError(f"purge failed for: {[name for name, ok in outcome.items() if not ok]}")
+
+
+def retry_backlog() -> dict[str, bool]:
+    """Retry every node that missed purges (``edge.backlog``); ``{node: reached}``. Never raises for a
+    node; entries of a backend no longer configured are dropped."""
+    by_alias = {backend.alias: backend for backend in backends()}
+
+    def purge_node(node, keys):
+        alias, url, host = backlog.parse_node(node)
+        backend = by_alias.get(alias)
+        if backend is None or not hasattr(backend, "purge_node"):
+            return None
+        return backend.purge_node(url, host, keys)
+
+    return backlog.drain(purge_node)

@@ -74,6 +74,9 @@ def add_arguments(parser) -> None:
     _sizing(render)
     render.add_argument("--pod-cpus", type=int, help="kubernetes: CPUs requested by each app and worker pod (1).")
     render.add_argument("--pod-memory", help="kubernetes: memory of each app and worker pod, e.g. 2G (1G).")
+    render.add_argument("--app-hosts", metavar="HOST:PORT,...",
+                        help="The app servers behind each edge's round-robin director, health-probed, "
+                             "e.g. a:8000,b:8000 (default: the target's one app service; not for local).")
 
     up = sub.add_parser("up", help="Start the whole stack on loopback under supervisord; print the edge URL. "
                                    "Takes the deploy lock.")

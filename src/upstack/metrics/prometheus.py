@@ -51,19 +51,28 @@ def observe_purge(keys, outcome: dict, seconds: float) -> None:
 
 
 class QueueDepths:
-    """Queue depths read from the broker at scrape time."""
+    """Queue depths and the purge backlog, read from the broker at scrape time."""
 
     def collect(self):
         from ..tasks.stats import stats
 
         gauge = GaugeMetricFamily("upstack_queue_depth", "Messages waiting per Celery queue", labels=["queue"])
+        backlog = GaugeMetricFamily("upstack_purge_backlog_keys", "Purged keys an edge node missed, waiting for a retry",
+                                    labels=["node"])
+        oldest = GaugeMetricFamily("upstack_purge_backlog_oldest_seconds", "Age of the oldest purge an edge node missed")
         try:
-            for queue, row in stats()["queues"].items():
+            data = stats()
+            for queue, row in data["queues"].items():
                 if row.get("depth") is not None:
                     gauge.add_metric([queue], row["depth"])
+            for node, count in data["purge_backlog"].get("nodes", {}).items():
+                backlog.add_metric([node], count)
+            oldest.add_metric([], data["purge_backlog"].get("oldest_age") or 0.0)
         except Exception:  # noqa: BLE001 - a scrape must not fail because the broker is away
             pass
         yield gauge
+        yield backlog
+        yield oldest
 
 
 def multiprocess_samples(multiproc_dir) -> list:

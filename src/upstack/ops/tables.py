@@ -30,8 +30,11 @@ def task_stats(data: dict):
     rows = [(queue, r["depth"], r["sent"], r["succeeded"], r["failed"], r["retried"])
             for queue, r in data["queues"].items()]
     columns = ("queue", "depth", "sent", "succeeded", "failed", "retried")
-    return table(f"broker {data['broker']}, enqueue failures: {data['enqueue_failed']}", columns, rows,
-                 numeric=columns[1:])
+    backlog = data.get("purge_backlog") or {}
+    age = backlog.get("oldest_age")
+    pending = backlog.get("error") or (f"{backlog.get('pending', 0)}" + (f" keys, oldest {age:.0f}s" if age else ""))
+    return table(f"broker {data['broker']}, enqueue failures: {data['enqueue_failed']}, purge backlog: {pending}",
+                 columns, rows, numeric=columns[1:])
 
 
 def views(rows: list[dict], parts: tuple[str, ...]):

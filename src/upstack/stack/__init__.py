@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 from . import machine, project, render
@@ -20,12 +21,17 @@ OPTIONAL_SERVICES = ("pgbouncer", "haproxy", "memcached")
 
 def render_target(target: str, out: str | Path, *, cpus: int | None = None, memory: str | None = None,
                   with_services: tuple[str, ...] = (), app_server: str = "gunicorn", pod_cpus: int | None = None,
-                  pod_memory: str | None = None) -> list[Path]:
+                  pod_memory: str | None = None, app_hosts: str | None = None) -> list[Path]:
     """Render ``target`` sized for the given (or this machine's) resources and write it under ``out``;
-    ``pod_cpus``/``pod_memory`` size each app and worker pod of the kubernetes target (1 CPU, 1 GiB)."""
+    ``pod_cpus``/``pod_memory`` size each app and worker pod of the kubernetes target (1 CPU, 1 GiB);
+    ``app_hosts`` (``"a:8000,b:8000"``) are the app servers behind the edge's director."""
     ctx = project.context(machine.resources(cpus, memory), **_switches(with_services), app_server=app_server,
                           local=target == "local", ports=_placeholder_ports() if target == "local" else None,
                           pod_resources=_pod(target, pod_cpus, pod_memory))
+    if app_hosts:
+        if target == "local":
+            raise ValueError("--app-hosts names app servers on other hosts: the local target runs its own")
+        ctx = dataclasses.replace(ctx, app_hosts=parse_app_hosts(app_hosts))
     if target != "compose":
         return render.write(render.render(target, ctx), out)
     # The app image builds from the project root, with the rendered Dockerfile; its .dockerignore must
@@ -38,6 +44,20 @@ def render_target(target: str, out: str | Path, *, cpus: int | None = None, memo
     if out != root and not (root / ".dockerignore").exists():
         written += render.write({".dockerignore": files[".dockerignore"]}, root)
     return written
+
+
+def parse_app_hosts(text: str) -> tuple[tuple[str, int], ...]:
+    """``"a:8000,10.0.0.2:8000"`` -> ``(("a", 8000), ("10.0.0.2", 8000))``; a clear error otherwise."""
+    hosts = []
+    for item in (part.strip() for part in text.split(",")):
+        host, sep, port = item.rpartition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", host or "-") \
+                or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"--app-hosts: {item!r} is not HOST:PORT (a host name or IPv4 address, a port 1-65535)")
+        hosts.append((host, int(port)))
+    if len(set(hosts)) != len(hosts):
+        raise ValueError(f"--app-hosts names a server twice: {text}")
+    return tuple(hosts)
 
 
 def _switches(with_services) -> dict:

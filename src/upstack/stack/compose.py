@@ -19,6 +19,9 @@ from .sizing import MB, Sizing
 from .templating import vcl_acl
 
 DEFAULT_SUBNET = "172.31.240.0/24"
+# Where varnish/app-pool.sh writes the backends of the scaled app service (the container's tmpfs).
+APP_POOL_VCL = "/var/lib/varnish/app-pool.vcl"
+APP_POOL_INIT_VCL = "/var/lib/varnish/app-pool-init.vcl"
 TEMPLATES = {
     "compose.yaml": "compose/compose.yaml",
     "Dockerfile": "compose/Dockerfile",

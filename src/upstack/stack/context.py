@@ -49,6 +49,9 @@ class StackContext:
     app_server: str = "gunicorn"  # or "granian"
     # Number of app servers behind the director (local target: one per port in app_ports).
     app_ports: tuple[int, ...] = ()
+    # Other targets: the app servers behind each edge's round-robin director, (host, port) each
+    # (``render --app-hosts a:8000,b:8000``); empty: the target's one app service.
+    app_hosts: tuple[tuple[str, int], ...] = ()
     # Database name/user of the stack.
     db_name: str = "upstack"
     db_user: str = "upstack"

@@ -47,6 +47,8 @@ def alert_rules() -> dict:
               " < 0.6", 15, "warn", "The Django cache hit rate fell under 60%"),
         _rule("QueueGrowing", "max(upstack_queue_depth) > 1000 and max(deriv(upstack_queue_depth[10m])) > 0", 10,
               "warn", "A Celery queue keeps growing"),
+        _rule("PurgeBacklogOld", "max(upstack_purge_backlog_oldest_seconds) > 300", 5, "warn",
+              "An edge node has missed purges for 5 minutes: it may serve old pages (docs/edge.md)"),
         _rule("MemoryHigh", "(1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes) > 0.9", 10, "warn",
               "Less than 10% of memory available"),
         _rule("DiskHigh", '(1 - node_filesystem_avail_bytes{fstype!~"tmpfs|overlay"} / node_filesystem_size_bytes) > 0.85',

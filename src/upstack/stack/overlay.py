@@ -4,7 +4,7 @@
 `upstack up` runs the stack's Django processes with ``DJANGO_SETTINGS_MODULE=upstack.stack.settings``
 and ``UPSTACK_PROJECT_SETTINGS`` naming the project's module: that module copies the project's
 settings and calls :func:`apply`, which points them at the stack's servers from the environment the
-stack sets (``DATABASE_URL``, ``REDIS_URL``, ``BROKER_URL``, ``SESSION_REDIS_URL``, ``EDGE_URL``, the
+stack sets (``DATABASE_URL``, ``REDIS_URL``, ``BROKER_URL``, ``SESSION_REDIS_URL``, ``MEMCACHED_LOCATION``, ``EDGE_URL``, the
 secrets, ``STATIC_ROOT``/``MEDIA_ROOT``, the trust lists) and adds upstack's middleware where the
 project has none. A project whose settings already read that environment (the reference site's
 deploy profile) names them in ``UPSTACK["STACK_SETTINGS"]`` or ``up --stack-settings`` instead, and
@@ -73,7 +73,8 @@ def apply(namespace: MutableMapping, environ: Mapping[str, str], installed=find_
                             "CONN_HEALTH_CHECKS": True,
                             "DISABLE_SERVER_SIDE_CURSORS": environ.get("DISABLE_SERVER_SIDE_CURSORS") == "true"}
     namespace["DATABASES"] = databases
-    namespace["CACHES"] = caches_setting(environ["REDIS_URL"], sessions_url=environ.get("SESSION_REDIS_URL") or None)
+    namespace["CACHES"] = caches_setting(environ["REDIS_URL"], sessions_url=environ.get("SESSION_REDIS_URL") or None,
+                                         memcached_location=environ.get("MEMCACHED_LOCATION") or None)
     # Sessions off the database's hot path, and still working while the cache server is down.
     namespace["SESSION_ENGINE"] = "django.contrib.sessions.backends.cached_db"
     namespace["SESSION_CACHE_ALIAS"] = "sessions"

@@ -101,6 +101,8 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
     app_ports = list(ctx.app_ports) or [port["app"]]
     if local:
         backends = [{"name": f"app{i + 1}", "host": "127.0.0.1", "port": p} for i, p in enumerate(app_ports)]
+    elif ctx.app_hosts:
+        backends = [{"name": f"app{i + 1}", "host": h, "port": p} for i, (h, p) in enumerate(ctx.app_hosts)]
     else:
         backends = [{"name": "app1", "host": host["app"], "port": port["app"]}]
     pg = sizing.postgres
@@ -215,7 +217,12 @@ def _compose(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, st
     variables = _variables("compose", ctx, sizing)
     variables.update(internal_networks=compose.acl(ctx.internal_networks, net),
                      load_balancers=compose.acl(ctx.load_balancers, net))
+    if not ctx.app_hosts:  # one backend per address of the scaled app service, written at start
+        variables.update(app_pool_vcl=compose.APP_POOL_VCL, app_pool_init_vcl=compose.APP_POOL_INIT_VCL,
+                         pool_backend={"name": "app$i", "host": "$address", "port": variables["app_port"]})
     files = {**_server_configs(variables), **_pgbouncer_start(ctx, variables)}
+    if not ctx.app_hosts:
+        files["etc/varnish/app-pool.sh"] = _template("varnish/app-pool.sh", variables)
     procs = {s.name: s for s in services.services(ctx, "compose", sizing)}
     compose_vars = compose.variables(ctx, sizing, procs, variables, django_env(ctx, "compose"), net)
     files.update({path: _template(name, compose_vars) for path, name in compose.TEMPLATES.items()})

@@ -48,6 +48,7 @@ DEFAULTS = {
     # A user is waiting: high. Maintenance: low. Everything else: default.
     "task_routes": {
         "upstack.purge": {"queue": "high"},
+        "upstack.purge_backlog": {"queue": "high"},
         "upstack.refresh": {"queue": "low"},
         "upstack.refresh_all": {"queue": "low"},
         "upstack.clearsessions": {"queue": "low"},
@@ -56,6 +57,8 @@ DEFAULTS = {
     },
     "beat_schedule": {
         "refresh-ahead data": {"task": "upstack.refresh_all", "schedule": 10.0},
+        # Edge nodes that missed purges get them again until they answer (upstack.edge.backlog).
+        "purge backlog": {"task": "upstack.purge_backlog", "schedule": 5.0},
         "expired sessions": {"task": "upstack.clearsessions", "schedule": 3600.0},
     },
 }
@@ -121,6 +124,14 @@ def purge(keys: list[str]) -> None:
     from upstack.edge.purge import purge_or_raise
 
     purge_or_raise(keys)
+
+
+@shared_task(name="upstack.purge_backlog", ignore_result=True)
+def purge_backlog() -> dict[str, bool]:
+    """Retry the purges edge nodes missed (upstack.edge.purge.retry_backlog)."""
+    from upstack.edge.purge import retry_backlog
+
+    return retry_backlog()
 
 
 @shared_task(name="upstack.refresh", ignore_result=True, acks_late=True)

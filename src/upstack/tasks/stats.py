@@ -4,7 +4,8 @@ Counters live in the broker's Redis, in one hash per queue (``upstack:tasks:<que
 counted by the sending process right after publishing, ``succeeded``/``failed``/``retried`` by the
 worker. Enqueue failures cannot reach the broker, so they are counted in the ``data`` cache
 namespace. Queue depth is the broker list's length. With a broker other than Redis, depths and
-counters show as unavailable. The handlers here are plain functions: ``tasks.app`` (the one module
+counters show as unavailable. ``purge_backlog`` is the purges edge nodes missed (upstack.edge.backlog):
+keys pending, per node, and the age of the oldest. The handlers here are plain functions: ``tasks.app`` (the one module
 that imports Celery) connects them to Celery's signals.
 """
 
@@ -102,4 +103,15 @@ def stats() -> dict:
             except Exception as exc:  # noqa: BLE001
                 row["error"] = str(exc)
         queues[queue] = row
-    return {"broker": "redis" if client is not None else "unavailable", "enqueue_failed": failures, "queues": queues}
+    return {"broker": "redis" if client is not None else "unavailable", "enqueue_failed": failures, "queues": queues,
+            "purge_backlog": purge_backlog()}
+
+
+def purge_backlog() -> dict:
+    """The purges edge nodes missed and wait to be retried (upstack.edge.backlog), or the error."""
+    from ..edge import backlog
+
+    try:
+        return backlog.summary()
+    except Exception as exc:  # noqa: BLE001 - stats must answer while Redis is away
+        return {"error": str(exc)}

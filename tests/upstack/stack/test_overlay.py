@@ -119,3 +119,26 @@ def test_a_state_dir_others_cannot_enter_is_found():
         assert closed_to_others(closed / "project" / ".upstack") is None
     finally:
         shutil.rmtree(base)
+
+
+def test_memcached_location_puts_the_rebuildable_namespaces_on_every_memcached_node():
+    """The stack renders MEMCACHED_LOCATION (``--with memcached``); the settings read it."""
+    s = overlaid(environ={**ENVIRON, "MEMCACHED_LOCATION": "10.0.0.7:11211,10.0.0.8:11211"})
+    for namespace in ("templates", "queries"):
+        alias = s["CACHES"][namespace]
+        assert alias["BACKEND"].endswith("memcached.PyMemcacheCache")
+        assert alias["LOCATION"] == ["10.0.0.7:11211", "10.0.0.8:11211"]
+    assert all(s["CACHES"][ns]["LOCATION"].startswith("redis://") for ns in ("default", "pages", "sessions", "data"))
+    # Without it (the negative case) nothing is on memcached.
+    assert not any("memcached" in a["BACKEND"] for a in overlaid()["CACHES"].values())
+
+
+def test_the_reference_site_reads_memcached_location_too():
+    import os
+    import subprocess
+    import sys
+
+    code = "from newsroom.settings import base; print(base.CACHES['queries']['LOCATION'])"
+    env = {**os.environ, "MEMCACHED_LOCATION": "127.0.0.1:11311,127.0.0.1:11312", "DJANGO_SETTINGS_MODULE": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "['127.0.0.1:11311', '127.0.0.1:11312']", out.stderr[-2000:]

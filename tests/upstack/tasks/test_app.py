@@ -36,7 +36,7 @@ def test_the_app_has_upstacks_defaults_and_schedule():
     assert conf["routes"]["upstack.purge"] == {"queue": "high"} and conf["routes"]["upstack.backup"] == {"queue": "low"}
     assert (conf["prefetch"], conf["acks_late"], conf["reject"], conf["ignore_result"]) == (1, True, True, True)
     assert conf["soft"] < conf["hard"]
-    assert conf["beat"] == ["expired sessions", "nightly backup", "refresh-ahead data"]
+    assert conf["beat"] == ["expired sessions", "nightly backup", "purge backlog", "refresh-ahead data"]
     assert conf["broker"].startswith("redis://127.0.0.1:9") and not conf["eager"]
 
 

@@ -133,7 +133,9 @@ def test_tasks_stats_shows_depths_and_counts(site):
     assert data["broker"] == "redis" and set(data["queues"]) == {"high", "default", "low"}
     default = data["queues"]["default"]
     assert default["sent"] >= 2 and default["succeeded"] >= 2 and default["depth"] == 0
+    assert data["purge_backlog"]["store"] == "redis" and data["purge_backlog"]["pending"] == 0, data
     table = subprocess.run([sys.executable, "manage.py", "upstack", "tasks", "stats"], cwd=ROOT, env=site["env"],
                            capture_output=True, text=True, timeout=60).stdout
     header = next(line for line in table.splitlines() if line.startswith("┃"))  # a rich table
     assert header.split()[1:4:2] == ["queue", "depth"], table
+    assert "purge backlog: 0" in table, table

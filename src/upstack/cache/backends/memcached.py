@@ -2,8 +2,10 @@
 
 ``BACKEND: "upstack.cache.backends.memcached.PyMemcacheCache"``. OPTIONS: ``connect_timeout`` and
 ``timeout`` (seconds, default ``UPSTACK["CACHE_TIMEOUT"]``), ``BREAKER_COOLDOWN``, ``NAMESPACE``,
-``FLUSH_ON_RECOVERY``; anything else goes to pymemcache's HashClient. pymemcache's own dead-server
-retry is switched off: the breaker does that job, the same way for every backend.
+``FLUSH_ON_RECOVERY``; anything else goes to pymemcache's HashClient. With several nodes each node
+has its own breaker and fails alone (``memcached_nodes``): only that node's keys are misses, no
+namespace is invalidated, and the node alone is flushed when it is back. pymemcache's own dead-server
+handling (which would move a dead node's keys to the others) is replaced by those breakers.
 
 Only an unreachable server counts as down (socket errors, an unexpected close, and HashClient's
 "all servers down"). A client error (a non-numeric ``incr``) or a server's refusal of one item
@@ -25,6 +27,7 @@ from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError
 
 from ... import conf
 from .base import UpstackCacheMixin, install
+from .memcached_nodes import NodeBreakerClient, faults, node_breaker, node_name
 
 ALL_DOWN = "All servers seem to be down"  # HashClient's MemcacheError when no server is left
 
@@ -33,6 +36,29 @@ ALL_DOWN = "All servers seem to be down"  # HashClient's MemcacheError when no s
 class PyMemcacheCache(UpstackCacheMixin, DjangoPyMemcacheCache):
     connection_errors = (MemcacheUnexpectedCloseError, OSError)
     breaker_kind = "memcached"
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        # Node failures stay inside the client: this backend's own breaker (the whole node list) is
+        # tripped only by what the nodes' breakers cannot absorb.
+        self._class = NodeBreakerClient
+        self._options = {**self._options, "cooldown": self.cooldown, "flush_on_recovery": self.flush_on_recovery}
+
+    def node_breakers(self) -> dict:
+        """``{"host:port": breaker}`` for every node of this backend's list."""
+        return {name: node_breaker(name, self.cooldown) for name in map(node_name, self.client_servers)}
+
+    def _guarded(self, name, method, args, kwargs, outcome):
+        faults.clear()
+        try:
+            return super()._guarded(name, method, args, kwargs, outcome)
+        finally:
+            outcome["error"] = outcome["error"] or faults.failed
+            outcome["skipped"] = outcome["skipped"] or (faults.skipped and not faults.failed)
+
+    def is_available(self) -> bool:
+        """False only while every node's breaker is open (one node down still serves the others' keys)."""
+        return any(not b.is_open for b in self.node_breakers().values())
 
     def _server_options(self, options):
         timeout = conf.get("CACHE_TIMEOUT")

@@ -22,18 +22,10 @@ probe app_health {
     .threshold = 2;
     .initial = 2;
 }
-{% for backend in app_backends %}
-backend {{ backend.name }} {
-    .host = "{{ backend.host }}";
-    .port = "{{ backend.port }}";
-    .probe = app_health;
-    .connect_timeout = 1s;
-    .first_byte_timeout = 30s;
-    .between_bytes_timeout = 10s;
-    .max_connections = {{ backend_max_connections }};
-}
-{% endfor %}
-# Insiders: allowed to purge, bypass the cache, read Server-Timing and /metrics.
+{% if app_pool_vcl %}# Compose: one backend per address of the app service (`--scale app=N`), written by
+# varnish/app-pool.sh before varnishd starts; after scaling, run it again and reload (docs/deploy.md).
+include "{{ app_pool_vcl }}";
+{% else %}{% for backend in app_backends %}{% include "varnish/backend.vcl" %}{% endfor %}{% endif %}# Insiders: allowed to purge, bypass the cache, read Server-Timing and /metrics.
 # Matched against the real client address (see upstack_client), never against a proxy's.
 # UPSTACK["INTERNAL_IPS"] - the same list Django and gunicorn trust.
 acl purgers {{% for net in internal_networks %}
@@ -46,8 +38,9 @@ acl load_balancers {{% for net in load_balancers %}
 }
 
 sub vcl_init {
-    new app = directors.round_robin();{% for backend in app_backends %}
-    app.add_backend({{ backend.name }});{% endfor %}
+    new app = directors.round_robin();{% if app_pool_vcl %}
+    include "{{ app_pool_init_vcl }}";{% else %}{% for backend in app_backends %}
+    app.add_backend({{ backend.name }});{% endfor %}{% endif %}
     # Only for its key(): the first 32 bits of a SHA-256, to check the read-your-own-writes cookie.
     new fresh_mac = directors.shard();
 }
