@@ -25,7 +25,8 @@ from celery.signals import (
 )
 from kombu import Queue
 
-from .stats import failed, postrun, prerun, retried, sent, succeeded
+from ..metrics.tasks import postrun, prerun
+from .stats import failed, retried, sent, succeeded
 
 logger = logging.getLogger("upstack.tasks")
 

@@ -12,7 +12,6 @@ that imports Celery) connects them to Celery's signals.
 from __future__ import annotations
 
 import logging
-import time
 
 logger = logging.getLogger("upstack.tasks")
 QUEUES = ("high", "default", "low")
@@ -65,25 +64,6 @@ def failed(sender=None, **kwargs):
 
 def retried(sender=None, request=None, **kwargs):
     _count((request.delivery_info or {}).get("routing_key") if request else None, "retried")
-
-
-_started: dict[str, float] = {}
-
-
-def prerun(task_id=None, **kwargs):
-    _started[task_id] = time.perf_counter()
-
-
-def postrun(task_id=None, task=None, state=None, **kwargs):
-    from ..metrics import exporter
-
-    started = _started.pop(task_id, None)
-    metrics = exporter()
-    if metrics is None:
-        return
-    metrics.TASKS.labels(task.name, state or "unknown").inc()
-    if started is not None:
-        metrics.TASK_SECONDS.labels(task.name).observe(time.perf_counter() - started)
 
 
 def stats() -> dict:
