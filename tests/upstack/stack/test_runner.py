@@ -486,44 +486,6 @@ def test_grace_drill_pages_survive_the_app_being_down(stack):
     servers.wait_until(lambda: get(edge + "/search/?q=never-cached-query")[0] == 200, 30, "recovery")
 
 
-def test_down_leaves_nothing_running_and_a_port_collision_is_refused(stack):
-    state, _ = stack
-    pids = [s["pid"] for s in status(state)["services"]]
-    assert stack_processes(state), "the probe must see the running stack, or it proves nothing below"
-    down = upstack(state, "down")
-    assert down.returncode == 0 and "down" in down.stdout
-    assert stack_processes(state) == []
-    for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1]
-    assert all(s["state"] == "stopped" for s in status(state)["services"])
-    assert "not running" in upstack(state, "down").stdout
-    # Something else now holds the edge's port: `up` refuses, names it, and starts nothing.
-    port = json.loads((state / "state.json").read_text())["ports"]["varnish"]
-    with socket.socket() as squatter:
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the edge's old sockets may be in TIME_WAIT
-        squatter.bind(("127.0.0.1", port))
-        squatter.listen()
-        refused = upstack(state, "up", "--stack-settings", "newsroom.settings.deploy")
-    assert refused.returncode == 3
-    assert f"varnish on 127.0.0.1:{port}" in refused.stderr and "state.json" in refused.stderr
-    assert stack_processes(state) == []
-
-
-def test_a_missing_binary_names_the_fix(monkeypatch, open_tmp, settings):
-    real = machine.find_binary
-    monkeypatch.setattr(machine, "find_binary", lambda name: None if name == "varnishd" else real(name))
-    settings.UPSTACK = {"STATE_DIR": str(open_tmp)}
-    with pytest.raises(CommandError, match="varnishd is not installed.*scripts/install-services"):
-        call_command("upstack", "up", "--memory", "2G")
-    assert not (open_tmp / "supervisord.pid").exists()
-
-
-def tmux(*args: str) -> str:
-    result = subprocess.run([machine.require("tmux"), *args], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
     """`upstack top` in a real terminal (tmux), under load: the alternate screen, every panel, numbers
     that change every second, and Ctrl-C gives the terminal back."""
@@ -575,11 +537,6 @@ def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
         subprocess.run([machine.require("tmux"), "kill-session", "-t", session], capture_output=True, timeout=30)
 
 
-def test_top_needs_a_running_stack(tmp_path):
-    refused = upstack(tmp_path / "never", "top")
-    assert refused.returncode == 1 and "upstack up" in refused.stderr
-
-
 def test_the_dashboard_as_static_html_from_a_real_prometheus_has_data_in_chromium(stack, tmp_path):
     """Grafana cannot be installed here (docs/observability.md): the rendered dashboard's panels are
     drawn from a real Prometheus scraping the stack, and the report is opened in headless Chromium."""
@@ -617,3 +574,47 @@ def test_the_dashboard_as_static_html_from_a_real_prometheus_has_data_in_chromiu
     assert shown["Redis memory"] == (0, False)
     remote = upstack(state, "report", "dashboard", "--prometheus", "http://192.0.2.1:9090", "--out", str(out))
     assert remote.returncode == 2 and "not on loopback" in remote.stderr
+
+
+# Keep this after every test that needs the module's stack: it stops it.
+def test_down_leaves_nothing_running_and_a_port_collision_is_refused(stack):
+    state, _ = stack
+    pids = [s["pid"] for s in status(state)["services"]]
+    assert stack_processes(state), "the probe must see the running stack, or it proves nothing below"
+    down = upstack(state, "down")
+    assert down.returncode == 0 and "down" in down.stdout
+    assert stack_processes(state) == []
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1]
+    assert all(s["state"] == "stopped" for s in status(state)["services"])
+    assert "not running" in upstack(state, "down").stdout
+    # Something else now holds the edge's port: `up` refuses, names it, and starts nothing.
+    port = json.loads((state / "state.json").read_text())["ports"]["varnish"]
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the edge's old sockets may be in TIME_WAIT
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        refused = upstack(state, "up", "--stack-settings", "newsroom.settings.deploy")
+    assert refused.returncode == 3
+    assert f"varnish on 127.0.0.1:{port}" in refused.stderr and "state.json" in refused.stderr
+    assert stack_processes(state) == []
+
+
+def test_a_missing_binary_names_the_fix(monkeypatch, open_tmp, settings):
+    real = machine.find_binary
+    monkeypatch.setattr(machine, "find_binary", lambda name: None if name == "varnishd" else real(name))
+    settings.UPSTACK = {"STATE_DIR": str(open_tmp)}
+    with pytest.raises(CommandError, match="varnishd is not installed.*scripts/install-services"):
+        call_command("upstack", "up", "--memory", "2G")
+    assert not (open_tmp / "supervisord.pid").exists()
+
+
+def tmux(*args: str) -> str:
+    result = subprocess.run([machine.require("tmux"), *args], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_top_needs_a_running_stack(tmp_path):
+    refused = upstack(tmp_path / "never", "top")
+    assert refused.returncode == 1 and "upstack up" in refused.stderr
