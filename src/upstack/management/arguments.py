@@ -56,7 +56,8 @@ def _sizing(parser) -> None:
     parser.add_argument("--cpus", type=int, help="Size for this many CPUs (default: this machine's).")
     parser.add_argument("--memory", help="Size for this much memory, e.g. 4G (default: this machine's).")
     parser.add_argument("--with", dest="with_services", default=(), type=CommaChoices(OPTIONAL_SERVICES),
-                        help=f"Optional services, comma-separated: {','.join(OPTIONAL_SERVICES)}.")
+                        help=f"Optional services, comma-separated: {','.join(OPTIONAL_SERVICES)} (observability: "
+                             "Prometheus; flower: Flower for Celery; both only on the local stack).")
     parser.add_argument("--app-server", choices=("gunicorn", "granian"), default="gunicorn",
                         help="The WSGI server (default gunicorn).")
 
@@ -118,7 +119,8 @@ def add_arguments(parser) -> None:
     rviews.add_argument("--threshold", type=float, default=0.30, help="Flag parts above this share (0.30).")
     board = report_sub.add_parser("dashboard", help="The Grafana dashboard as one static HTML file, its charts "
                                                     "drawn from a Prometheus on loopback (no Grafana needed).")
-    board.add_argument("--prometheus", required=True, help="Prometheus' base URL, e.g. http://127.0.0.1:9090.")
+    board.add_argument("--prometheus", help="Prometheus' base URL, e.g. http://127.0.0.1:9090 (default: the local "
+                                            "stack's, when `up --with observability` runs it).")
     board.add_argument("--out", required=True, help="The HTML file to write.")
     board.add_argument("--minutes", type=float, default=15, help="How far back (default 15).")
     _json(board)

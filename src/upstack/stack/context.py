@@ -46,6 +46,9 @@ class StackContext:
     with_pgbouncer: bool = False
     with_haproxy: bool = False
     with_memcached: bool = False
+    # Local stack only (`up --with observability,flower`): Prometheus scraping the stack, and Flower.
+    with_observability: bool = False
+    with_flower: bool = False
     app_server: str = "gunicorn"  # or "granian"
     # Number of app servers behind the director (local target: one per port in app_ports).
     app_ports: tuple[int, ...] = ()

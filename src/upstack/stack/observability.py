@@ -28,6 +28,17 @@ def scrape_config(app_targets: list[str], exporter_host: str, metrics_token: boo
             "rule_files": ["upstack-alerts.yml"], "scrape_configs": jobs}
 
 
+def local_scrape_config(app_targets: list[str], prometheus_target: str) -> dict:
+    """The local stack's Prometheus (`up --with observability`): the app servers and Prometheus itself,
+    every 5 s. No Varnish, Redis or host exporter runs on the local stack (Debian's exporters are not
+    installed by scripts/install-services), so those jobs are left out rather than shown as down."""
+    return {"global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+            "rule_files": ["upstack-alerts.yml"],
+            "scrape_configs": [
+                {"job_name": "django", "metrics_path": "/metrics", "static_configs": [{"targets": app_targets}]},
+                {"job_name": "prometheus", "static_configs": [{"targets": [prometheus_target]}]}]}
+
+
 def _rule(name, expr, minutes, severity, summary):
     return {"alert": name, "expr": expr, "for": f"{minutes}m", "labels": {"severity": severity},
             "annotations": {"summary": summary}}
@@ -86,11 +97,15 @@ def dashboard(project: str) -> dict:
     }
 
 
-def files(project: str, app_targets: list[str], exporter_host: str, metrics_token: bool = False) -> dict[str, str]:
+def files(project: str, app_targets: list[str], exporter_host: str, metrics_token: bool = False,
+          local_prometheus: str | None = None) -> dict[str, str]:
+    """The Prometheus files and the dashboard; ``local_prometheus`` ("127.0.0.1:PORT"): the local
+    stack's own Prometheus, which scrapes only what runs there (``local_scrape_config``)."""
     header = f"# {project}: rendered by `manage.py upstack render`; checked with promtool.\n"
+    config = (local_scrape_config(app_targets, local_prometheus) if local_prometheus
+              else scrape_config(app_targets, exporter_host, metrics_token))
     return {
-        "etc/prometheus/prometheus.yml": header + yaml.safe_dump(scrape_config(app_targets, exporter_host, metrics_token),
-                                                                 sort_keys=False),
+        "etc/prometheus/prometheus.yml": header + yaml.safe_dump(config, sort_keys=False),
         "etc/prometheus/upstack-alerts.yml": header + yaml.safe_dump(alert_rules(), sort_keys=False, width=200),
         "etc/grafana/upstack-dashboard.json": json.dumps(dashboard(project), indent=2) + "\n",
     }

@@ -25,7 +25,7 @@ from .context import Resources, StackContext
 BINARIES = {
     "postgres": ("postgres", "initdb", "psql"), "redis-cache": ("redis-server",), "redis-broker": ("redis-server",),
     "varnish": ("varnishd", "varnishadm"), "pgbouncer": ("pgbouncer",), "haproxy": ("haproxy", "openssl"),
-    "memcached": ("memcached",),
+    "memcached": ("memcached",), "prometheus": ("prometheus",),
 }
 
 
@@ -111,7 +111,8 @@ def state_dir() -> Path:
 
 
 def context(resources: Resources, *, ports: dict[str, int] | None = None, with_pgbouncer: bool = False,
-            with_haproxy: bool = False, with_memcached: bool = False, app_server: str = "gunicorn",
+            with_haproxy: bool = False, with_memcached: bool = False, with_observability: bool = False,
+            with_flower: bool = False, app_server: str = "gunicorn",
             local: bool = False, settings_override: str | None = None,
             pod_resources: Resources | None = None) -> StackContext:
     """The context for this project; ``local=True`` fills in binaries, loopback ports and paths."""
@@ -122,7 +123,7 @@ def context(resources: Resources, *, ports: dict[str, int] | None = None, with_p
     if local:
         wanted = ["postgres", "redis-cache", "redis-broker", "varnish"]
         wanted += [svc for svc, on in (("pgbouncer", with_pgbouncer), ("haproxy", with_haproxy),
-                                       ("memcached", with_memcached)) if on]
+                                       ("memcached", with_memcached), ("prometheus", with_observability)) if on]
         for service in wanted:
             for binary in BINARIES[service]:
                 binaries[binary] = machine.require(binary)
@@ -142,6 +143,8 @@ def context(resources: Resources, *, ports: dict[str, int] | None = None, with_p
         with_pgbouncer=with_pgbouncer,
         with_haproxy=with_haproxy,
         with_memcached=with_memcached,
+        with_observability=with_observability,
+        with_flower=with_flower,
         app_server=app_server,
         project=name,
         install_dir=f"/srv/{name}",

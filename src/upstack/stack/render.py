@@ -108,6 +108,7 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
     pg = sizing.postgres
     return {
         "project": ctx.project, "target": target, "ctx": ctx, "sizing": sizing, "ports": port,
+        "local_prometheus": f"127.0.0.1:{port['prometheus']}" if local and ctx.with_observability else None,
         "state_dir": state, "base_dir": ctx.base_dir, "memory_human": human(sizing.memory),
         "health_path": ctx.health_path, "ready_path": ctx.ready_path, "health_host": ctx.server_name,
         "esi_prefix": ctx.esi_prefix, "fresh_cookie": ctx.fresh_cookie,
@@ -164,7 +165,8 @@ def _server_configs(variables: dict) -> dict[str, str]:
     files = {path: _template(name, variables) for path, name in SERVER_CONFIGS.items()}
     app_targets = [f"{b['host']}:{b['port']}" for b in variables["app_backends"]]
     exporter_host = "127.0.0.1" if variables["target"] in ("local", "systemd") else "exporters"
-    files.update(observability.files(variables["project"], app_targets, exporter_host))
+    files.update(observability.files(variables["project"], app_targets, exporter_host,
+                                     local_prometheus=variables.get("local_prometheus")))
     return files
 
 

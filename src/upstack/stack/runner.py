@@ -8,6 +8,7 @@ reuses it. ``down`` stops exactly what supervisord started - by pid, nothing els
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -24,7 +25,8 @@ from . import machine, overlay, project, render, rolling, services
 from .supervisor import Supervisor, SupervisorError
 
 PORT_NAMES = ("postgres", "redis-cache", "redis-broker", "varnish", "varnish-admin", "app", "pgbouncer",
-              "haproxy", "haproxy-https", "memcached")
+              "haproxy", "haproxy-https", "memcached", "prometheus", "flower")
+SWITCHES = ("with_pgbouncer", "with_haproxy", "with_memcached", "with_observability", "with_flower")
 READY_TIMEOUT = 120.0
 
 
@@ -47,6 +49,8 @@ class Options:
     with_pgbouncer: bool = False
     with_haproxy: bool = False
     with_memcached: bool = False
+    with_observability: bool = False
+    with_flower: bool = False
     app_server: str = "gunicorn"
     seed_articles: int = 3000
 
@@ -83,8 +87,7 @@ class LocalStack:
         opts = state["options"]
         resources = resources or machine.resources(state["resources"]["cpus"], state["resources"]["memory"])
         return project.context(resources, ports=state["ports"], local=True, settings_override=state["settings"],
-                               with_pgbouncer=opts["with_pgbouncer"], with_haproxy=opts["with_haproxy"],
-                               with_memcached=opts["with_memcached"], app_server=opts["app_server"])
+                               app_server=opts["app_server"], **{k: opts.get(k, False) for k in SWITCHES})
 
     def env(self) -> dict[str, str]:
         """The environment that points Django at the running stack."""
@@ -113,6 +116,14 @@ class LocalStack:
         if not state:
             raise StackError("the stack has never been up here; run `manage.py upstack up` first")
         return f"http://127.0.0.1:{state['ports']['varnish']}"
+
+    def prometheus_url(self) -> str | None:
+        """The stack's own Prometheus (`up --with observability`) when it runs, else None."""
+        state = self.state()
+        if not state or not state["options"].get("with_observability") or not self.supervisor.running():
+            return None
+        info = self.supervisor.processes().get("prometheus")
+        return f"http://127.0.0.1:{state['ports']['prometheus']}" if info and info["statename"] == "RUNNING" else None
 
     # --- release steps (upstack.ops.release) ------------------------------------------------------
     def _require_running(self) -> dict:
@@ -193,6 +204,9 @@ class LocalStack:
             shutil.chown(self.dir / "etc" / "pgbouncer" / "userlist.txt", "postgres")
         if options.with_haproxy:
             self._tls_certificate()
+        if options.with_flower and importlib.util.find_spec("flower") is None:
+            raise StackError("--with flower needs Flower in this environment: pip install 'django-upstack[flower]'",
+                             returncode=2)
         fresh_db = self._initdb(ctx)
         env = {**os.environ, **self.env()}
         self.supervisor.start(env)
@@ -208,7 +222,8 @@ class LocalStack:
                 self._manage(env, say, "upstack", "seed", "--size", str(options.seed_articles))
             else:
                 say("  no UPSTACK['SEED'] hook: nothing seeded")
-            for name in ("app", "worker", "beat"):  # together; the health checks below wait for them
+            for name in ("app", "worker", "beat", *(("flower",) if options.with_flower else ())):  # together;
+                # the health checks below wait for them
                 self.supervisor.start_program(name, wait=False)
             self._wait_django(ctx, env, say)
         except BaseException:
@@ -222,8 +237,7 @@ class LocalStack:
 
     def _prepare_state(self, options: Options, resources, settings_module: str, project_settings: str | None) -> dict:
         state = self.state() or {"ports": {}}
-        state["options"] = {k: getattr(options, k) for k in ("with_pgbouncer", "with_haproxy", "with_memcached",
-                                                             "app_server")}
+        state["options"] = {k: getattr(options, k) for k in (*SWITCHES, "app_server")}
         state["settings"] = settings_module
         state["project_settings"] = project_settings
         state["resources"] = {"cpus": resources.cpus, "memory": resources.memory_bytes}
@@ -338,6 +352,11 @@ class LocalStack:
         self._wait(lambda: self._celery_ping(env), "worker", timeout=60)
         say(f"  worker answers: {time.monotonic() - started:.1f}s")
         self._wait(lambda: self.supervisor.processes()["beat"]["statename"] == "RUNNING", "beat", timeout=30)
+        if ctx.with_observability:
+            self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['prometheus']}/-/ready") == 200, "prometheus")
+        if ctx.with_flower:
+            self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['flower']}/healthcheck") == 200, "flower",
+                       timeout=60)
 
     def _celery_ping(self, env) -> bool:
         from ..tasks import ping_workers

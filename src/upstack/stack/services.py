@@ -16,9 +16,12 @@ from .sizing import MB, Sizing
 STANDARD_PORTS = {
     "postgres": 5432, "pgbouncer": 6432, "redis-cache": 6379, "redis-broker": 6380, "memcached": 11211,
     "varnish": 6081, "varnish-admin": 6082, "app": 8000, "haproxy": 80, "haproxy-https": 443,
+    "prometheus": 9090, "flower": 5555,
 }
 CORE = ("postgres", "redis-cache", "redis-broker", "varnish", "app", "worker", "beat")
-OPTIONAL = ("pgbouncer", "haproxy", "memcached")
+OPTIONAL = ("pgbouncer", "haproxy", "memcached", "prometheus", "flower")
+# Only the local stack runs these (`up --with observability,flower`); a deployment runs its own monitoring.
+LOCAL_ONLY = ("prometheus", "flower")
 CELERY_QUEUES = "high,default,low"
 
 
@@ -40,7 +43,8 @@ class Service:
 
 
 def service_names(ctx: StackContext) -> list[str]:
-    enabled = {"pgbouncer": ctx.with_pgbouncer, "haproxy": ctx.with_haproxy, "memcached": ctx.with_memcached}
+    enabled = {"pgbouncer": ctx.with_pgbouncer, "haproxy": ctx.with_haproxy, "memcached": ctx.with_memcached,
+               "prometheus": ctx.with_observability, "flower": ctx.with_flower}
     return [*CORE, *[name for name in OPTIONAL if enabled[name]]]
 
 
@@ -119,6 +123,23 @@ def celery_argv(ctx: StackContext, target: str, sizing: Sizing, kind: str) -> tu
     return (py, "-m", "celery", "--app", ctx.celery_app, "beat", "--schedule", schedule, "--loglevel", "INFO")
 
 
+def local_only(ctx: StackContext, port: dict[str, int]) -> dict[str, Service]:
+    """Prometheus (the system's binary; its data in the state dir, its config rendered by
+    ``observability.local_files``) and Flower (run through celery's command line, never imported)."""
+    state, conf = ctx.state_dir, conf_dir(ctx, "local")
+    return {
+        "prometheus": Service("prometheus", (binary(ctx, "local", "prometheus"),
+                                             f"--config.file={conf}/prometheus/prometheus.yml",
+                                             f"--storage.tsdb.path={state}/prometheus-data",
+                                             "--storage.tsdb.retention.time=2d",
+                                             f"--web.listen-address=127.0.0.1:{port['prometheus']}"),
+                              f"127.0.0.1:{port['prometheus']}", priority=30),
+        "flower": Service("flower", (ctx.python, "-m", "celery", "--app", ctx.celery_app, "flower",
+                                     "--address=127.0.0.1", f"--port={port['flower']}"),
+                          f"127.0.0.1:{port['flower']}", priority=60, django=True),
+    }
+
+
 def services(ctx: StackContext, target: str, sizing: Sizing) -> list[Service]:
     """Every process of the stack for ``target``, in start order."""
     port, host, conf = ports(ctx, target), hosts(target), conf_dir(ctx, target)
@@ -158,4 +179,10 @@ def services(ctx: StackContext, target: str, sizing: Sizing) -> list[Service]:
                           django=True),
         "beat": Service("beat", celery_argv(ctx, target, sizing, "beat"), priority=60, django=True),
     }
-    return [catalog[name] for name in service_names(ctx)]
+    names = service_names(ctx)
+    if any(name in LOCAL_ONLY for name in names):
+        if not local:
+            raise ValueError("--with observability and --with flower are for the local stack (`upstack up`); "
+                             "a deployment runs its own Prometheus (the rendered etc/prometheus, docs/observability.md)")
+        catalog.update(local_only(ctx, port))
+    return [catalog[name] for name in names]

@@ -537,24 +537,16 @@ def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
         subprocess.run([machine.require("tmux"), "kill-session", "-t", session], capture_output=True, timeout=30)
 
 
-def test_the_dashboard_as_static_html_from_a_real_prometheus_has_data_in_chromium(stack, tmp_path):
-    """Grafana cannot be installed here (docs/observability.md): the rendered dashboard's panels are
-    drawn from a real Prometheus scraping the stack, and the report is opened in headless Chromium."""
-    import time
-
+def dashboard_in_chromium(state: Path, out: Path, *prometheus: str) -> dict:
+    """`report dashboard` (from ``prometheus``, or the stack's own when none is given) opened in headless
+    Chromium; checks its panels have data (and the Redis one, with no exporter, says it has none)."""
     chromium = servers.require_binary("chromium")
-    servers.require_binary("prometheus")
     from playwright.sync_api import sync_playwright
 
-    state, _ = stack
-    with servers.Prometheus([service(state, "app")["address"]]) as prometheus:
-        with under_load(status(state)["edge_url"]):
-            time.sleep(12)  # a dozen scrapes while readers hit the edge
-        out = tmp_path / "dashboard.html"
-        made = upstack(state, "report", "dashboard", "--prometheus", prometheus.url, "--out", str(out),
-                       "--minutes", "2", "--json")
-        assert made.returncode == 0, made.stderr
-        panels = {p["title"]: p for p in json_of(made)["panels"]}
+    made = upstack(state, "report", "dashboard", *(("--prometheus", *prometheus) if prometheus else ()),
+                   "--out", str(out), "--minutes", "2", "--json")
+    assert made.returncode == 0, made.stderr
+    panels = {p["title"]: p for p in json_of(made)["panels"]}
     for title in ("Requests per second by status", "p95 latency by view", "Time by part", "Page cache"):
         assert panels[title]["series"] > 0 and panels[title]["points"] > 3, panels[title]
     # No exporter for Varnish or Redis is scraped here: those panels say so instead of drawing nothing.
@@ -572,6 +564,24 @@ def test_the_dashboard_as_static_html_from_a_real_prometheus_has_data_in_chromiu
     shown = {title: (int(series), width) for title, series, width in drawn}
     assert shown["Requests per second by status"][0] > 0 and shown["Requests per second by status"][1] > 100
     assert shown["Redis memory"] == (0, False)
+    return panels
+
+
+def test_the_dashboard_as_static_html_from_a_real_prometheus_has_data_in_chromium(stack, tmp_path):
+    """Grafana cannot be installed here (docs/observability.md): the rendered dashboard's panels are
+    drawn from a real Prometheus scraping the stack, and the report is opened in headless Chromium."""
+    import time
+
+    servers.require_binary("prometheus")
+    state, _ = stack
+    out = tmp_path / "dashboard.html"
+    # This stack runs no Prometheus of its own: without --prometheus the report says how to get one.
+    missing = upstack(state, "report", "dashboard", "--out", str(out))
+    assert missing.returncode == 2 and "--with observability" in missing.stderr and not out.exists()
+    with servers.Prometheus([service(state, "app")["address"]]) as prometheus:
+        with under_load(status(state)["edge_url"]):
+            time.sleep(12)  # a dozen scrapes while readers hit the edge
+        dashboard_in_chromium(state, out, prometheus.url)
     remote = upstack(state, "report", "dashboard", "--prometheus", "http://192.0.2.1:9090", "--out", str(out))
     assert remote.returncode == 2 and "not on loopback" in remote.stderr
 

@@ -141,6 +141,10 @@ class Command(BaseCommand):
         from upstack.ops import dashboard
         from upstack.stack.observability import dashboard as board
 
+        prometheus = prometheus or self.guard(stack.LocalStack().prometheus_url)
+        if not prometheus:
+            self.fail("no Prometheus to draw from: the local stack runs none (start it with `upstack up --with "
+                      "observability`), or pass --prometheus URL", BAD_INPUT)
         page, panels = self.guard(dashboard.report, board(conf.project_module()), prometheus, minutes)
         Path(out).write_text(page)
         self.report({"file": str(out), "panels": panels}, json, tables.dashboard)
