@@ -27,7 +27,7 @@ from upstack.stack.sizing import GB, MB
 ROOT = Path(__file__).resolve().parents[3]
 OPTIONAL = {"with_pgbouncer": True, "with_haproxy": True, "with_memcached": True}
 PORT_NAMES = ("postgres", "pgbouncer", "redis-cache", "redis-broker", "memcached", "varnish", "varnish-admin", "app",
-              "haproxy", "haproxy-https")
+              "haproxy", "haproxy-https", "prometheus", "flower")
 APP_JSON_SCHEMA = {
     "type": "object",
     "required": ["name", "env", "formation", "scripts"],
@@ -336,3 +336,28 @@ def test_production_targets_never_get_the_development_settings(settings):
     # UPSTACK["STACK_SETTINGS"] wins; the local target keeps the current module (upstack up sets its own).
     settings.UPSTACK = {**settings.UPSTACK, "STACK_SETTINGS": "newsroom.settings.typical"}
     assert "newsroom.settings.typical" in render.render("compose", remote_ctx())["compose.yaml"]
+
+
+def test_the_local_stacks_prometheus_and_flower_render_for_loopback_only(local_ctx, open_tmp):
+    servers.require_binary("promtool")
+    servers.require_binary("prometheus")
+    ctx = dataclasses.replace(local_ctx, with_observability=True, with_flower=True,
+                              binaries={**local_ctx.binaries, "prometheus": machine.find_binary("prometheus")})
+    render.write(render.render("local", ctx), open_tmp)
+    config = open_tmp / "etc/prometheus/prometheus.yml"
+    result = subprocess.run([machine.find_binary("promtool"), "check", "config", str(config)], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in yaml.safe_load(config.read_text())["scrape_configs"]}
+    assert jobs == {"django": [f"127.0.0.1:{ctx.ports['app']}"], "prometheus": [f"127.0.0.1:{ctx.ports['prometheus']}"]}
+    supervisord = (open_tmp / "supervisord.conf").read_text()
+    assert f"--web.listen-address=127.0.0.1:{ctx.ports['prometheus']}" in supervisord
+    assert f"--storage.tsdb.path={ctx.state_dir}/prometheus-data" in supervisord
+    assert f"flower --address=127.0.0.1 --port={ctx.ports['flower']}" in supervisord
+    # Without the switch the local stack runs neither, and its Prometheus file is the exporters' one.
+    plain = render.render("local", local_ctx)
+    assert "program:prometheus" not in plain["supervisord.conf"] and "program:flower" not in plain["supervisord.conf"]
+    assert "job_name: varnish" in plain["etc/prometheus/prometheus.yml"]
+    # A deployment runs its own monitoring: the switches are for `upstack up` only.
+    with pytest.raises(ValueError, match="for the local stack"):
+        render.render("systemd", remote_ctx(with_flower=True))
