@@ -15,8 +15,16 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.upstack.stack.test_runner import (dashboard_in_chromium, get, running_stack, service, stack_processes,
-                                             status, under_load, upstack)
+from tests.upstack.stack.test_runner import (
+    dashboard_in_chromium,
+    get,
+    running_stack,
+    service,
+    stack_processes,
+    status,
+    under_load,
+    upstack,
+)
 from upstack.stack import machine
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
