@@ -1,7 +1,8 @@
 """Query discipline: each page makes a fixed number of queries, whatever the data size.
 
 Every page is measured on a database seeded at two sizes (10x apart); the counts must be identical
-and within the page's bound. The bounds are the measured counts, so a new query is a conscious change.
+(but for the related box's top-up query, which runs only when the tag query leaves room: loading rows
+it would not show would tag the page with their keys) and within the page's bound. The bounds are the measured counts, so a new query is a conscious change.
 """
 
 import pytest
@@ -23,6 +24,8 @@ BOUNDS = {
     # cannot set cookies): +2 queries once per session.
     "article_logged_in": 10,
 }
+# page -> queries that may run at one size and not at the other (newsroom.news.queries.related).
+DATA_DEPENDENT = {"article": 1, "article_logged_in": 1}
 
 
 def _urls():
@@ -69,7 +72,9 @@ def test_query_counts_are_bounded_and_independent_of_data_size():
     assert Article.objects.count() == 300
     large = measure()
     print({"small": small, "large": large})
-    assert small == large
+    assert small.keys() == large.keys()
+    for name in small:
+        assert abs(small[name] - large[name]) <= DATA_DEPENDENT.get(name, 0), (name, small[name], large[name])
     for name, bound in BOUNDS.items():
         assert small[name] <= bound, f"{name}: {small[name]} queries > {bound}"
     assert small["article"] <= 10
