@@ -35,7 +35,7 @@ from django.db import router
 from django.db.models import QuerySet
 from django.db.models.signals import m2m_changed, post_delete, post_init, post_save, pre_save
 
-from . import keys, purge
+from . import keys, purge, ranks
 from .keys import WILDCARD
 from .models import (
     chain,
@@ -74,18 +74,33 @@ def write_keys(model, pk, before: dict | None, after: dict | None, changed: set[
             if insert_or_delete or changed is None or shown:
                 found.add(keys.lean_key(label, pk))
         moved = set(scoping) if changed is None else set(changed) & set(scoping)
+        ranked = ranks.ranked_field(concrete)
+        # A row whose ranking value changed comes into ranked lists at its new place.
+        reranked = ranked is not None and not insert_or_delete and ranked.name in fields
         for state in states:
             values = {name: state.get(att) for name, att in scoping.items() if att in state}
             entering = state is after  # a row entering lists, or leaving them (shown: its instance key)
             for scope in keys.row_scopes(values):
                 if insert_or_delete or set(scope) & moved:
                     found |= keys.membership_keys(label, scope, entering)
+                    if entering and ranked is not None:
+                        found |= _ranked_keys(label, scope, ranked, state)
+                elif entering and reranked:
+                    found |= _ranked_keys(label, scope, ranked, state)
                 if not insert_or_delete and (fields or moved):
                     found.add(keys.field_key(label, WILDCARD, scope))
                     found.update(keys.field_key(label, field, scope) for field in fields | moved)
         if insert_or_delete or changed is None or changed:
             found |= _touched(concrete, states)
     return found
+
+
+def _ranked_keys(label: str, scope: dict, field, state: dict) -> set[str]:
+    """The ranked entry keys (``ranks``) a row coming into the lists of ``scope`` purges; with its
+    ranking value unknown (a deferred field), the key every ranked list of the scope records."""
+    if field.attname not in state:
+        return {ranks.any_key(label, scope, field.name)}
+    return ranks.write_keys(label, scope, field.name, state[field.attname])
 
 
 def _touched(model, states) -> set[str]:
@@ -210,9 +225,12 @@ def _m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs)
             values = {field: row.get(att) for field, att in scoping.items() if att in row}
             if name in local_fields(concrete) or concrete is owner_model._meta.concrete_model:
                 values[name] = other
+            ranked = ranks.ranked_field(concrete)
             for scope in keys.row_scopes(values):
                 if name in scope:
                     found |= keys.membership_keys(label, scope, entering=action == "post_add")
+                    if action == "post_add" and ranked is not None:
+                        found |= _ranked_keys(label, scope, ranked, row)
                 rest = {k: v for k, v in scope.items() if k != name}
                 found |= {keys.field_key(label, name, rest), keys.field_key(label, WILDCARD, rest)}
     purge.add(found, using=using)

@@ -28,6 +28,7 @@ Three hooks, installed once by ``install()`` (from ``UpstackConfig.ready``) and 
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import itertools
 
@@ -40,7 +41,7 @@ from django.db.models.signals import post_init
 from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, NothingNode, WhereNode
 
-from . import keys
+from . import keys, ranks
 from .keys import WILDCARD
 from .models import (
     chain,
@@ -60,6 +61,8 @@ _original_get_compiler = None
 _original_model_iter = None
 READ_COMPILERS = {"SQLCompiler", "SQLAggregateCompiler"}
 MAX_SCOPES = 64  # scope combinations one list may record; past that, the field with most values is dropped
+# The ranked list being read by this context's ModelIterable, between its start and its compile.
+_ranking_holder: contextvars.ContextVar[dict | None] = contextvars.ContextVar("upstack_ranking", default=None)
 
 
 def _constant_values(lookup) -> list | None:
@@ -284,26 +287,81 @@ def _is_unique(model, name: str) -> bool:
     return bool(getattr(field, "unique", False) or field.primary_key)
 
 
-def query_keys(query) -> set[str]:
-    """The keys a read of ``query`` records (see the module docstring)."""
+class Ranked:
+    """A list that may record ranked entry keys (``ranks``) once its rows are loaded: which keys it
+    records then, and ``plain``, what it records instead if it turns out not full or not read to
+    the end (its entry keys and its ranking field's ``~field`` keys, as any other list)."""
+
+    def __init__(self, query, label: str, scopes: list[dict], field, descending: bool):
+        self.label, self.scopes, self.field, self.descending = label, scopes, field, descending
+        self.limit = query.high_mark
+        self.plain = {keys.entry_key(label, scope) for scope in scopes} | {
+            keys.field_key(label, field.name, scope) for scope in scopes}
+
+    def resolve(self, rows: int, last) -> set[str]:
+        if last is None or rows < self.limit or self.field.attname not in last.__dict__:
+            return self.plain
+        found = ranks.list_keys(self.label, self.scopes, self.field.name, last.__dict__[self.field.attname],
+                                self.descending)
+        return self.plain if found is None else found
+
+
+_RANGE_LOOKUPS = {"exact", "lt", "lte", "gt", "gte", "range"}
+
+
+def _ranking(query, kept: dict[str, list]):
+    """(field, descending, ids of the WHERE's constant comparisons on it) when ``query`` is a LIMITed
+    list of instances ordered first by its model's ranking field (``ranks.ranked_field``); else None."""
+    field = ranks.ranked_field(query.model)
+    if field is None or query.high_mark is None or _order_shown_only(query, kept) or not _from_first_row(query):
+        return None
+    ordering = _Reader(query, set()).ordering()
+    first = ordering[0] if ordering else None
+    if not isinstance(first, str) or first.lstrip("-+") not in (field.name, field.attname):
+        return None
+    descending = first.startswith("-") == query.standard_ordering
+    compared = set()
+    where = query.where
+    if isinstance(where, WhereNode) and where.connector == AND and not where.negated:
+        for child in where.children:
+            if (isinstance(child, Lookup) and child.lookup_name in _RANGE_LOOKUPS and isinstance(child.lhs, Col)
+                    and child.lhs.target is field and _constant(child.rhs)):
+                compared.add(id(child))
+    return field, descending, compared
+
+
+def _constant(rhs) -> bool:
+    values = rhs if isinstance(rhs, (list, tuple)) else [rhs]
+    return not any(hasattr(v, "resolve_expression") or isinstance(v, Query) for v in values)
+
+
+def query_plan(query) -> tuple[set[str], Ranked | None]:
+    """The keys a read of ``query`` records (see the module docstring), and for a ranked list the
+    keys it records once its rows are loaded (``Ranked``)."""
     model = query.model
     if model is None or not tracked(model):
-        return set()
+        return set(), None
     label = label_of(model)
     found, used = scope_filters(query)
     kept, dropped = _limit(found)
-    reader = _Reader(query, used).read()
+    ranking = _ranking(query, kept)
+    reader = _Reader(query, used | (ranking[2] if ranking else set())).read()
+    if ranking and ranking[0].name in reader.fields:  # read in a way other than a comparison: not ranked
+        ranking, reader = None, _Reader(query, used).read()
     fields = reader.fields | dropped
     if not _order_shown_only(query, kept):
         fields |= reader.order_fields
     fields -= set(kept)  # filtered by equality: its value is the scope
+    if ranking:
+        fields.discard(ranking[0].name)
     names = sorted(kept)
     scopes = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(kept[n] for n in names))]
     result = set(reader.others)
     models = chain(model)
     membership = keys.entry_key if _from_first_row(query) else keys.list_key
     for scope in scopes:
-        result.add(membership(label, scope))
+        if not ranking:
+            result.add(membership(label, scope))
         result.update(keys.field_key(label, field, scope) for field in fields)
         # Multi-table inheritance: a parent's fields are written through the parent too (a save of the
         # parent class, a QuerySet.update on it), which purges the parent's keys: record those as well.
@@ -315,7 +373,13 @@ def query_keys(query) -> set[str]:
                 result.add(membership(parent_label, narrowed))
             result.update(keys.field_key(parent_label, field, narrowed) for field in fields
                           if field in local_fields(parent) or field == WILDCARD)
-    return result
+    return result, (Ranked(query, label, scopes, ranking[0], ranking[1]) if ranking else None)
+
+
+def query_keys(query) -> set[str]:
+    """The keys a read of ``query`` records, before its rows are known (a ranked list: its plain keys)."""
+    found, ranked = query_plan(query)
+    return found | ranked.plain if ranked else found
 
 
 def aggregated_models(query) -> set[str]:
@@ -357,16 +421,34 @@ def _record_instance(sender, instance, **kwargs):
 def _patched_model_iter(self):
     """Rows loaded with an annotation over other models (a comment count) get aggregate keys
     (``news.article:42+news.comment``), which a write of a model in ``UPSTACK["EDGE_TOUCH"]`` purges
-    for its parent: only the pages that show the count, not every page that lists the row."""
+    for its parent: only the pages that show the count, not every page that lists the row. A ranked
+    list (``Ranked``) records its keys once its last row is known: read to the end, in one go (not
+    ``.iterator()``), else its plain keys."""
     query = self.queryset.query
     over = ()
-    if keys.collecting() and (query.annotation_select or query.extra_select) and tracked(query.model):
+    collecting = keys.collecting() and tracked(query.model)
+    if collecting and (query.annotation_select or query.extra_select):
         over = aggregated_models(query)
-    for obj in _original_model_iter(self):
-        if over and obj.pk is not None:
-            keys.record(*(keys.aggregate_key(label, obj.pk, model) for label in instance_labels(type(obj))
-                          for model in over))
-        yield obj
+    holder = {"query": query, "ranked": None} if collecting and not self.chunked_fetch else None
+    token = _ranking_holder.set(holder) if holder else None
+    rows, last, complete = 0, None, False
+    try:
+        for obj in _original_model_iter(self):
+            if token is not None:  # the query is compiled: later queries are not this list's
+                _ranking_holder.reset(token)
+                token = None
+            if over and obj.pk is not None:
+                keys.record(*(keys.aggregate_key(label, obj.pk, model) for label in instance_labels(type(obj))
+                              for model in over))
+            rows, last = rows + 1, obj
+            yield obj
+        complete = True
+    finally:
+        if token is not None:
+            _ranking_holder.reset(token)
+        ranked = holder and holder["ranked"]
+        if ranked is not None:
+            keys.record(*(ranked.resolve(rows, last) if complete else ranked.plain))
 
 
 def _patched_get_compiler(self, *args, **kwargs):
@@ -374,7 +456,13 @@ def _patched_get_compiler(self, *args, **kwargs):
     # _patched_model_iter for what they record.
     if (keys.collecting() and self.compiler in READ_COMPILERS and not self.subquery and self.model is not None
             and tracked(self.model)):
-        keys.record(*query_keys(self))
+        found, ranked = query_plan(self)
+        holder = _ranking_holder.get()
+        if ranked is not None and holder is not None and holder["query"] is self and holder["ranked"] is None:
+            holder["ranked"] = ranked  # the list being read: its last row decides (_patched_model_iter)
+        elif ranked is not None:
+            found |= ranked.plain
+        keys.record(*found)
     return _original_get_compiler(self, *args, **kwargs)
 
 
