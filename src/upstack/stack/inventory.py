@@ -181,8 +181,8 @@ def parse(text: str, source: str = "inventory") -> Inventory:
     for host in hosts:
         first = seen.setdefault(host.address, host)
         if first is not host:
-            raise InventoryError(f"{_where(source, host.name, host.line)}: address {host.address} is already "
-                                 f"host {first.name!r}'s" + (f" (line {first.line})" if first.line else ""))
+            raise InventoryError(f"{_where(source, host.name, host.line)}: address {host.address} is taken by "
+                                 f"host {first.name!r}" + (f" (line {first.line})" if first.line else ""))
     inventory = Inventory(hosts, source)
     for role in (*EXACTLY_ONE, *AT_LEAST_ONE):
         having = inventory.having(role)
