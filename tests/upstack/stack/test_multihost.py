@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests import servers
-from upstack.stack import inventory, machine, multihost, project
+from upstack.stack import inventory, k8s_invariants, machine, multihost, project
 from upstack.stack.context import Resources
 from upstack.stack.sizing import GB
 
@@ -204,6 +204,10 @@ def test_compose_and_kubernetes_take_replica_counts_from_the_inventory(open_tmp)
     docs = [d for f in (open_tmp / "k3/kubernetes").glob("*.yaml") for d in yaml.safe_load_all(f.read_text()) if d]
     replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in docs if d["kind"] == "Deployment"}
     assert (replicas["app"], replicas["worker"], replicas["varnish"]) == (3, 3, 1)
+    # The manifests' invariants (connection budget over every pod the HPAs allow...) still hold.
+    for folder in ("k", "k3"):
+        files = {str(p.relative_to(open_tmp / folder)): p.read_text() for p in (open_tmp / folder).rglob("*.yaml")}
+        assert k8s_invariants.problems(files) == [], folder
 
     call_command("upstack", "render", "--target", "compose", "--out", str(open_tmp / "c"), "--cpus", "2",
                  "--memory", "4G", "--inventory", str(EXAMPLE))
