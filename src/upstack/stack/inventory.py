@@ -25,6 +25,7 @@ import tomllib
 from dataclasses import dataclass, field
 
 from .context import Placement
+from .services import STANDARD_PORTS
 from .sizing import parse_size
 
 # Role -> the services it runs on its host (beat runs once: on the first worker host).
@@ -33,9 +34,10 @@ ROLES = {
     "db-primary": ("postgres",), "db-replica": ("postgres-replica",), "cache": ("redis-cache",),
     "memcached": ("memcached",), "broker": ("redis-broker",),
 }
-# Where each role listens unless the host's ``ports`` table says otherwise (worker listens nowhere).
-DEFAULT_PORTS = {"lb": 80, "edge": 6081, "app": 8000, "db-primary": 5432, "db-replica": 5432, "cache": 6379,
-                 "memcached": 11211, "broker": 6380}
+# Where each role listens unless the host's ``ports`` table says otherwise: its service's standard
+# port (a replica's is PostgreSQL's); a worker listens nowhere.
+DEFAULT_PORTS = {role: STANDARD_PORTS[names[0].removesuffix("-replica")] for role, names in ROLES.items()
+                 if role != "worker"}
 EXACTLY_ONE = ("db-primary", "cache", "broker")
 AT_LEAST_ONE = ("edge", "app", "worker")
 HOST_KEYS = {"address", "roles", "cpus", "memory", "ports"}
@@ -225,7 +227,7 @@ def placement(inventory: Inventory, name: str, with_pgbouncer: bool = False) -> 
         services = (*services, "pgbouncer")
     (primary,), (cache,), (broker,) = (inventory.having(r) for r in EXACTLY_ONE)
     reach = {"postgres": (primary.address, primary.port("db-primary")),
-             "pgbouncer": (primary.address, 6432),
+             "pgbouncer": (primary.address, STANDARD_PORTS["pgbouncer"]),
              "redis-cache": (cache.address, cache.port("cache")),
              "redis-broker": (broker.address, broker.port("broker"))}
     ports = {service: host.port(role) for role in host.roles if role in DEFAULT_PORTS for service in ROLES[role]}

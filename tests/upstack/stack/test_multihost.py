@@ -240,3 +240,14 @@ def test_the_command_refuses_bad_inventories_and_bad_combinations(open_tmp):
     with pytest.raises(CommandError, match="compose with 2 edges needs a load balancer"):
         call_command("upstack", "render", "--target", "compose", "--out", str(open_tmp / "z"),
                      "--inventory", str(one_edge_less))
+
+
+def test_memcached_hosts_are_listed_for_the_app_and_bind_their_own_address():
+    text = (EXAMPLE.read_text() + '\n[hosts.mc1]\naddress = "10.0.0.51"\nroles = ["memcached"]\n'
+            '\n[hosts.mc2]\naddress = "10.0.0.52"\nroles = ["memcached"]\nports = { memcached = 11311 }\n')
+    files = multihost.render_hosts(inventory.parse(text, "mc.toml"), project.context(Resources(2, 2 * GB)))
+    env = dict(line.split("=", 1) for line in files["app2/etc/newsroom.env.example"].splitlines() if "=" in line)
+    assert env["MEMCACHED_LOCATION"] == "10.0.0.51:11211,10.0.0.52:11311"
+    assert " -l 10.0.0.52 -p 11311 " in files["mc2/systemd/newsroom-memcached.service"]
+    assert "-l 10.0.0.51\n" in files["mc1/etc/memcached/memcached.conf"]
+    assert not any(path.startswith("mc1/") and "varnish" in path for path in files)
