@@ -78,6 +78,9 @@ def add_arguments(parser) -> None:
     render.add_argument("--app-hosts", metavar="HOST:PORT,...",
                         help="The app servers behind each edge's round-robin director, health-probed, "
                              "e.g. a:8000,b:8000 (default: the target's one app service; not for local).")
+    render.add_argument("--inventory", metavar="FILE",
+                        help="A TOML inventory of hosts and roles (docs/scaling.md): systemd writes one folder "
+                             "per host, bound to its address; compose and kubernetes take replica counts from it.")
 
     up = sub.add_parser("up", help="Start the whole stack on loopback under supervisord; print the edge URL. "
                                    "Takes the deploy lock.")

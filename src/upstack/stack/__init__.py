@@ -11,7 +11,8 @@ import os
 import re
 from pathlib import Path
 
-from . import machine, project, render
+from . import inventory as inventories
+from . import machine, multihost, project, render
 from .context import Resources
 from .runner import LocalStack, Options, StackError
 from .sizing import parse_size
@@ -21,10 +22,13 @@ OPTIONAL_SERVICES = ("pgbouncer", "haproxy", "memcached", "observability", "flow
 
 def render_target(target: str, out: str | Path, *, cpus: int | None = None, memory: str | None = None,
                   with_services: tuple[str, ...] = (), app_server: str = "gunicorn", pod_cpus: int | None = None,
-                  pod_memory: str | None = None, app_hosts: str | None = None) -> list[Path]:
+                  pod_memory: str | None = None, app_hosts: str | None = None,
+                  inventory: str | Path | None = None) -> list[Path]:
     """Render ``target`` sized for the given (or this machine's) resources and write it under ``out``;
     ``pod_cpus``/``pod_memory`` size each app and worker pod of the kubernetes target (1 CPU, 1 GiB);
-    ``app_hosts`` (``"a:8000,b:8000"``) are the app servers behind the edge's director."""
+    ``app_hosts`` (``"a:8000,b:8000"``) are the app servers behind the edge's director; ``inventory``
+    (a TOML file, docs/scaling.md): systemd writes one folder per host, compose and kubernetes take
+    their replica counts from it."""
     ctx = project.context(machine.resources(cpus, memory), **_switches(with_services), app_server=app_server,
                           local=target == "local", ports=_placeholder_ports() if target == "local" else None,
                           pod_resources=_pod(target, pod_cpus, pod_memory))
@@ -32,6 +36,15 @@ def render_target(target: str, out: str | Path, *, cpus: int | None = None, memo
         if target == "local":
             raise ValueError("--app-hosts names app servers on other hosts: the local target runs its own")
         ctx = dataclasses.replace(ctx, app_hosts=parse_app_hosts(app_hosts))
+    if inventory is not None:
+        if target not in INVENTORY_TARGETS:
+            raise ValueError(f"--inventory is for the targets {', '.join(INVENTORY_TARGETS)}, not {target}")
+        if app_hosts:
+            raise ValueError("--inventory names the app hosts already: leave out --app-hosts")
+        hosts = inventories.load(inventory)
+        if target == "systemd":
+            return render.write(multihost.render_hosts(hosts, ctx), out)
+        ctx = _scaled(ctx, hosts)
     if target != "compose":
         return render.write(render.render(target, ctx), out)
     # The app image builds from the project root, with the rendered Dockerfile; its .dockerignore must
@@ -44,6 +57,16 @@ def render_target(target: str, out: str | Path, *, cpus: int | None = None, memo
     if out != root and not (root / ".dockerignore").exists():
         written += render.write({".dockerignore": files[".dockerignore"]}, root)
     return written
+
+
+INVENTORY_TARGETS = ("systemd", "compose", "kubernetes")
+
+
+def _scaled(ctx, hosts: inventories.Inventory):
+    """Compose and Kubernetes from an inventory: its replica counts; its load balancer hosts switch on
+    HAProxy (Compose needs it in front of more than one edge)."""
+    replicas = hosts.replicas()
+    return dataclasses.replace(ctx, replicas=replicas, with_haproxy=ctx.with_haproxy or bool(hosts.having("lb")))
 
 
 def parse_app_hosts(text: str) -> tuple[tuple[str, int], ...]:

@@ -89,4 +89,6 @@ def variables(ctx: StackContext, sizing: Sizing, procs: dict, base: dict, env: d
         "app_args": procs["app"].argv, "worker_args": procs["worker"].argv, "beat_args": procs["beat"].argv,
         "varnish_args": procs["varnish"].argv,
         "memcached_args": procs["memcached"].argv if ctx.with_memcached else (),
+        # render --inventory: its app, worker and edge counts (else Compose's one of each).
+        "replicas": {name: ctx.replicas.get(name, 1) for name in ("app", "worker", "varnish")} if ctx.replicas else {},
     }

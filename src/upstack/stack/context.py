@@ -22,6 +22,31 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """One host of a multi-host layout (``render --inventory``, built by ``inventory.placement``): what
+    runs on it, the address its services bind to, and ``(address, port)`` of everything it talks to."""
+
+    host: str
+    address: str
+    services: tuple[str, ...]
+    # Services with one instance: postgres (the primary), pgbouncer, redis-cache, redis-broker.
+    reach: dict[str, tuple[str, int]]
+    # This host's own ports where the inventory moved one, by service.
+    ports: dict[str, int]
+    edges: tuple[tuple[str, int], ...]
+    apps: tuple[tuple[str, int], ...]
+    replicas: tuple[tuple[str, int], ...]
+    memcached: tuple[tuple[str, int], ...]
+    load_balancers: tuple[str, ...]
+    # Hosts that purge or forward to the app (app, worker, edge): trusted like UPSTACK["INTERNAL_IPS"].
+    insiders: tuple[str, ...]
+    primary: tuple[str, int]
+    # Hosts that run Django processes or PgBouncer (PostgreSQL lets them in), and the replicas' hosts.
+    db_clients: tuple[str, ...] = ()
+    replica_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StackContext:
     resources: Resources
     # Where the project lives (manage.py) and where state/data/logs of a local stack go.
@@ -86,5 +111,9 @@ class StackContext:
     # rendered Dockerfile relative to that root (render_target fills both in from --out).
     build_context: str = "."
     dockerfile: str = "Dockerfile"
+    # systemd from an inventory: this host's share of the layout; None: one host (loopback).
+    placement: Placement | None = None
+    # Compose and Kubernetes from an inventory: {"app": n, "worker": n, "varnish": n}; empty: the defaults.
+    replicas: dict[str, int] = field(default_factory=dict)
     # Seconds a writer's pages are rendered fresh after a write (the signed upstack_fresh cookie).
     fresh_window: int = 5

@@ -40,6 +40,14 @@ PGBOUNCER_IMAGE = "edoburu/pgbouncer:latest"  # any image with pgbouncer and sh:
 SECRET_URLS = ("DATABASE_URL", "DIRECT_DATABASE_URL")
 
 
+# Replicas without an inventory (render --inventory sets its own counts: ctx.replicas).
+DEFAULT_REPLICAS = {"app": APP_REPLICAS, "worker": 1, "varnish": 2}
+
+
+def replicas(ctx: StackContext, name: str) -> int:
+    return ctx.replicas.get(name, DEFAULT_REPLICAS[name])
+
+
 def cluster_sizing(ctx: StackContext, sizing: Sizing) -> tuple[Sizing, int]:
     """The sizing the manifests are rendered with, and the app HPA's maximum.
 
@@ -49,14 +57,15 @@ def cluster_sizing(ctx: StackContext, sizing: Sizing) -> tuple[Sizing, int]:
     """
     pod = ctx.pod_resources or DEFAULT_POD
     workers, threads, celery = pod_plan(pod.cpus, pod.memory_bytes)
-    app_max = APP_MAX
+    low, worker_max = replicas(ctx, "app"), max(WORKER_MAX, replicas(ctx, "worker"))
+    app_max = max(APP_MAX, low)
     pg = sizing.postgres
     if not ctx.with_pgbouncer:
         def need(app_pods: int) -> int:
             # + beat and the migrations Job, one connection each
-            return app_pods * workers * threads + WORKER_MAX * celery + 2 + RESERVED_CONNECTIONS
+            return app_pods * workers * threads + worker_max * celery + 2 + RESERVED_CONNECTIONS
 
-        while app_max > APP_REPLICAS and need(app_max) >= MAX_CONNECTIONS_LIMIT:
+        while app_max > low and need(app_max) >= MAX_CONNECTIONS_LIMIT:
             app_max -= 1
         if need(app_max) >= MAX_CONNECTIONS_LIMIT:
             raise ValueError(f"{app_max} app pods x {workers} workers x {threads} threads need {need(app_max)} "
@@ -233,6 +242,8 @@ def manifests(ctx: StackContext, sizing: Sizing, processes: dict[str, Service], 
     host = [{"name": "Host", "value": ctx.server_name}]
     app, worker, beat = processes["app"], processes["worker"], processes["beat"]
     app_port = _port(app)
+    apps, workers = replicas(ctx, "app"), replicas(ctx, "worker")
+    worker_max = max(WORKER_MAX, workers)
     app_container = _django("app", image, app.argv, pod_resources, secret_env, ports=[{"containerPort": app_port,
                                                                                        "name": "main"}],
                             **_probes({"httpGet": {"path": ctx.ready_path, "port": app_port, "httpHeaders": host}},
@@ -256,15 +267,15 @@ def manifests(ctx: StackContext, sizing: Sizing, processes: dict[str, Service], 
              "spec": {"backoffLimit": 3, "ttlSecondsAfterFinished": 86400,
                       "template": _pod(p, "migrate", [migrate], paths, sums, restart="Never")}}]),
         "kubernetes/app.yaml": _dump(p, "The web tier: scale out on CPU; requests match the workers per pod.", [
-            _deployment(p, "app", APP_REPLICAS, _pod(p, "app", [app_container], paths, sums, spread=True, init=wait,
+            _deployment(p, "app", apps, _pod(p, "app", [app_container], paths, sums, spread=True, init=wait,
                                                     grace=GRACEFUL_TIMEOUT + PRESTOP_SECONDS + 10)),
-            _service(p, "app", app_port), _pdb(p, "app", APP_REPLICAS), _hpa(p, "app", APP_REPLICAS, app_max, 70),
+            _service(p, "app", app_port), _pdb(p, "app", apps), _hpa(p, "app", apps, app_max, 70),
         ]),
         "kubernetes/worker.yaml": _dump(p, "Celery workers (scale on CPU, or on queue length with "
                                            "optional/keda-worker.yaml) and the single beat scheduler.", [
-            _deployment(p, "worker", 1, _pod(p, "worker", [worker_container], paths, sums, grace=worker.stop_wait + 30,
-                                             spread=True, init=wait)),
-            _pdb(p, "worker", 1), _hpa(p, "worker", 1, WORKER_MAX, 80),
+            _deployment(p, "worker", workers, _pod(p, "worker", [worker_container], paths, sums,
+                                                   grace=worker.stop_wait + 30, spread=True, init=wait)),
+            _pdb(p, "worker", workers), _hpa(p, "worker", workers, worker_max, 80),
             # One beat at a time: Recreate stops the old one before the new one starts.
             _deployment(p, "beat", 1, _pod(p, "beat", [beat_container], paths, sums, init=wait), recreate=True),
             _pdb(p, "beat", 1),
@@ -273,7 +284,7 @@ def manifests(ctx: StackContext, sizing: Sizing, processes: dict[str, Service], 
                                             "traffic goes to Varnish.", [_ingress(ctx)]),
         "kubernetes/optional/keda-worker.yaml": _dump(
             p, "Optional (needs KEDA): scale the workers on queue length. Apply it and `kubectl delete hpa worker`.",
-            [_keda(ctx, 1, WORKER_MAX)]),
+            [_keda(ctx, workers, worker_max)]),
     }
     files.update(_servers(ctx, sizing, processes, paths, sums))
     return files
@@ -311,14 +322,14 @@ def _servers(ctx: StackContext, sizing: Sizing, processes: dict[str, Service], p
                                ports=[{"containerPort": port, "name": "main"}], **_probes(readiness, tcp))
         if name == "pgbouncer":  # the image's own entrypoint would write a config of its own: bypass it
             container["command"] = container.pop("args")
-        replicas = 2 if name == "varnish" else 1
+        count = replicas(ctx, "varnish") if name == "varnish" else 1
         if name == "varnish":
             container["lifecycle"] = {"preStop": _exec("sleep", str(PRESTOP_SECONDS))}
-        pod = _pod(p, name, [container], paths, sums, spread=replicas > 1,
+        pod = _pod(p, name, [container], paths, sums, spread=count > 1,
                    grace=service.stop_wait + PRESTOP_SECONDS + 10)
         docs = ([_statefulset(p, name, pod, storage[name][1], storage[name][0])] if name in storage
-                else [_deployment(p, name, replicas, pod)])
-        docs += [_service(p, name, port), _pdb(p, name, replicas)]
+                else [_deployment(p, name, count, pod)])
+        docs += [_service(p, name, port), _pdb(p, name, count)]
         if name == "varnish":
             docs.append(_service(p, VARNISH_NODES, port, selects="varnish", headless=True))
         what = ("External in production if you have a managed one: point DATABASE_URL/BROKER_URL at it "

@@ -46,11 +46,15 @@ SERVER_CONFIGS = {
     "etc/redis/broker.conf": "redis/broker.conf",
     "etc/memcached/memcached.conf": "memcached/memcached.conf",
 }
+# A read replica's configuration, rendered where an inventory puts one (services.REPLICA).
+REPLICA_CONFIG = "etc/postgres/replica.conf"
+# Who may connect to PostgreSQL on an inventory's database host: its app, worker and replica hosts.
+HBA_CONFIG = "etc/postgres/pg_hba.conf"
 # The users Debian's packages create for each server; Django processes run as www-data.
 SYSTEMD_USERS = {"memcached": "memcache", "redis-cache": "redis", "redis-broker": "redis", "pgbouncer": "postgres",
-                 "postgres": "postgres", "app": "www-data", "worker": "www-data", "beat": "www-data"}
+                 "postgres": "postgres", services.REPLICA: "postgres", "app": "www-data", "worker": "www-data", "beat": "www-data"}
 SERVICE_DESCRIPTIONS = {
-    "postgres": "PostgreSQL", "redis-cache": "Redis (cache: LRU, no persistence)",
+    "postgres": "PostgreSQL", services.REPLICA: "PostgreSQL read replica", "redis-cache": "Redis (cache: LRU, no persistence)",
     "redis-broker": "Redis (broker and sessions: persistent, noeviction)", "varnish": "Varnish edge cache",
     "app": "Django app server", "worker": "Celery worker", "beat": "Celery beat scheduler",
     "pgbouncer": "PgBouncer", "haproxy": "HAProxy load balancer", "memcached": "memcached",
@@ -68,25 +72,32 @@ def _check(target: str) -> None:
 
 def django_env(ctx: StackContext, target: str) -> dict[str, str]:
     """The environment that points Django at the stack's servers (no secrets for non-local targets)."""
-    host, port = services.hosts(target), services.ports(ctx, target)
+    host, port = services.hosts(ctx, target), services.ports(ctx, target)
+    at = {name: f"{host[name]}:{port[name]}" for name in host}
+    if ctx.placement:  # the other hosts' services, at their inventory ports
+        at.update({name: f"{address}:{p}" for name, (address, p) in ctx.placement.reach.items()})
     password = {"compose": ":${POSTGRES_PASSWORD}", "kubernetes": ":$(POSTGRES_PASSWORD)",
                 "systemd": ":CHANGE_ME"}.get(target, "")
     db = "pgbouncer" if ctx.with_pgbouncer else "postgres"
     env = {
         "DJANGO_SETTINGS_MODULE": ctx.settings_module,
-        "DATABASE_URL": f"postgres://{ctx.db_user}{password}@{host[db]}:{port[db]}/{ctx.db_name}",
-        "REDIS_URL": f"redis://{host['redis-cache']}:{port['redis-cache']}/0",
-        "BROKER_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/0",
-        "SESSION_REDIS_URL": f"redis://{host['redis-broker']}:{port['redis-broker']}/1",
-        "EDGE_URL": f"http://{host['varnish']}:{port['varnish']}",
+        "DATABASE_URL": f"postgres://{ctx.db_user}{password}@{at[db]}/{ctx.db_name}",
+        "REDIS_URL": f"redis://{at['redis-cache']}/0",
+        "BROKER_URL": f"redis://{at['redis-broker']}/0",
+        "SESSION_REDIS_URL": f"redis://{at['redis-broker']}/1",
+        "EDGE_URL": f"http://{at['varnish']}",
         **({"EDGE_URL": f"http://{kubernetes.VARNISH_NODES}:{port['varnish']}", "EDGE_RESOLVE": "true"}
            if target == "kubernetes" else {}),
+        # Compose with several edges: every address of the `varnish` service is purged.
+        **({"EDGE_RESOLVE": "true"} if target == "compose" and ctx.replicas.get("varnish", 1) > 1 else {}),
         # The trust lists the VCL and gunicorn were rendered with: Django must not disagree (docs/security.md).
         "UPSTACK_INTERNAL_IPS": ",".join(ctx.internal_networks),
         "UPSTACK_LOAD_BALANCERS": ",".join(ctx.load_balancers),
     }
     if ctx.with_memcached:
-        env["MEMCACHED_LOCATION"] = f"{host['memcached']}:{port['memcached']}"
+        env["MEMCACHED_LOCATION"] = at["memcached"]
+    if ctx.placement:
+        env.update(_inventory_env(ctx, password))
     if ctx.with_pgbouncer:
         env["DISABLE_SERVER_SIDE_CURSORS"] = "true"
         # Backups and restores talk to PostgreSQL itself (sessions, other databases).
@@ -94,9 +105,23 @@ def django_env(ctx: StackContext, target: str) -> dict[str, str]:
     return env
 
 
+def _inventory_env(ctx: StackContext, password: str) -> dict[str, str]:
+    """An inventory host's Django environment: every edge is purged, the replicas and cache nodes listed."""
+    place, env = ctx.placement, {}
+    env["EDGE_URL"] = f"http://{place.edges[0][0]}:{place.edges[0][1]}"  # tools that take one edge (warm)
+    env["EDGE_URLS"] = ",".join(f"http://{address}:{p}" for address, p in place.edges)
+    if place.replicas:
+        env["DATABASE_REPLICA_URLS"] = ",".join(f"postgres://{ctx.db_user}{password}@{address}:{p}/{ctx.db_name}"
+                                                for address, p in place.replicas)
+    if place.memcached:
+        env["MEMCACHED_LOCATION"] = ",".join(f"{address}:{p}" for address, p in place.memcached)
+    return env
+
+
 def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
     local = target == "local"
-    port, host = services.ports(ctx, target), services.hosts(target)
+    port, host = services.ports(ctx, target), services.hosts(ctx, target)
+    listen, place = services.bind(ctx, target), ctx.placement
     state = ctx.state_dir
     app_ports = list(ctx.app_ports) or [port["app"]]
     if local:
@@ -122,25 +147,28 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
         "pass_regex": "|".join(re.escape(p) for p in ctx.pass_paths) or "^$",
         "not_found": ctx.not_found, "redirects": ctx.redirects, "error_page": ctx.error_page,
         # Load balancers.
-        "edge_nodes": [{"name": "varnish1", "host": host["varnish"], "port": port["varnish"]}],
+        "edge_nodes": [{"name": f"varnish{i + 1}", "host": h, "port": p}
+                       for i, (h, p) in enumerate(place.edges if place else [(host["varnish"], port["varnish"])])],
         "lb_maxconn": 4096 if local else 20000, "tls_cert": f"{state}/tls/site.pem" if local else ctx.tls_cert,
         "tls_key": f"{state}/tls/site.pem" if local else ctx.tls_cert,
-        "lb_http_bind": f"127.0.0.1:{port['haproxy']}" if local else "0.0.0.0:80",
-        "lb_https_bind": f"127.0.0.1:{port['haproxy-https']}" if local else "0.0.0.0:443",
+        "lb_http_bind": f"{listen}:{port['haproxy']}" if local or place else "0.0.0.0:80",
+        "lb_https_bind": f"{listen}:{port['haproxy-https']}" if local or place else "0.0.0.0:443",
         "pidfile": f"{state}/haproxy.pid" if local else "",
         "nginx_pid": f"{state}/nginx.pid" if local else "",
         "nginx_temp": f"{state}/nginx" if local else "/var/cache/nginx",
         # App server.
-        "app_host": "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0",
-        "app_port": port["app"], "app_bind": f"127.0.0.1:{port['app']}" if local else f"0.0.0.0:{port['app']}",
+        "app_host": listen,
+        "app_port": port["app"], "app_bind": f"{listen}:{port['app']}" if local or place else f"0.0.0.0:{port['app']}",
         "wsgi_application": ctx.wsgi_application, "app_statsd": "",
         # PostgreSQL and PgBouncer.
         "pg": pg, "pg_local": local, "pg_data": f"{state}/postgres/data", "pg_socket_dir": f"{state}/run",
         "pg_shared_buffers": pg_size(pg.shared_buffers), "pg_work_mem": pg_size(pg.work_mem),
         "pg_maintenance_work_mem": pg_size(pg.maintenance_work_mem),
         "pg_effective_cache_size": pg_size(pg.effective_cache_size),
-        "db_name": ctx.db_name, "db_user": ctx.db_user, "pg_host": host["postgres"], "pg_port": port["postgres"],
-        "pgbouncer_listen": "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0",
+        "db_name": ctx.db_name, "db_user": ctx.db_user, "pg_host": host["postgres"],
+        "pg_port": place.reach["postgres"][1] if place else port["postgres"],
+        "pg_listen": listen if place else "*", "pg_listen_port": port["postgres"],
+        "pgbouncer_listen": listen,
         "pgbouncer_port": port["pgbouncer"], "pgbouncer_socket_dir": f"{state}/run",
         "pgbouncer_userlist": {"local": f"{state}/etc/pgbouncer/userlist.txt",
                                "systemd": "/etc/pgbouncer/userlist.txt"}.get(target,
@@ -149,20 +177,28 @@ def _variables(target: str, ctx: StackContext, sizing: Sizing) -> dict:
         "pgbouncer_min_pool": max(1, sizing.pgbouncer_pool_size // 4),
         "pgbouncer_max_clients": 2000, "pgbouncer_max_db": max(1, pg.max_connections - 10),
         # Redis and memcached.
-        "redis_bind": "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0",
-        "redis_protected": "yes" if target in ("local", "systemd") else "no",
+        "redis_bind": listen,
+        # Clients on other hosts: protected mode would refuse them (firewall the port, docs/scaling.md).
+        "redis_protected": "yes" if target in ("local", "systemd") and not place else "no",
         "redis_cache_port": port["redis-cache"], "redis_broker_port": port["redis-broker"],
         "redis_cache_dir": f"{state}/redis-cache" if local else "",
         "redis_broker_dir": f"{state}/redis-broker" if local else ("/var/lib/redis" if target == "systemd" else "/data"),
         "redis_cache_maxmemory": redis_size(sizing.redis_cache_maxmemory),
         "redis_broker_maxmemory": redis_size(sizing.redis_broker_maxmemory),
         "memcached_mb": sizing.memcached_memory // MB, "memcached_port": port["memcached"],
-        "memcached_listen": "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0",
+        "memcached_listen": listen,
     }
 
 
 def _server_configs(variables: dict) -> dict[str, str]:
     files = {path: _template(name, variables) for path, name in SERVER_CONFIGS.items()}
+    place = variables["ctx"].placement
+    if place and {"postgres", services.REPLICA} & set(place.services):
+        files[HBA_CONFIG] = _template("postgres/pg_hba.conf", {**variables, "db_clients": place.db_clients,
+                                                                 "db_replicas": place.replica_hosts})
+    if place and services.REPLICA in place.services:
+        files[REPLICA_CONFIG] = _template("postgres/postgresql.conf", {
+            **variables, "replica_of": place.primary, "pg_listen_port": variables["ports"][services.REPLICA]})
     app_targets = [f"{b['host']}:{b['port']}" for b in variables["app_backends"]]
     exporter_host = "127.0.0.1" if variables["target"] in ("local", "systemd") else "exporters"
     files.update(observability.files(variables["project"], app_targets, exporter_host,
@@ -219,6 +255,12 @@ def _compose(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, st
     variables = _variables("compose", ctx, sizing)
     variables.update(internal_networks=compose.acl(ctx.internal_networks, net),
                      load_balancers=compose.acl(ctx.load_balancers, net))
+    edges = ctx.replicas.get("varnish", 1)
+    if edges > 1:  # HAProxy spreads over every replica; published alone, their ports would collide
+        if not ctx.with_haproxy:
+            raise ValueError(f"compose with {edges} edges needs a load balancer in front: give a host the role 'lb' "
+                             "(or --with haproxy)")
+        variables["edge_template"] = {"count": edges, "host": "varnish", "port": variables["ports"]["varnish"]}
     if not ctx.app_hosts:  # one backend per address of the scaled app service, written at start
         variables.update(app_pool_vcl=compose.APP_POOL_VCL, app_pool_init_vcl=compose.APP_POOL_INIT_VCL,
                          pool_backend={"name": "app$i", "host": "$address", "port": variables["app_port"]})

@@ -42,7 +42,13 @@ class Service:
     extra: dict = field(default_factory=dict)
 
 
+# A read replica runs only where an inventory puts one (render --inventory), after its primary.
+REPLICA = "postgres-replica"
+
+
 def service_names(ctx: StackContext) -> list[str]:
+    if ctx.placement:
+        return [name for name in (CORE[0], REPLICA, *CORE[1:], *OPTIONAL) if name in ctx.placement.services]
     enabled = {"pgbouncer": ctx.with_pgbouncer, "haproxy": ctx.with_haproxy, "memcached": ctx.with_memcached,
                "prometheus": ctx.with_observability, "flower": ctx.with_flower}
     return [*CORE, *[name for name in OPTIONAL if enabled[name]]]
@@ -50,7 +56,7 @@ def service_names(ctx: StackContext) -> list[str]:
 
 def ports(ctx: StackContext, target: str) -> dict[str, int]:
     if target != "local":
-        return dict(STANDARD_PORTS)
+        return {**STANDARD_PORTS, REPLICA: STANDARD_PORTS["postgres"], **(ctx.placement.ports if ctx.placement else {})}
     missing = [name for name in ["varnish-admin", *service_names(ctx)]
                if name not in ("worker", "beat") and name not in ctx.ports]
     if "haproxy" in service_names(ctx) and "haproxy-https" not in ctx.ports:
@@ -60,12 +66,23 @@ def ports(ctx: StackContext, target: str) -> dict[str, int]:
     return dict(ctx.ports)
 
 
-def hosts(target: str) -> dict[str, str]:
-    """Where each service is reached from the others: loopback, Compose/Kubernetes service names."""
+def hosts(ctx: StackContext, target: str) -> dict[str, str]:
+    """Where each service is reached from the others: loopback, Compose/Kubernetes service names, or
+    (an inventory's host) the host that runs it, this one for the services that run everywhere."""
     names = ("postgres", "pgbouncer", "redis-cache", "redis-broker", "memcached", "varnish", "app")
+    if ctx.placement:
+        reach = {name: address for name, (address, _) in ctx.placement.reach.items()}
+        return {name: reach.get(name, ctx.placement.address) for name in names}
     if target in ("local", "systemd"):
         return {name: "127.0.0.1" for name in names}
     return {name: name for name in names}
+
+
+def bind(ctx: StackContext, target: str) -> str:
+    """The address servers listen on: the inventory host's, loopback on one host, any in a container."""
+    if ctx.placement:
+        return ctx.placement.address
+    return "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0"
 
 
 def conf_dir(ctx: StackContext, target: str) -> str:
@@ -100,7 +117,7 @@ def python(ctx: StackContext, target: str) -> str:
 
 def app_argv(ctx: StackContext, target: str, sizing: Sizing, port: int) -> tuple[str, ...]:
     py, conf = python(ctx, target), conf_dir(ctx, target)
-    host = "127.0.0.1" if target in ("local", "systemd") else "0.0.0.0"
+    host = bind(ctx, target)
     if ctx.app_server == "granian":
         return (py, "-m", "granian", "--interface", "wsgi", "--host", host, "--port", str(port),
                 "--workers", str(sizing.app_workers), "--blocking-threads", str(sizing.app_threads),
@@ -142,10 +159,10 @@ def local_only(ctx: StackContext, port: dict[str, int]) -> dict[str, Service]:
 
 def services(ctx: StackContext, target: str, sizing: Sizing) -> list[Service]:
     """Every process of the stack for ``target``, in start order."""
-    port, host, conf = ports(ctx, target), hosts(target), conf_dir(ctx, target)
-    local = target == "local"
+    port, host, conf = ports(ctx, target), hosts(ctx, target), conf_dir(ctx, target)
+    local, listen = target == "local", bind(ctx, target)
     state = ctx.state_dir
-    varnish_listen = f"127.0.0.1:{port['varnish']}" if local else f":{port['varnish']}"
+    varnish_listen = f"{listen}:{port['varnish']}" if local or ctx.placement else f":{port['varnish']}"
     admin_listen = f"127.0.0.1:{port['varnish-admin']}" if local else f"localhost:{port['varnish-admin']}"
     varnish_workdir = ("-n", f"{state}/varnish") if local else ()
     pg_argv = (binary(ctx, target, "postgres"), "-D", f"{state}/postgres/data" if local else "/var/lib/postgresql/data",
@@ -158,7 +175,7 @@ def services(ctx: StackContext, target: str, sizing: Sizing) -> list[Service]:
         "redis-broker": Service("redis-broker", (binary(ctx, target, "redis-server"), f"{conf}/redis/broker.conf"),
                                 f"{host['redis-broker']}:{port['redis-broker']}", priority=10),
         "memcached": Service("memcached", (binary(ctx, target, "memcached"), "-l",
-                                           "127.0.0.1" if local else "0.0.0.0", "-p", str(port["memcached"]),
+                                           listen if local or ctx.placement else "0.0.0.0", "-p", str(port["memcached"]),
                                            "-m", str(sizing.memcached_memory // MB), "-U", "0", "-c", "4096"),
                              f"{host['memcached']}:{port['memcached']}", user="nobody", priority=10),
         "pgbouncer": Service("pgbouncer", (binary(ctx, target, "pgbouncer"), f"{conf}/pgbouncer/pgbouncer.ini"),
@@ -180,6 +197,11 @@ def services(ctx: StackContext, target: str, sizing: Sizing) -> list[Service]:
         "beat": Service("beat", celery_argv(ctx, target, sizing, "beat"), priority=60, django=True),
     }
     names = service_names(ctx)
+    if REPLICA in names:
+        catalog[REPLICA] = Service(REPLICA, (binary(ctx, target, "postgres"), "-D", "/var/lib/postgresql/replica",
+                                             f"--config-file={conf}/postgres/replica.conf"),
+                                   f"{listen}:{port[REPLICA]}", user="postgres", stop_signal="INT", stop_wait=60,
+                                   priority=15)
     if any(name in LOCAL_ONLY for name in names):
         if not local:
             raise ValueError("--with observability and --with flower are for the local stack (`upstack up`); "

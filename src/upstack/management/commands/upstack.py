@@ -46,10 +46,10 @@ class Command(BaseCommand):
         self.report(data, json, tables.info)
 
     def handle_render(self, target, out, cpus, memory, with_services, app_server, pod_cpus, pod_memory, app_hosts,
-                      **options):
+                      inventory, **options):
         paths = self.guard(stack.render_target, target, out, cpus=cpus, memory=memory,
                            with_services=with_services, app_server=app_server, pod_cpus=pod_cpus,
-                           pod_memory=pod_memory, app_hosts=app_hosts)
+                           pod_memory=pod_memory, app_hosts=app_hosts, inventory=inventory)
         self.stdout.write(f"Wrote {len(paths)} files for target {target} under {out}")
 
     def handle_up(self, cpus, memory, with_services, app_server, seed_articles, stack_settings, json, **options):
