@@ -99,6 +99,12 @@ DEFAULTS: dict[str, Any] = {
     "BACKUP_TIME": "03:30",
     # PostgreSQL itself, when DATABASE_URL goes through PgBouncer (backups, restores, verification).
     "DIRECT_DATABASE_URL": "",
+    # Read replicas (upstack.db, docs/scaling.md): the DATABASES aliases of PostgreSQL streaming replicas of
+    # "default" that upstack.db.router.ReplicaRouter sends reads to; a replica more than REPLICA_MAX_LAG
+    # seconds behind is out of rotation, measured at most every REPLICA_CHECK_EVERY seconds per process.
+    "DATABASE_REPLICAS": [],
+    "REPLICA_MAX_LAG": 5,
+    "REPLICA_CHECK_EVERY": 1,
     # How many app servers run this site (shared-nothing check), and whether MEDIA_ROOT is a shared mount.
     "APP_SERVERS": 1,
     "SHARED_MEDIA": False,
