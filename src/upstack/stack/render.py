@@ -295,8 +295,11 @@ BUILDERS = {"local": _local, "systemd": _systemd, "compose": _compose, "kubernet
 
 
 def sizing_for(ctx: StackContext) -> Sizing:
+    """The sizing of ``ctx``: PostgreSQL's connection budget counts every app server - the local
+    stack's ports, or the hosts of ``--app-hosts`` - each with its workers x threads (docs/scaling.md);
+    past the limit ``plan`` refuses with a clear error unless PgBouncer is in front."""
     return plan(ctx.resources.cpus, ctx.resources.memory_bytes,
-                app_servers=max(1, len(ctx.app_ports)), with_pgbouncer=ctx.with_pgbouncer)
+                app_servers=max(1, len(ctx.app_ports), len(ctx.app_hosts)), with_pgbouncer=ctx.with_pgbouncer)
 
 
 def render(target: str, ctx: StackContext) -> dict[str, str]:

@@ -15,6 +15,8 @@ import pytest
 
 from tests import servers
 
+pytestmark = pytest.mark.servers
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
