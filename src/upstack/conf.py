@@ -56,8 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "EDGE_TOUCH": {},
     # Where purges go, configured like CACHES; every entry gets every batch of keys.
     "PURGE_BACKENDS": {"pages": {"BACKEND": "upstack.edge.backends.pagecache.PageCacheBackend"}},
-    # Read your own writes: after a request whose writes purge pages, the browser gets a cookie that
-    # makes the edge render that reader's pages fresh for this many seconds (0: off). The cookie is
+    # Read your own writes: after a request whose writes purge pages (with the replica router, upstack.db:
+    # any database write), the browser gets a cookie that makes the edge render that reader's pages fresh,
+    # and the router read from the primary, for this many seconds (0: off). The cookie is
     # signed and bound to the reader's session (upstack.edge.fresh) with FRESH_SECRET, which the edge
     # reads from its UPSTACK_FRESH_SECRET environment variable; empty: derived from SECRET_KEY (then
     # only Django can check it, and the edge ignores every such cookie).
