@@ -85,6 +85,8 @@ def django_env(ctx: StackContext, target: str) -> dict[str, str]:
         "UPSTACK_INTERNAL_IPS": ",".join(ctx.internal_networks),
         "UPSTACK_LOAD_BALANCERS": ",".join(ctx.load_balancers),
     }
+    if ctx.with_replica and target == "local":  # the settings add it (upstack.db.configure.add_replicas)
+        env["REPLICA_DATABASE_URL"] = f"postgres://{ctx.db_user}@127.0.0.1:{port['postgres-replica']}/{ctx.db_name}"
     if ctx.with_memcached:
         env["MEMCACHED_LOCATION"] = f"{host['memcached']}:{port['memcached']}"
     if ctx.with_pgbouncer:
@@ -177,7 +179,7 @@ def _command(argv) -> str:
 def _local(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
     root = os.geteuid() == 0
     procs = [{"name": s.name, "command": _command(s.argv), "priority": s.priority, "stop_signal": s.stop_signal,
-              "stop_wait": s.stop_wait, "user": s.user if root else None, "autostart": not s.django,
+              "stop_wait": s.stop_wait, "user": s.user if root else None, "autostart": s.autostart and not s.django,
               "directory": ctx.base_dir if s.django else ctx.state_dir}
              for s in services.services(ctx, "local", sizing)]
     files = _server_configs(variables)
