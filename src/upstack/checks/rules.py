@@ -217,12 +217,14 @@ def describe(rule: Rule) -> str:
 
 REPLICA_ROUTER = "upstack.db.router.ReplicaRouter"
 REPLICA_MIDDLEWARE = "upstack.db.middleware.ReplicaMiddleware"
+PAGE_MIDDLEWARE = "upstack.page.middleware.UpstackPageMiddleware"
 
 
 def replica_problems(routers: list, databases: dict, replicas: list, middleware: list) -> list[Problem]:
     """The read-replica setup (upstack.db) against itself: E120 the router is on with no replica alias,
     E121 a replica alias that DATABASES lacks (or names the primary), E122 replicas named but the router
-    or its middleware missing (the replicas would get no reads: a silent no-op)."""
+    or its middleware missing (the replicas would get no reads: a silent no-op), or the middleware inside
+    the page middleware (a write would not give the writer its read-your-own-writes cookie)."""
     where = 'UPSTACK["DATABASE_REPLICAS"]'
     routed = REPLICA_ROUTER in [r if isinstance(r, str) else f"{type(r).__module__}.{type(r).__name__}" for r in routers]
     found = []
@@ -239,4 +241,9 @@ def replica_problems(routers: list, databases: dict, replicas: list, middleware:
     if replicas and routed and REPLICA_MIDDLEWARE not in middleware:
         found.append(Problem("E122", where, f"{where} names replicas but MIDDLEWARE lacks {REPLICA_MIDDLEWARE} "
                                             "(first): without it every read goes to the primary."))
+    elif REPLICA_MIDDLEWARE in middleware and PAGE_MIDDLEWARE in middleware and \
+            middleware.index(REPLICA_MIDDLEWARE) > middleware.index(PAGE_MIDDLEWARE):
+        found.append(Problem("E122", where, f"{REPLICA_MIDDLEWARE} comes after {PAGE_MIDDLEWARE} in MIDDLEWARE: put it "
+                                            "before, so that a database write gives the writer its read-your-own-writes "
+                                            "cookie."))
     return found

@@ -89,6 +89,8 @@ MIDDLEWARE = [rules.REPLICA_MIDDLEWARE]
     ([ROUTER], ["default"], MIDDLEWARE, ["E121"]),
     ([], ["replica"], MIDDLEWARE, ["E122"]),
     ([ROUTER], ["replica"], [], ["E122"]),
+    ([ROUTER], ["replica"], [rules.PAGE_MIDDLEWARE, rules.REPLICA_MIDDLEWARE], ["E122"]),  # inside the page one
+    ([ROUTER], ["replica"], [rules.REPLICA_MIDDLEWARE, rules.PAGE_MIDDLEWARE], []),
 ])
 def test_replica_problems(routers, replicas, middleware, codes):
     assert [p.code for p in rules.replica_problems(routers, DATABASES, replicas, middleware)] == codes
