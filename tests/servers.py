@@ -209,13 +209,17 @@ class Postgres(Server):
     user = "upstack"
     database = "upstack"
 
-    def prepare(self):
+    def _directories(self):
+        """The data and socket directories, owned by postgres when we are root."""
         self.data = self.dir / "data"
         self.sockets = self.dir / "run"
         self.sockets.mkdir()
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
             shutil.chown(self.sockets, "postgres")
+
+    def prepare(self):
+        self._directories()
         initdb = find_binary("initdb")
         subprocess.run(
             self._wrap([initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
@@ -267,12 +271,7 @@ class PostgresReplica(Postgres):
         self.primary = primary
 
     def prepare(self):
-        self.data = self.dir / "data"
-        self.sockets = self.dir / "run"
-        self.sockets.mkdir()
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-            shutil.chown(self.sockets, "postgres")
+        self._directories()
         basebackup = find_binary("pg_basebackup")
         if not basebackup:
             raise ServerError(f"pg_basebackup is not installed; {INSTALL_HINT}")
