@@ -78,17 +78,25 @@ def test_a_writer_reads_its_own_writes_from_the_primary_while_others_read_the_re
     assert other["db"] == ["replica"] and other["in_recovery"] == [True] and not other["found"]
 
 
-def test_a_forged_fresh_cookie_reads_the_replica(pair):
-    """The window is the signed cookie, bound to the session: a made-up one pins nothing."""
+def test_only_a_fresh_cookie_signed_for_the_clients_session_pins_it(pair):
+    """The window is the signed cookie, bound to the session: another session's (replayed) or a made-up
+    one pins nothing; the right one does (the control, so that the negatives can fail)."""
     primary, replica = pair
     env = {"UPSTACK_TEST_PRIMARY_PORT": str(primary.port), "UPSTACK_TEST_REPLICA_PORT": str(replica.port)}
-    code = ("import os, django, json; os.environ['DJANGO_SETTINGS_MODULE']='tests.upstack.db.replica_site'; django.setup()\n"
-            "from django.test import Client; c = Client(); c.cookies['upstack_fresh'] = '9999999999.1-2'\n"
-            "print(json.dumps(c.get('/read').json()))")
+    code = ("import os, time, django, json; os.environ['DJANGO_SETTINGS_MODULE']='tests.upstack.db.replica_site'\n"
+            "django.setup()\n"
+            "from django.test import Client; from upstack.edge import fresh\n"
+            "def read(session, value):\n"
+            "    c = Client(); c.cookies['sessionid'] = session; c.cookies['upstack_fresh'] = value\n"
+            "    return c.get('/read').json()['db']\n"
+            "token = lambda s: fresh.token(fresh.secret(), s, time.time(), 5)\n"
+            "print(json.dumps([read('mine', token('theirs')), read('mine', '9999999999.1-2'), read('mine', token('mine'))]))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)["db"] == ["replica"]
+    replayed, forged, own = json.loads(done.stdout)
+    assert replayed == ["replica"] and forged == ["replica"]
+    assert own == ["default"]
 
 
 def test_a_lagging_replica_leaves_rotation_and_returns(pair):
