@@ -35,6 +35,7 @@ run: install
 # the newest Django 6.
 DJANGO6_TESTS := tests/upstack/cache tests/upstack/edge tests/upstack/page tests/upstack/metrics tests/upstack/checks \
 	tests/upstack/test_templatetags.py tests/upstack/test_optional_deps.py tests/upstack/ops/test_loadtest.py \
+	tests/upstack/db/test_routing.py tests/upstack/db/test_configure.py \
 	tests/shelf/test_shelf.py
 
 # The whole suite on SQLite (with the fuzz test and the fault drill, whose table it prints - docs/security.md),

@@ -209,13 +209,17 @@ class Postgres(Server):
     user = "upstack"
     database = "upstack"
 
-    def prepare(self):
+    def _directories(self):
+        """The data and socket directories, owned by postgres when we are root."""
         self.data = self.dir / "data"
         self.sockets = self.dir / "run"
         self.sockets.mkdir()
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
             shutil.chown(self.sockets, "postgres")
+
+    def prepare(self):
+        self._directories()
         initdb = find_binary("initdb")
         subprocess.run(
             self._wrap([initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
@@ -251,6 +255,47 @@ class Postgres(Server):
 
     def env(self):
         return {"DATABASE_URL": self.url}
+
+
+class PostgresReplica(Postgres):
+    """A hot standby of ``primary`` (a started ``Postgres``): ``pg_basebackup -R`` copies the primary's data
+    directory and writes ``primary_conninfo`` and ``standby.signal``, so the replica streams the primary's
+    WAL and replays it. The primary's initdb (``-A trust``) already lets loopback replication in; its
+    default ``wal_level=replica`` and ``max_wal_senders`` suffice. Read-only: roles and databases come
+    from the primary."""
+
+    name = "postgres-replica"
+
+    def __init__(self, primary: Postgres):
+        super().__init__()
+        self.primary = primary
+
+    def prepare(self):
+        self._directories()
+        basebackup = find_binary("pg_basebackup")
+        if not basebackup:
+            raise ServerError(f"pg_basebackup is not installed; {INSTALL_HINT}")
+        subprocess.run(
+            self._wrap([basebackup, "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", "postgres",
+                        "-D", str(self.data), "-R", "-X", "stream", "-c", "fast", "--no-sync"]),
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=READY_TIMEOUT,
+        )
+
+    def command(self):
+        return [*super().command(), "-c", "hot_standby=on"]
+
+    def start(self):
+        Server.start(self)  # read-only: no roles or databases to create
+        return self
+
+    def sql(self, statement: str) -> str:
+        """Run ``statement`` on the replica as the superuser (e.g. ``SELECT pg_wal_replay_pause()``)."""
+        return self._psql(statement, self.database)
+
+    def caught_up(self) -> bool:
+        """The replica has replayed everything the primary has written so far."""
+        lsn = self.primary._psql("SELECT pg_current_wal_lsn()").strip()
+        return self.sql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn").strip() == "t"
 
 
 class Redis(Server):

@@ -3,6 +3,8 @@
 Must pass ``manage.py check --deploy`` with no warnings.
 """
 
+from upstack.db.configure import add_replicas, replica_urls
+
 from .base import *  # noqa: F403
 from .base import DATABASES, STORAGES, TEMPLATES, env
 
@@ -35,3 +37,6 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Reads on a streaming replica when the environment names one (`upstack up --with replica`; docs/scaling.md).
+add_replicas(globals(), replica_urls(env.str("REPLICA_DATABASE_URL", default="")))

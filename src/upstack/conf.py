@@ -56,8 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "EDGE_TOUCH": {},
     # Where purges go, configured like CACHES; every entry gets every batch of keys.
     "PURGE_BACKENDS": {"pages": {"BACKEND": "upstack.edge.backends.pagecache.PageCacheBackend"}},
-    # Read your own writes: after a request whose writes purge pages, the browser gets a cookie that
-    # makes the edge render that reader's pages fresh for this many seconds (0: off). The cookie is
+    # Read your own writes: after a request whose writes purge pages (with the replica router, upstack.db:
+    # any database write), the browser gets a cookie that makes the edge render that reader's pages fresh,
+    # and the router read from the primary, for this many seconds (0: off). The cookie is
     # signed and bound to the reader's session (upstack.edge.fresh) with FRESH_SECRET, which the edge
     # reads from its UPSTACK_FRESH_SECRET environment variable; empty: derived from SECRET_KEY (then
     # only Django can check it, and the edge ignores every such cookie).
@@ -99,6 +100,12 @@ DEFAULTS: dict[str, Any] = {
     "BACKUP_TIME": "03:30",
     # PostgreSQL itself, when DATABASE_URL goes through PgBouncer (backups, restores, verification).
     "DIRECT_DATABASE_URL": "",
+    # Read replicas (upstack.db, docs/scaling.md): the DATABASES aliases of PostgreSQL streaming replicas of
+    # "default" that upstack.db.router.ReplicaRouter sends reads to; a replica more than REPLICA_MAX_LAG
+    # seconds behind is out of rotation, measured at most every REPLICA_CHECK_EVERY seconds per process.
+    "DATABASE_REPLICAS": [],
+    "REPLICA_MAX_LAG": 5,
+    "REPLICA_CHECK_EVERY": 1,
     # How many app servers run this site (shared-nothing check), and whether MEDIA_ROOT is a shared mount.
     "APP_SERVERS": 1,
     "SHARED_MEDIA": False,

@@ -114,6 +114,9 @@ RULES: dict[str, Rule] = {
     "BACKUP_TIME": Rule("str", form="clock"),
     "DIRECT_DATABASE_URL": TEXT,
     "APP_SERVERS": Rule("int", min=1, max=10000),
+    "DATABASE_REPLICAS": Rule("list", item=Rule("str", form="nonempty")),
+    "REPLICA_MAX_LAG": Rule("number", min=0.1, max=3600),
+    "REPLICA_CHECK_EVERY": Rule("number", min=0.1, max=600),
     "SHARED_MEDIA": BOOL,
     "SERVE_MEDIA": BOOL,
     "HTTP_ONLY": BOOL,
@@ -210,3 +213,37 @@ def describe(rule: Rule) -> str:
     else:
         text = _TYPE_NAMES[rule.kind]
     return text + (", or None" if rule.optional else "")
+
+
+REPLICA_ROUTER = "upstack.db.router.ReplicaRouter"
+REPLICA_MIDDLEWARE = "upstack.db.middleware.ReplicaMiddleware"
+PAGE_MIDDLEWARE = "upstack.page.middleware.UpstackPageMiddleware"
+
+
+def replica_problems(routers: list, databases: dict, replicas: list, middleware: list) -> list[Problem]:
+    """The read-replica setup (upstack.db) against itself: E120 the router is on with no replica alias,
+    E121 a replica alias that DATABASES lacks (or names the primary), E122 replicas named but the router
+    or its middleware missing (the replicas would get no reads: a silent no-op), or the middleware inside
+    the page middleware (a write would not give the writer its read-your-own-writes cookie)."""
+    where = 'UPSTACK["DATABASE_REPLICAS"]'
+    routed = REPLICA_ROUTER in [r if isinstance(r, str) else f"{type(r).__module__}.{type(r).__name__}" for r in routers]
+    found = []
+    if routed and not replicas:
+        found.append(Problem("E120", where, f"{REPLICA_ROUTER} is in DATABASE_ROUTERS but {where} names no "
+                                            "replica: name the DATABASES alias of each streaming replica."))
+    for alias in replicas:
+        if alias == "default" or alias not in databases:
+            found.append(Problem("E121", where, f"{where} names {alias!r}, which is "
+                                                f"{'the primary' if alias == 'default' else 'not in DATABASES'}: "
+                                                "list the aliases of the replicas of DATABASES['default']."))
+    if replicas and not routed:
+        found.append(Problem("E122", where, f"{where} names replicas but DATABASE_ROUTERS lacks {REPLICA_ROUTER}."))
+    if replicas and routed and REPLICA_MIDDLEWARE not in middleware:
+        found.append(Problem("E122", where, f"{where} names replicas but MIDDLEWARE lacks {REPLICA_MIDDLEWARE} "
+                                            "(first): without it every read goes to the primary."))
+    elif REPLICA_MIDDLEWARE in middleware and PAGE_MIDDLEWARE in middleware and \
+            middleware.index(REPLICA_MIDDLEWARE) > middleware.index(PAGE_MIDDLEWARE):
+        found.append(Problem("E122", where, f"{REPLICA_MIDDLEWARE} comes after {PAGE_MIDDLEWARE} in MIDDLEWARE: put it "
+                                            "before, so that a database write gives the writer its read-your-own-writes "
+                                            "cookie."))
+    return found

@@ -31,6 +31,20 @@ def upstack_options(app_configs, **kwargs):
     return [_error(problem.code, problem.message, hint) for problem in rules.validate(values)]
 
 
+@checks.register("upstack")
+def read_replicas(app_configs, **kwargs):
+    """The replica router, its aliases and middleware agree (checks/rules.py replica_problems; E120-E122)."""
+    try:
+        replicas = conf.get("DATABASE_REPLICAS")
+    except ImproperlyConfigured:
+        return []  # reported by upstack_options (E100)
+    hint = "docs/scaling.md (Read replicas) shows the DATABASES, DATABASE_ROUTERS and MIDDLEWARE entries."
+    problems = rules.replica_problems(list(settings.DATABASE_ROUTERS), settings.DATABASES,
+                                      list(replicas) if isinstance(replicas, (list, tuple)) else [],
+                                      list(settings.MIDDLEWARE))
+    return [_error(problem.code, problem.message, hint) for problem in problems]
+
+
 @checks.register("upstack", deploy=True)
 def production_settings(app_configs, **kwargs):
     # DEBUG and a weak SECRET_KEY are Django's own security.W018 and security.W009: not repeated here

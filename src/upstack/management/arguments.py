@@ -57,7 +57,8 @@ def _sizing(parser) -> None:
     parser.add_argument("--memory", help="Size for this much memory, e.g. 4G (default: this machine's).")
     parser.add_argument("--with", dest="with_services", default=(), type=CommaChoices(OPTIONAL_SERVICES),
                         help=f"Optional services, comma-separated: {','.join(OPTIONAL_SERVICES)} (observability: "
-                             "Prometheus; flower: Flower for Celery; both only on the local stack).")
+                             "Prometheus; flower: Flower for Celery; replica: a PostgreSQL streaming replica the app "
+                             "reads from; these three only on the local stack).")
     parser.add_argument("--app-server", choices=("gunicorn", "granian"), default="gunicorn",
                         help="The WSGI server (default gunicorn).")
 

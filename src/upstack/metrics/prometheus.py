@@ -75,6 +75,31 @@ class QueueDepths:
         yield oldest
 
 
+class ReplicaLag:
+    """Each read replica's lag and whether it is in rotation (upstack.db.lag), at scrape time from the
+    process's cached reading (measured at most every REPLICA_CHECK_EVERY seconds). An unreachable
+    replica has no lag sample, and 0 in rotation."""
+
+    def collect(self):
+        from ..db import lag
+
+        seconds = GaugeMetricFamily("upstack_db_replica_lag_seconds", "How far a read replica's view is behind the "
+                                    "primary", labels=["replica"])
+        rotation = GaugeMetricFamily("upstack_db_replica_in_rotation", "1 when a read replica gets reads, 0 when it "
+                                     "lags beyond REPLICA_MAX_LAG or cannot be reached", labels=["replica"])
+        max_lag = conf.get("REPLICA_MAX_LAG")
+        for alias in conf.get("DATABASE_REPLICAS"):
+            try:
+                reading = lag.reading(alias)
+            except Exception:  # noqa: BLE001 - a scrape must not fail because a database is away
+                reading = None
+            if reading is not None and reading.lag is not None:
+                seconds.add_metric([alias], reading.lag)
+            rotation.add_metric([alias], 1.0 if lag.in_rotation(reading, max_lag) else 0.0)
+        yield seconds
+        yield rotation
+
+
 def multiprocess_samples(multiproc_dir) -> list:
     """Every sample the processes wrote to ``multiproc_dir`` (``upstack top``, ``upstack report``)."""
     from prometheus_client import multiprocess
@@ -115,4 +140,5 @@ def metrics_view(request):
 def _depths_registry() -> CollectorRegistry:
     reg = CollectorRegistry()
     reg.register(QueueDepths())
+    reg.register(ReplicaLag())
     return reg

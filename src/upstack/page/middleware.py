@@ -22,6 +22,7 @@ from django.urls import NoReverseMatch
 
 from .. import conf
 from ..cache.bypass import fresh_render_requested
+from ..db import scope as db_scope
 from ..edge import contract, fresh, purge
 from ..edge import keys as surrogate
 from ..edge.esi import edge_processes_esi
@@ -69,7 +70,9 @@ class UpstackPageMiddleware:
             response = self.get_response(request)
         finally:
             collected = surrogate.stop(token)
-            wrote = purge.stop_tracking(writes)
+            # Purged pages, or (with the replica router) wrote to the primary: either way the writer
+            # reads fresh - from the edge and from the primary - for the window (upstack.db.middleware).
+            wrote = purge.stop_tracking(writes) or db_scope.wrote()
         user = getattr(request, "user", None)
         cacheable = eligible and policy.response_cacheable(
             response.status_code, response.headers, streaming=response.streaming,

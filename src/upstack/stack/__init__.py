@@ -17,7 +17,7 @@ from .context import Resources
 from .runner import LocalStack, Options, StackError
 from .sizing import parse_size
 
-OPTIONAL_SERVICES = ("pgbouncer", "haproxy", "memcached", "observability", "flower")
+OPTIONAL_SERVICES = ("pgbouncer", "haproxy", "memcached", "observability", "flower", "replica")
 
 
 def render_target(target: str, out: str | Path, *, cpus: int | None = None, memory: str | None = None,

@@ -74,6 +74,8 @@ class StackContext:
     # Local stack only (`up --with observability,flower`): Prometheus scraping the stack, and Flower.
     with_observability: bool = False
     with_flower: bool = False
+    # Local stack only (`up --with replica`): a PostgreSQL streaming replica the app reads from (docs/scaling.md).
+    with_replica: bool = False
     app_server: str = "gunicorn"  # or "granian"
     # Number of app servers behind the director (local target: one per port in app_ports).
     app_ports: tuple[int, ...] = ()

@@ -4,7 +4,7 @@
 `upstack up` runs the stack's Django processes with ``DJANGO_SETTINGS_MODULE=upstack.stack.settings``
 and ``UPSTACK_PROJECT_SETTINGS`` naming the project's module: that module copies the project's
 settings and calls :func:`apply`, which points them at the stack's servers from the environment the
-stack sets (``DATABASE_URL``, ``REDIS_URL``, ``BROKER_URL``, ``SESSION_REDIS_URL``, ``MEMCACHED_LOCATION``, ``EDGE_URL``, the
+stack sets (``DATABASE_URL``, ``REPLICA_DATABASE_URL``, ``REDIS_URL``, ``BROKER_URL``, ``SESSION_REDIS_URL``, ``MEMCACHED_LOCATION``, ``EDGE_URL``, the
 secrets, ``STATIC_ROOT``/``MEDIA_ROOT``, the trust lists) and adds upstack's middleware where the
 project has none. A project whose settings already read that environment (the reference site's
 deploy profile) names them in ``UPSTACK["STACK_SETTINGS"]`` or ``up --stack-settings`` instead, and
@@ -20,6 +20,7 @@ from collections.abc import Mapping, MutableMapping
 from importlib.util import find_spec
 
 from .. import conf
+from ..db.configure import add_replicas, replica_urls
 
 OVERLAY_MODULE = "upstack.stack.settings"
 PROJECT_VARIABLE = conf.PROJECT_SETTINGS_VARIABLE
@@ -116,3 +117,5 @@ def apply(namespace: MutableMapping, environ: Mapping[str, str], installed=find_
             upstack[key] = True
     upstack.pop("STACK_SETTINGS", None)  # these settings are the stack's
     namespace["UPSTACK"] = upstack
+    # `up --with replica`: reads on the stack's streaming replica (docs/scaling.md).
+    add_replicas(namespace, replica_urls(environ.get("REPLICA_DATABASE_URL", "")))

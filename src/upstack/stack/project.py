@@ -25,7 +25,7 @@ from .context import Resources, StackContext
 BINARIES = {
     "postgres": ("postgres", "initdb", "psql"), "redis-cache": ("redis-server",), "redis-broker": ("redis-server",),
     "varnish": ("varnishd", "varnishadm"), "pgbouncer": ("pgbouncer",), "haproxy": ("haproxy", "openssl"),
-    "memcached": ("memcached",), "prometheus": ("prometheus",),
+    "memcached": ("memcached",), "prometheus": ("prometheus",), "postgres-replica": ("postgres", "pg_basebackup"),
 }
 
 
@@ -112,7 +112,7 @@ def state_dir() -> Path:
 
 def context(resources: Resources, *, ports: dict[str, int] | None = None, with_pgbouncer: bool = False,
             with_haproxy: bool = False, with_memcached: bool = False, with_observability: bool = False,
-            with_flower: bool = False, app_server: str = "gunicorn",
+            with_flower: bool = False, with_replica: bool = False, app_server: str = "gunicorn",
             local: bool = False, settings_override: str | None = None,
             pod_resources: Resources | None = None) -> StackContext:
     """The context for this project; ``local=True`` fills in binaries, loopback ports and paths."""
@@ -123,7 +123,8 @@ def context(resources: Resources, *, ports: dict[str, int] | None = None, with_p
     if local:
         wanted = ["postgres", "redis-cache", "redis-broker", "varnish"]
         wanted += [svc for svc, on in (("pgbouncer", with_pgbouncer), ("haproxy", with_haproxy),
-                                       ("memcached", with_memcached), ("prometheus", with_observability)) if on]
+                                       ("memcached", with_memcached), ("prometheus", with_observability),
+                                       ("postgres-replica", with_replica)) if on]
         for service in wanted:
             for binary in BINARIES[service]:
                 binaries[binary] = machine.require(binary)
@@ -145,6 +146,7 @@ def context(resources: Resources, *, ports: dict[str, int] | None = None, with_p
         with_memcached=with_memcached,
         with_observability=with_observability,
         with_flower=with_flower,
+        with_replica=with_replica,
         app_server=app_server,
         project=name,
         install_dir=f"/srv/{name}",

@@ -94,6 +94,8 @@ def django_env(ctx: StackContext, target: str) -> dict[str, str]:
         "UPSTACK_INTERNAL_IPS": ",".join(ctx.internal_networks),
         "UPSTACK_LOAD_BALANCERS": ",".join(ctx.load_balancers),
     }
+    if ctx.with_replica and target == "local":  # the settings add it (upstack.db.configure.add_replicas)
+        env["REPLICA_DATABASE_URL"] = f"postgres://{ctx.db_user}@127.0.0.1:{port['postgres-replica']}/{ctx.db_name}"
     if ctx.with_memcached:
         env["MEMCACHED_LOCATION"] = at["memcached"]
     if ctx.placement:
@@ -111,7 +113,7 @@ def _inventory_env(ctx: StackContext, password: str) -> dict[str, str]:
     env["EDGE_URL"] = f"http://{place.edges[0][0]}:{place.edges[0][1]}"  # tools that take one edge (warm)
     env["EDGE_URLS"] = ",".join(f"http://{address}:{p}" for address, p in place.edges)
     if place.replicas:
-        env["DATABASE_REPLICA_URLS"] = ",".join(f"postgres://{ctx.db_user}{password}@{address}:{p}/{ctx.db_name}"
+        env["REPLICA_DATABASE_URL"] = ",".join(f"postgres://{ctx.db_user}{password}@{address}:{p}/{ctx.db_name}"
                                                 for address, p in place.replicas)
     if place.memcached:
         env["MEMCACHED_LOCATION"] = ",".join(f"{address}:{p}" for address, p in place.memcached)
@@ -213,7 +215,7 @@ def _command(argv) -> str:
 def _local(ctx: StackContext, sizing: Sizing, variables: dict) -> dict[str, str]:
     root = os.geteuid() == 0
     procs = [{"name": s.name, "command": _command(s.argv), "priority": s.priority, "stop_signal": s.stop_signal,
-              "stop_wait": s.stop_wait, "user": s.user if root else None, "autostart": not s.django,
+              "stop_wait": s.stop_wait, "user": s.user if root else None, "autostart": s.autostart and not s.django,
               "directory": ctx.base_dir if s.django else ctx.state_dir}
              for s in services.services(ctx, "local", sizing)]
     files = _server_configs(variables)
@@ -337,8 +339,11 @@ BUILDERS = {"local": _local, "systemd": _systemd, "compose": _compose, "kubernet
 
 
 def sizing_for(ctx: StackContext) -> Sizing:
+    """The sizing of ``ctx``: PostgreSQL's connection budget counts every app server - the local
+    stack's ports, or the hosts of ``--app-hosts`` - each with its workers x threads (docs/scaling.md);
+    past the limit ``plan`` refuses with a clear error unless PgBouncer is in front."""
     return plan(ctx.resources.cpus, ctx.resources.memory_bytes,
-                app_servers=max(1, len(ctx.app_ports)), with_pgbouncer=ctx.with_pgbouncer)
+                app_servers=max(1, len(ctx.app_ports), len(ctx.app_hosts)), with_pgbouncer=ctx.with_pgbouncer)
 
 
 def render(target: str, ctx: StackContext) -> dict[str, str]:

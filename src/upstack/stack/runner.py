@@ -21,12 +21,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import machine, overlay, project, render, rolling, services
+from . import machine, overlay, project, render, replica, rolling, services
 from .supervisor import Supervisor, SupervisorError
 
 PORT_NAMES = ("postgres", "redis-cache", "redis-broker", "varnish", "varnish-admin", "app", "pgbouncer",
-              "haproxy", "haproxy-https", "memcached", "prometheus", "flower")
-SWITCHES = ("with_pgbouncer", "with_haproxy", "with_memcached", "with_observability", "with_flower")
+              "haproxy", "haproxy-https", "memcached", "prometheus", "flower", "postgres-replica")
+SWITCHES = ("with_pgbouncer", "with_haproxy", "with_memcached", "with_observability", "with_flower", "with_replica")
 READY_TIMEOUT = 120.0
 
 
@@ -51,6 +51,7 @@ class Options:
     with_memcached: bool = False
     with_observability: bool = False
     with_flower: bool = False
+    with_replica: bool = False
     app_server: str = "gunicorn"
     seed_articles: int = 3000
 
@@ -215,6 +216,8 @@ class LocalStack:
             self._wait_infrastructure(ctx)
             if fresh_db:
                 self._create_database(ctx)
+            if options.with_replica:
+                self._start_replica(ctx)
             say(f"  databases ready: {time.monotonic() - started:.1f}s")
             self._manage(env, say, "migrate", "--noinput", "-v", "0")
             self._manage(env, say, "collectstatic", "--noinput", "-v", "0")
@@ -294,8 +297,18 @@ class LocalStack:
             raise StackError(f"initdb failed: {result.stderr.strip()[-1500:]}")
         return True
 
-    def _psql(self, ctx, sql: str, database: str = "postgres") -> str:
-        result = subprocess.run([ctx.binaries["psql"], "-h", "127.0.0.1", "-p", str(ctx.ports["postgres"]), "-U",
+    def _start_replica(self, ctx) -> None:
+        """pg_basebackup -R from the primary (once), then the replica; ready when it is in recovery."""
+        try:
+            replica.basebackup(ctx, self.dir, self._as_postgres)
+        except (replica.ReplicaError, subprocess.TimeoutExpired) as exc:
+            raise StackError(str(exc)) from None
+        self.supervisor.start_program("postgres-replica", wait=False)
+        self._wait(lambda: self._psql(ctx, replica.IN_RECOVERY, port="postgres-replica").strip() == "t",
+                   "postgres-replica")
+
+    def _psql(self, ctx, sql: str, database: str = "postgres", port: str = "postgres") -> str:
+        result = subprocess.run([ctx.binaries["psql"], "-h", "127.0.0.1", "-p", str(ctx.ports[port]), "-U",
                                  "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
                                 capture_output=True, text=True, timeout=30)
         if result.returncode != 0:

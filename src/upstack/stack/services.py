@@ -19,9 +19,10 @@ STANDARD_PORTS = {
     "prometheus": 9090, "flower": 5555,
 }
 CORE = ("postgres", "redis-cache", "redis-broker", "varnish", "app", "worker", "beat")
-OPTIONAL = ("pgbouncer", "haproxy", "memcached", "prometheus", "flower")
-# Only the local stack runs these (`up --with observability,flower`); a deployment runs its own monitoring.
-LOCAL_ONLY = ("prometheus", "flower")
+OPTIONAL = ("pgbouncer", "haproxy", "memcached", "prometheus", "flower", "postgres-replica")
+# Only the local stack runs these (`up --with observability,flower,replica`); a deployment runs its own
+# monitoring, and its replicas on their own hosts (docs/scaling.md).
+LOCAL_ONLY = ("prometheus", "flower", "postgres-replica")
 CELERY_QUEUES = "high,default,low"
 
 
@@ -39,6 +40,9 @@ class Service:
     priority: int = 50
     # Django processes need the stack's environment (settings module, URLs, secret key).
     django: bool = False
+    # supervisord starts it with the others (the Django processes and the replica, which needs its
+    # pg_basebackup first, are started by `upstack up` when their turn comes).
+    autostart: bool = True
     extra: dict = field(default_factory=dict)
 
 
@@ -48,9 +52,10 @@ REPLICA = "postgres-replica"
 
 def service_names(ctx: StackContext) -> list[str]:
     if ctx.placement:
-        return [name for name in (CORE[0], REPLICA, *CORE[1:], *OPTIONAL) if name in ctx.placement.services]
+        order = (CORE[0], REPLICA, *CORE[1:], *(name for name in OPTIONAL if name != REPLICA))
+        return [name for name in order if name in ctx.placement.services]
     enabled = {"pgbouncer": ctx.with_pgbouncer, "haproxy": ctx.with_haproxy, "memcached": ctx.with_memcached,
-               "prometheus": ctx.with_observability, "flower": ctx.with_flower}
+               "prometheus": ctx.with_observability, "flower": ctx.with_flower, "postgres-replica": ctx.with_replica}
     return [*CORE, *[name for name in OPTIONAL if enabled[name]]]
 
 
@@ -142,9 +147,10 @@ def celery_argv(ctx: StackContext, target: str, sizing: Sizing, kind: str) -> tu
 
 def local_only(ctx: StackContext, port: dict[str, int]) -> dict[str, Service]:
     """Prometheus (the system's binary; its data in the state dir, its config rendered by
-    ``observability.local_files``) and Flower (run through celery's command line, never imported)."""
+    ``observability.local_files``), Flower (run through celery's command line, never imported) and a
+    PostgreSQL streaming replica of the stack's primary (`up --with replica`, upstack.stack.replica)."""
     state, conf = ctx.state_dir, conf_dir(ctx, "local")
-    return {
+    extra = {
         "prometheus": Service("prometheus", (binary(ctx, "local", "prometheus"),
                                              f"--config.file={conf}/prometheus/prometheus.yml",
                                              f"--storage.tsdb.path={state}/prometheus-data",
@@ -155,6 +161,18 @@ def local_only(ctx: StackContext, port: dict[str, int]) -> dict[str, Service]:
                                      "--address=127.0.0.1", f"--port={port['flower']}"),
                           f"127.0.0.1:{port['flower']}", priority=60, django=True),
     }
+    if ctx.with_replica:
+        # The primary's configuration with the replica's own data directory and port; the data directory
+        # (pg_basebackup -R: primary_conninfo, standby.signal) makes it follow the primary.
+        data = f"{state}/postgres-replica/data"
+        extra["postgres-replica"] = Service(
+            "postgres-replica",
+            (binary(ctx, "local", "postgres"), "-D", data, f"--config-file={conf}/postgres/postgresql.conf",
+             "-c", f"data_directory={data}", "-c", f"hba_file={data}/pg_hba.conf",
+             "-c", f"ident_file={data}/pg_ident.conf", "-c", f"port={port['postgres-replica']}"),
+            f"127.0.0.1:{port['postgres-replica']}", user="postgres", stop_signal="INT", stop_wait=60, priority=15,
+            autostart=False)
+    return extra
 
 
 def services(ctx: StackContext, target: str, sizing: Sizing) -> list[Service]:
@@ -202,9 +220,11 @@ def services(ctx: StackContext, target: str, sizing: Sizing) -> list[Service]:
                                              f"--config-file={conf}/postgres/replica.conf"),
                                    f"{listen}:{port[REPLICA]}", user="postgres", stop_signal="INT", stop_wait=60,
                                    priority=15)
-    if any(name in LOCAL_ONLY for name in names):
+    # An inventory's replica host runs its replica (above); `up --with replica` makes the local one.
+    if any(name in LOCAL_ONLY and not (name == REPLICA and ctx.placement) for name in names):
         if not local:
-            raise ValueError("--with observability and --with flower are for the local stack (`upstack up`); "
-                             "a deployment runs its own Prometheus (the rendered etc/prometheus, docs/observability.md)")
+            raise ValueError("--with observability, flower and replica are for the local stack (`upstack up`); "
+                             "a deployment runs its own Prometheus (the rendered etc/prometheus, docs/observability.md) "
+                             "and its replicas on their own hosts (docs/scaling.md)")
         catalog.update(local_only(ctx, port))
     return [catalog[name] for name in names]

@@ -112,7 +112,7 @@ def test_each_host_points_at_the_others(rendered):
         env = _env(rendered / app / "etc/newsroom.env.example")
         assert env["EDGE_URLS"] == "http://10.0.0.21:6081,http://10.0.0.22:6081"  # every edge is purged
         assert env["DATABASE_URL"] == "postgres://upstack:CHANGE_ME@10.0.0.41:6432/upstack"  # PgBouncer
-        assert env["DATABASE_REPLICA_URLS"] == "postgres://upstack:CHANGE_ME@10.0.0.41:5433/upstack"
+        assert env["REPLICA_DATABASE_URL"] == "postgres://upstack:CHANGE_ME@10.0.0.41:5433/upstack"
         assert env["DIRECT_DATABASE_URL"] == "postgres://upstack:CHANGE_ME@10.0.0.41:5432/upstack"
         assert env["REDIS_URL"] == "redis://10.0.0.41:6379/0" and env["BROKER_URL"] == "redis://10.0.0.41:6380/0"
         assert "10.0.0.22/32" in env["UPSTACK_INTERNAL_IPS"].split(",")

@@ -1,0 +1,38 @@
+"""``upstack.db.middleware.ReplicaMiddleware``: opens the request's read scope (``upstack.db.scope``).
+
+Place it first in ``MIDDLEWARE``, before ``UpstackPageMiddleware``. A client whose signed
+``upstack_fresh`` cookie (``upstack.edge.fresh``: bound to its session, valid ``FRESH_AFTER_WRITE``
+seconds after a write) is good reads from the primary for the whole request; so does the rest of any
+request once it has written. The page middleware gives that cookie after a request that wrote to the
+database through the router, not only after one that purged pages, so the writer's next requests -
+within the window - read their own writes even while the replica lags.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+
+from .. import conf
+from ..edge import fresh
+from . import scope
+
+
+def recently_wrote(cookies: dict, now: float) -> bool:
+    """The client holds a valid read-your-own-writes cookie for its session."""
+    window = conf.get("FRESH_AFTER_WRITE")
+    value, session = cookies.get(fresh.COOKIE, ""), cookies.get(settings.SESSION_COOKIE_NAME, "")
+    return bool(window and value) and fresh.valid(fresh.secret(), value, session, now, window)
+
+
+class ReplicaMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = scope.begin(pinned=recently_wrote(request.COOKIES, time.time()))
+        try:
+            return self.get_response(request)
+        finally:
+            scope.end(token)
