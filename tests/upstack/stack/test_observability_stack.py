@@ -91,6 +91,36 @@ def test_report_dashboard_defaults_to_the_stacks_prometheus_and_has_data(stack, 
     assert panels["Requests per second by status"]["series"] > 0
 
 
+def test_top_reads_the_app_from_the_stacks_prometheus_and_falls_back_to_the_servers(stack):
+    """`top` without --prometheus reads request rate, errors and latency from the stack's own Prometheus
+    by PromQL, and says so; pointed at one that does not answer, it reads the app servers directly."""
+    state, _ = stack
+    prometheus = "http://" + service(state, "prometheus")["address"]
+    with under_load(status(state)["edge_url"]):
+        time.sleep(6)  # load inside top's window (four 5 s scrapes)
+
+        shown: list[dict] = []
+
+        def rate_shown() -> bool:
+            result = upstack(state, "top", "--json")
+            assert result.returncode == 0, result.stderr
+            shown.append(json.loads(result.stdout))
+            return bool(shown[-1]["app"].get("requests_per_second"))
+
+        servers.wait_until(rate_shown, 40, "a request rate from Prometheus")
+        data = shown[-1]
+        dead = upstack(state, "top", "--json", "--prometheus", "http://127.0.0.1:1")
+    assert data["source"] == {"name": "prometheus", "url": prometheus, "reason": None}
+    app = data["app"]
+    assert app["window"] == "last 20s" and app["error_ratio"] == 0.0 and app["mean_ms"] > 0, app
+    assert app["views"] and all(row["p99_ms"] for row in app["views"]), app
+    assert "requests_per_second" in data["edge"]  # the edge is still read directly (varnishstat)
+    assert dead.returncode == 0, dead.stderr
+    fallback = json.loads(dead.stdout)
+    assert fallback["source"]["name"] == "direct" and "http://127.0.0.1:1 did not answer" in fallback["source"]["reason"]
+    assert fallback["app"]["requests"] > 0 and "raw" not in fallback["app"]
+
+
 def test_flower_answers_on_loopback(stack):
     state, _ = stack
     flower = "http://" + service(state, "flower")["address"]
