@@ -18,10 +18,13 @@ from tests import servers
 from tests.upstack.stack.test_runner import (
     dashboard_in_chromium,
     get,
+    quit_top,
     running_stack,
     service,
     stack_processes,
     status,
+    top_in_tmux,
+    top_screens_under_load,
     under_load,
     upstack,
 )
@@ -119,6 +122,21 @@ def test_top_reads_the_app_from_the_stacks_prometheus_and_falls_back_to_the_serv
     fallback = json.loads(dead.stdout)
     assert fallback["source"]["name"] == "direct" and "http://127.0.0.1:1 did not answer" in fallback["source"]["reason"]
     assert fallback["app"]["requests"] > 0 and "raw" not in fallback["app"]
+
+
+def test_top_under_tmux_shows_the_app_from_the_stacks_prometheus(stack, tmp_path):
+    """The war room in a real terminal on this stack: the app panels say they come from Prometheus, with
+    request rates per view (PromQL's), and it refreshes."""
+    state, _ = stack
+    prometheus = "http://" + service(state, "prometheus")["address"]
+    with top_in_tmux(state, tmp_path) as session:
+        screens = top_screens_under_load(state, session, "news:", "from Prometheus")
+        screen = screens[-1]
+        print("upstack top under load, from the stack's Prometheus:\n" + screen)
+        assert f"app workers - from Prometheus {prometheus}" in screen and "p50/p99 per view (last 20s)" in screen
+        assert "req/s" in screen.split("p50/p99 per view")[1] and "read directly" not in screen
+        assert len(set(screens)) > 1
+        quit_top(session)
 
 
 def test_flower_answers_on_loopback(stack):
