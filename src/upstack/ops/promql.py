@@ -68,7 +68,7 @@ def scrape_interval(prometheus: str) -> float:
     """The global scrape interval of the Prometheus at ``prometheus`` (its loaded config), in seconds."""
     import yaml
 
-    config = yaml.safe_load(_get(prometheus, "/api/v1/status/config")["yaml"]) or {}
+    config = yaml.safe_load(_get(prometheus, "/api/v1/status/config", timeout=3)["yaml"]) or {}
     return seconds(str((config.get("global") or {}).get("scrape_interval", "1m")))
 
 

@@ -150,7 +150,8 @@ def app_from_results(results: dict[str, list], capacity: int | None, window: str
 def app_from_prometheus(prometheus: str, capacity: int | None, window: str) -> dict:
     from .promql import query
 
-    return app_from_results({name: query(prometheus, expr) for name, expr in prometheus_queries(window).items()},
+    # 2 s at most: a Prometheus that hangs adds that to each refresh, which then shows the direct read.
+    return app_from_results({name: query(prometheus, expr, timeout=2) for name, expr in prometheus_queries(window).items()},
                             capacity, window)
 
 
