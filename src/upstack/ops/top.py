@@ -248,7 +248,7 @@ def app_section(multiproc: Path | None, capacity: int | None, previous: dict | N
             return (app_from_prometheus(prometheus["url"], capacity, prometheus["window"]),
                     {"name": "prometheus", "url": prometheus["url"], "reason": None})
         except (ConnectionError, RuntimeError, LookupError, ValueError, KeyError) as exc:
-            reason = f"Prometheus at {prometheus['url']} did not answer: {exc}"
+            reason = f"Prometheus at {prometheus['url']} gave no app figures: {exc}"
     data = _safely(app, multiproc, capacity, previous) if multiproc else NO_STACK
     return data, {"name": "direct", "url": None, "reason": reason}
 

@@ -100,7 +100,7 @@ def test_a_prometheus_that_does_not_answer_falls_back_and_says_why(open_tmp):
     source = top.prometheus_source("http://127.0.0.1:9")
     assert source["window"] == "60s"  # its config could not be read: 4 x 15 s
     data = top.snapshot(open_tmp, None, 0.1, None, None, source)
-    assert data["source"]["name"] == "direct" and "http://127.0.0.1:9 did not answer" in data["source"]["reason"]
+    assert data["source"]["name"] == "direct" and "http://127.0.0.1:9 gave no app figures" in data["source"]["reason"]
     assert data["app"] == top.NO_STACK
 
 

@@ -120,7 +120,7 @@ def test_top_reads_the_app_from_the_stacks_prometheus_and_falls_back_to_the_serv
     assert "requests_per_second" in data["edge"]  # the edge is still read directly (varnishstat)
     assert dead.returncode == 0, dead.stderr
     fallback = json.loads(dead.stdout)
-    assert fallback["source"]["name"] == "direct" and "http://127.0.0.1:1 did not answer" in fallback["source"]["reason"]
+    assert fallback["source"]["name"] == "direct" and "http://127.0.0.1:1 gave no app figures" in fallback["source"]["reason"]
     assert fallback["app"]["requests"] > 0 and "raw" not in fallback["app"]
 
 
