@@ -50,6 +50,20 @@ def test_celery_gets_master_name_only_for_sentinel_urls_and_never_over_the_proje
     assert with_sentinel_master("redis://h:6379/1", {}, "m") is None
 
 
+def test_the_broker_url_helpers_import_without_redis():
+    """redis is an extra: the purge backlog and the task counters import this module for any broker."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['redis'] = None\n"  # as if not installed: importing it raises
+            "from upstack.cache.backends import sentinel\n"
+            "assert sentinel.REDIS_SCHEMES[-1] == 'sentinel://' and not sentinel.is_sentinel('memory://')\n"
+            "try:\n    import redis\nexcept ImportError:\n    print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": "src", "PATH": "/usr/bin:/bin"})
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+
+
 # --- with real servers --------------------------------------------------------------------------------
 
 def client(port: int) -> redis.Redis:

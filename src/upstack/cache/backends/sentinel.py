@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
-from redis.sentinel import Sentinel, SentinelConnectionPool
 
 SCHEME = "sentinel"
 DEFAULT_PORT = 26379
@@ -63,12 +62,19 @@ def parse(location: str) -> SentinelLocation:
     return SentinelLocation(sentinels, db or 0, username, password)
 
 
-class _ClosingPool(SentinelConnectionPool):
-    """redis-py's pool, whose ``disconnect`` also closes its connections to the Sentinels."""
+@functools.cache
+def _closing_pool():
+    """redis-py's ``SentinelConnectionPool``, whose ``disconnect`` also closes its connections to the
+    Sentinels. Made on first use: redis is the redis extra, and the broker's URL helpers below are
+    imported without it (``REDIS_SCHEMES``)."""
+    from redis.sentinel import SentinelConnectionPool
 
-    def disconnect(self, *args, **kwargs):
-        super().disconnect(*args, **kwargs)
-        self.sentinel_manager.close()
+    class ClosingPool(SentinelConnectionPool):
+        def disconnect(self, *args, **kwargs):
+            super().disconnect(*args, **kwargs)
+            self.sentinel_manager.close()
+
+    return ClosingPool
 
 
 def master_client(url: str, master_name: str = "", sentinel_kwargs: dict | None = None, **options):
@@ -78,12 +84,14 @@ def master_client(url: str, master_name: str = "", sentinel_kwargs: dict | None 
         raise ImproperlyConfigured(f"{url.split('@')[-1]!r} uses Sentinel but names no primary: set "
                                    "UPSTACK['REDIS_SENTINEL_MASTER'] (or the cache's OPTIONS['master_name']) "
                                    "to the name Sentinel monitors")
+    from redis.sentinel import Sentinel
+
     where = parse(url)
     # Sentinel itself answers within the same timeouts, unless told otherwise.
     timeouts = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout") if k in options}
     manager = Sentinel(where.sentinels, sentinel_kwargs={**timeouts, **(sentinel_kwargs or {})}, **options)
     credentials = {k: v for k, v in (("username", where.username), ("password", where.password)) if v}
-    return manager.master_for(master_name, connection_pool_class=_ClosingPool, db=where.db, **credentials)
+    return manager.master_for(master_name, connection_pool_class=_closing_pool(), db=where.db, **credentials)
 
 
 class SentinelPool:
