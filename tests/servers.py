@@ -299,12 +299,19 @@ class PostgresReplica(Postgres):
 
 
 class Redis(Server):
+    """redis-server; ``replica_of``: the port of the primary it replicates (on 127.0.0.1)."""
+
     name = "redis"
     binary = "redis-server"
 
+    def __init__(self, replica_of: int | None = None):
+        super().__init__()
+        self.replica_of = replica_of
+
     def command(self):
         return [self.path, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.dir), "--protected-mode", "yes"]
+                "--appendonly", "no", "--dir", str(self.dir), "--protected-mode", "yes",
+                *(["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else [])]
 
     def ready(self):
         return talk(self.port, b"PING\r\n").startswith(b"+PONG")
@@ -315,6 +322,40 @@ class Redis(Server):
 
     def env(self):
         return {"REDIS_URL": self.url, "CACHE_URL": f"rediscache://127.0.0.1:{self.port}/0"}
+
+
+class RedisSentinel(Server):
+    """Redis Sentinel (``redis-server CONFIG --sentinel``: Debian's ``redis-sentinel`` package is this
+    binary under another name, plus a service) watching the primary on ``primary_port`` as ``master``,
+    alone (quorum 1), quick to act: the primary is down after ``down_after_ms``."""
+
+    name = "redis-sentinel"
+    binary = "redis-server"
+
+    def __init__(self, primary_port: int, master: str = "upstack", down_after_ms: int = 1000,
+                 failover_timeout_ms: int = 5000):
+        super().__init__()
+        self.primary_port, self.master = primary_port, master
+        self.down_after_ms, self.failover_timeout_ms = down_after_ms, failover_timeout_ms
+
+    def prepare(self):
+        # Sentinel rewrites this file as it learns (replicas, the new primary): it lives in our temp dir.
+        (self.dir / "sentinel.conf").write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"sentinel monitor {self.master} 127.0.0.1 {self.primary_port} 1\n"
+            f"sentinel down-after-milliseconds {self.master} {self.down_after_ms}\n"
+            f"sentinel failover-timeout {self.master} {self.failover_timeout_ms}\n"
+            f"sentinel parallel-syncs {self.master} 1\n")
+
+    def command(self):
+        return [self.path, str(self.dir / "sentinel.conf"), "--sentinel"]
+
+    def ready(self):
+        return talk(self.port, b"PING\r\n").startswith(b"+PONG")
+
+    @property
+    def url(self) -> str:
+        return f"sentinel://127.0.0.1:{self.port}"
 
 
 class Memcached(Server):

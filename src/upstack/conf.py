@@ -22,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "STATE_DIR": ".upstack",
     # Seconds a cache server may take to connect or answer before the call is a miss.
     "CACHE_TIMEOUT": 0.25,
+    # The primary's name in Redis Sentinel, for sentinel:// cache, broker and result backend URLs.
+    "REDIS_SENTINEL_MASTER": "",
     # Named fragment lifetimes, seconds.
     "TTLS": {"short": 60, "medium": 600, "long": 3600, "forever": 86400 * 30},
     # +/- fraction applied to every TTL upstack writes.

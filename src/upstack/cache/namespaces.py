@@ -23,6 +23,7 @@ NAMESPACES = ("templates", "queries", "pages", "sessions", "data")
 BACKENDS = {
     "redis": "upstack.cache.backends.redis.RedisCache",
     "rediss": "upstack.cache.backends.redis.RedisCache",
+    "sentinel": "upstack.cache.backends.redis.RedisCache",  # sentinel://HOST:PORT;sentinel://... (docs/scaling.md)
     "memcached": "upstack.cache.backends.memcached.PyMemcacheCache",
     "pymemcache": "upstack.cache.backends.memcached.PyMemcacheCache",
     "locmem": "upstack.cache.backends.locmem.LocMemCache",

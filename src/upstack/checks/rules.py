@@ -77,6 +77,7 @@ FIELD_LISTS = Rule("dict", key=MODEL, value=Rule("list", item=Rule("str", form="
 RULES: dict[str, Rule] = {
     "STATE_DIR": Rule("str", form="nonempty"),
     "CACHE_TIMEOUT": Rule("number", min=0.01, max=30),
+    "REDIS_SENTINEL_MASTER": TEXT,
     "TTLS": Rule("dict", key=Rule("str", form="nonempty"), value=SECONDS),
     "TTL_JITTER": Rule("number", min=0, max=0.5),
     "BYPASS_PARAM": Rule("str", form="param"),

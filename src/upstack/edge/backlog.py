@@ -16,7 +16,6 @@ because no maintained library keeps a per-destination, deduplicated retry set wi
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -103,18 +102,12 @@ def store():
     """The broker's Redis when it is one, else this process's memory."""
     from django.conf import settings
 
+    from ..cache.backends.sentinel import REDIS_SCHEMES, shared
+
     url = getattr(settings, "CELERY_BROKER_URL", "")
-    if url.startswith(("redis://", "rediss://")):
-        return RedisStore(_client(url))
+    if url.startswith(REDIS_SCHEMES):
+        return RedisStore(shared(url))
     return _memory
-
-
-@functools.lru_cache(maxsize=4)
-def _client(url: str):
-    """One client (and connection pool) per broker URL and process; redis-py clients are thread-safe."""
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
 def durable() -> bool:

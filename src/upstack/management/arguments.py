@@ -115,6 +115,9 @@ def add_arguments(parser) -> None:
     top.add_argument("--once", action="store_true", help="Print one snapshot and exit.")
     top.add_argument("--json", action="store_true", help="One snapshot as JSON (implies --once).")
     top.add_argument("--interval", type=float, default=1.0, help="Seconds between refreshes (default 1).")
+    top.add_argument("--prometheus", help="Read the app's request rate, errors and latency from this Prometheus "
+                                          "(on loopback, e.g. http://127.0.0.1:9090; default: the local stack's, when "
+                                          "`up --with observability` runs it; without one, the app servers directly).")
     report = sub.add_parser("report", help="Reports from the running stack's metrics.")
     report_sub = report.add_subparsers(dest="report_kind", required=True, metavar="REPORT")
     rviews = report_sub.add_parser("views", help="Views by total time, with their breakdown; flags any part "

@@ -5,7 +5,7 @@ Grafana cannot be installed on these machines (Debian has no package, PyPI and n
 placeholder ones), so the dashboard's panels (``upstack.stack.observability.dashboard``) are queried
 from Prometheus' HTTP API (``query_range``, the same expressions Grafana would send) and drawn with
 matplotlib into one self-contained HTML file (PNG data URIs). A panel without data says so. Prometheus
-itself comes from Debian (``prometheus``). Only Prometheus on loopback is queried.
+itself comes from Debian (``prometheus``). Only Prometheus on loopback is queried (``upstack.ops.promql``).
 """
 
 from __future__ import annotations
@@ -13,35 +13,9 @@ from __future__ import annotations
 import base64
 import html
 import io
-import ipaddress
-import json
 import time
-import urllib.parse
-import urllib.request
 
-
-def _loopback(url: str) -> None:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    try:
-        ok = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        ok = host == "localhost"
-    if not ok:
-        raise ValueError(f"{url} is not on loopback; the dashboard report only queries a Prometheus on 127.0.0.0/8")
-
-
-def query_range(prometheus: str, expr: str, start: float, end: float, step: float) -> list[dict]:
-    """Prometheus' matrix for ``expr``: ``[{"metric": {...}, "values": [[t, "v"], ...]}]``."""
-    query = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
-    try:
-        with urllib.request.urlopen(f"{prometheus.rstrip('/')}/api/v1/query_range?{query}", timeout=10) as response:
-            body = json.load(response)
-    except OSError as exc:
-        raise ConnectionError(f"could not query Prometheus at {prometheus}: {exc}. Fix: start it, or pass "
-                              "--prometheus URL") from None
-    if body.get("status") != "success":
-        raise RuntimeError(f"Prometheus refused {expr!r}: {body.get('error')}")
-    return body["data"]["result"]
+from .promql import query_range, require_loopback
 
 
 def _label(metric: dict, legend: str) -> str:
@@ -82,7 +56,7 @@ def chart(title: str, series: list[dict], legend: str) -> str:
 
 def report(board: dict, prometheus: str, minutes: float = 15, step: float | None = None) -> tuple[str, list[dict]]:
     """The HTML report and, per panel, how many series and points it drew."""
-    _loopback(prometheus)
+    prometheus = require_loopback(prometheus, "the dashboard report")
     end = time.time()
     start = end - minutes * 60
     step = step or max(1.0, minutes * 60 / 300)

@@ -1,8 +1,12 @@
 """``upstack top``: the running stack at a glance, live or as one JSON snapshot.
 
-Each section reads its server directly - varnishstat for the edge, the app servers' Prometheus
-files (multiprocess mode) for the app, Redis INFO for the cache, pg_stat_activity and
-pg_stat_statements for the database, the broker for the queues - using the environment of the
+The app's figures (request rate, errors, latency per view, busy workers) come from Prometheus when
+there is one - ``--prometheus URL``, else the local stack's own (``up --with observability``) - by
+PromQL over its HTTP API (``upstack.ops.promql``), over a window of four scrape intervals. Without
+one, or when it cannot answer, they are read directly from the app servers' Prometheus files
+(multiprocess mode), and the snapshot's ``source`` says which it shows and why. The other sections
+read their server directly - varnishstat for the edge, Redis INFO for the cache, pg_stat_activity
+and pg_stat_statements for the database, the broker for the queues - using the environment of the
 local stack (``upstack env``). A section whose server cannot be read says why instead of failing.
 The full-screen layout is ``upstack.ops.topview``'s.
 """
@@ -57,11 +61,12 @@ def app(multiproc_dir: Path, capacity: int | None = None, previous: dict | None 
     ``app``) is given, else since the processes started."""
     from ..metrics.prometheus import multiprocess_samples
 
-    count = total = busy = 0.0
+    count = total = busy = errors = 0.0
     views: dict[str, dict[float, float]] = {}
     for sample in multiprocess_samples(multiproc_dir):
         if sample.name == "upstack_request_seconds_count":
             count += sample.value
+            errors += sample.value if sample.labels.get("status", "").startswith("5") else 0
         elif sample.name == "upstack_request_seconds_sum":
             total += sample.value
         elif sample.name == "upstack_request_seconds_bucket":
@@ -71,6 +76,7 @@ def app(multiproc_dir: Path, capacity: int | None = None, previous: dict | None 
         elif sample.name == "upstack_requests_in_flight":
             busy += sample.value
     raw = {view: {str(le): n for le, n in b.items()} for view, b in views.items()}
+    totals = {"count": count, "errors": errors, "at": time.monotonic()}
     before = (previous or {}).get("raw", {})
     rows = []
     for view, buckets in views.items():
@@ -82,9 +88,84 @@ def app(multiproc_dir: Path, capacity: int | None = None, previous: dict | None 
                          "p99_ms": quantile(window, 0.99)})
     rows.sort(key=lambda r: -r["requests"])
     busy = int(busy)
+    last = (previous or {}).get("totals")
+    done = count - last["count"] if last else 0
     return {"requests": int(count), "mean_ms": round(total / count * 1000, 2) if count else None,
+            "requests_per_second": round(done / (totals["at"] - last["at"]), 1) if last else None,
+            "error_ratio": ratio(errors - last["errors"], done) if last else None,
             "busy_workers": busy, "idle_workers": None if capacity is None else max(capacity - busy, 0),
-            "capacity": capacity, "views": rows[:12], "window": "refresh" if previous else "since start", "raw": raw}
+            "capacity": capacity, "views": rows[:12], "window": "refresh" if previous else "since start", "raw": raw,
+            "totals": totals}
+
+
+def rate_window(scrape_seconds: float) -> str:
+    """Grafana's ``$__rate_interval``: four scrape intervals, so every rate spans enough samples."""
+    return f"{max(round(4 * scrape_seconds), 4)}s"
+
+
+def prometheus_queries(window: str) -> dict[str, str]:
+    """The PromQL behind the app panel (the dashboard's expressions, over ``window``)."""
+    count = f"rate(upstack_request_seconds_count[{window}])"
+    per_view = f"sum by (le, view) (rate(upstack_request_seconds_bucket[{window}]))"
+    return {"requests_per_second": f"sum({count})",
+            "errors_per_second": f'sum(rate(upstack_request_seconds_count{{status=~"5.."}}[{window}]))',
+            "mean_seconds": f"sum(rate(upstack_request_seconds_sum[{window}])) / sum({count})",
+            "busy_workers": "sum(upstack_requests_in_flight)",
+            "views": f"sum by (view) ({count})",
+            "p50": f"histogram_quantile(0.5, {per_view})", "p99": f"histogram_quantile(0.99, {per_view})"}
+
+
+def _number(value) -> float | None:
+    """A sample's value, None for NaN and infinities (0/0 with no traffic, a quantile past the last bucket)."""
+    number = float(value)
+    return None if number != number or number in (float("inf"), float("-inf")) else number
+
+
+def app_from_results(results: dict[str, list], capacity: int | None, window: str) -> dict:
+    """The app panel from ``prometheus_queries``' instant vectors (pure)."""
+    if not results["requests_per_second"]:
+        raise LookupError("it has no upstack_request_seconds series: does it scrape this app's /metrics?")
+
+    def scalar(name):
+        return _number(results[name][0]["value"][1]) if results[name] else None
+
+    def by_view(name):
+        return {r["metric"].get("view"): _number(r["value"][1]) for r in results[name]}
+
+    p50, p99 = by_view("p50"), by_view("p99")
+    rows = [{"view": view, "requests_per_second": round(rps, 2),
+             "p50_ms": None if p50.get(view) is None else round(p50[view] * 1000, 1),
+             "p99_ms": None if p99.get(view) is None else round(p99[view] * 1000, 1)}
+            for view, rps in by_view("views").items() if rps]
+    rows.sort(key=lambda r: -r["requests_per_second"])
+    rps, errors, mean, busy = (scalar(k) for k in ("requests_per_second", "errors_per_second", "mean_seconds",
+                                                   "busy_workers"))
+    busy = int(busy or 0)
+    return {"requests_per_second": None if rps is None else round(rps, 1),
+            "error_ratio": ratio(errors or 0, rps or 0), "mean_ms": None if mean is None else round(mean * 1000, 2),
+            "busy_workers": busy, "idle_workers": None if capacity is None else max(capacity - busy, 0),
+            "capacity": capacity, "views": rows[:12], "window": f"last {window}"}
+
+
+def app_from_prometheus(prometheus: str, capacity: int | None, window: str) -> dict:
+    from .promql import query
+
+    # 2 s at most: a Prometheus that hangs adds that to each refresh, which then shows the direct read.
+    return app_from_results({name: query(prometheus, expr, timeout=2) for name, expr in prometheus_queries(window).items()},
+                            capacity, window)
+
+
+def prometheus_source(url: str) -> dict:
+    """``{"url", "window"}`` for a Prometheus on loopback (ValueError otherwise); the window is four of
+    its scrape intervals, 60 s when its config cannot be read now (it may come up later)."""
+    from . import promql
+
+    url = promql.require_loopback(url, "top")
+    try:
+        interval = promql.scrape_interval(url)
+    except (ConnectionError, RuntimeError, ValueError, KeyError):
+        interval = 15.0
+    return {"url": url, "window": rate_window(interval)}
 
 
 def app_capacity(state_dir: Path, master: int | None) -> int | None:
@@ -155,14 +236,40 @@ def _safely(function, *args):
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def snapshot(state_dir: Path, env: dict, interval: float = 1.0, previous: dict | None = None,
-             app_master: int | None = None) -> dict:
-    multiproc = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+NO_STACK = {"error": "the local stack is not running: only --prometheus is read"}
+
+
+def app_section(multiproc: Path | None, capacity: int | None, previous: dict | None,
+                prometheus: dict | None) -> tuple[dict, dict]:
+    """The app panel and its ``source``: Prometheus when given and answering, else the direct read."""
+    reason = "no Prometheus (pass --prometheus URL, or run `upstack up --with observability`)"
+    if prometheus:
+        try:
+            return (app_from_prometheus(prometheus["url"], capacity, prometheus["window"]),
+                    {"name": "prometheus", "url": prometheus["url"], "reason": None})
+        except (ConnectionError, RuntimeError, LookupError, ValueError, KeyError) as exc:
+            reason = f"Prometheus at {prometheus['url']} gave no app figures: {exc}"
+    data = _safely(app, multiproc, capacity, previous) if multiproc else NO_STACK
+    return data, {"name": "direct", "url": None, "reason": reason}
+
+
+def snapshot(state_dir: Path, env: dict | None, interval: float = 1.0, previous: dict | None = None,
+             app_master: int | None = None, prometheus: dict | None = None) -> dict:
+    """One reading of every section; ``env`` None when no local stack runs (then only ``prometheus``,
+    from ``prometheus_source``, is read); ``previous`` the last snapshot, for per-refresh windows."""
+    multiproc = Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env else None
+    previous_app = (previous or {}).get("app") if (previous or {}).get("source", {}).get("name") == "direct" else None
+    if not env:
+        app_data, source = app_section(None, None, None, prometheus)
+        return {"source": source, "edge": NO_STACK, "app": app_data, "cache": NO_STACK, "namespaces": NO_STACK,
+                "db": NO_STACK, "queues": NO_STACK, "purges": NO_STACK}
     queue_rows = _safely(queues)
+    edge_data = _safely(edge, state_dir / "varnish", interval)
+    app_data, source = app_section(multiproc, app_capacity(state_dir, app_master), previous_app, prometheus)
     return {
-        "edge": _safely(edge, state_dir / "varnish", interval),
-        "app": _safely(app, multiproc, app_capacity(state_dir, app_master),
-                       (previous or {}).get("app")),
+        "source": source,
+        "edge": edge_data,
+        "app": app_data,
         "cache": _safely(cache, env["REDIS_URL"]),
         "namespaces": _safely(namespaces),
         "db": _safely(db, env["DATABASE_URL"]),
@@ -178,6 +285,6 @@ def render(data: dict):
 
 
 def dumps(data: dict) -> str:
-    """The JSON snapshot, without the raw histogram kept for the next refresh."""
-    shown = {**data, "app": {k: v for k, v in data["app"].items() if k != "raw"}}
+    """The JSON snapshot, without the raw counters kept for the next refresh."""
+    shown = {**data, "app": {k: v for k, v in data["app"].items() if k not in ("raw", "totals")}}
     return json.dumps(shown, indent=2, default=str, sort_keys=True)

@@ -37,18 +37,33 @@ def workers(a: dict):
     if _broken(a):
         return _broken(a)
     idle = "-" if a["idle_workers"] is None else a["idle_workers"]
+    rps = a.get("requests_per_second")
+    errors = a.get("error_ratio")
     return Text.assemble(("busy ", "bold"), str(a["busy_workers"]), ("   idle ", "bold"), str(idle),
-                         f"   ({a['capacity'] or '?'} threads)   ", ("mean ", "bold"), f"{a['mean_ms']} ms",
-                         f"   {a['requests']} requests")
+                         f"   ({a['capacity'] or '?'} threads)   ", ("req/s ", "bold"), "-" if rps is None else str(rps),
+                         ("   errors ", "bold"), (_pct(errors), "red" if errors else ""),
+                         ("   mean ", "bold"), f"{a['mean_ms']} ms",
+                         *((f"   {a['requests']} requests",) if "requests" in a else ()))
 
 
 def views(a: dict):
     if _broken(a):
         return _broken(a)
-    grid = _grid("view", "requests", "p50 ms", "p99 ms")
+    rate = any("requests_per_second" in row for row in a["views"])  # Prometheus gives rates, the files counts
+    grid = _grid("view", "req/s" if rate else "requests", "p50 ms", "p99 ms")
     for row in a["views"]:
-        grid.add_row(row["view"], str(row["requests"]), str(row["p50_ms"] or "-"), str(row["p99_ms"] or "-"))
+        grid.add_row(row["view"], str(row["requests_per_second" if rate else "requests"]),
+                     str(row["p50_ms"] or "-"), str(row["p99_ms"] or "-"))
     return grid
+
+
+def source(s: dict | None) -> tuple[str, Text]:
+    """The app panels' title suffix and the footer's note: where the app's figures come from, and why."""
+    if not s:
+        return "", Text("")
+    if s["name"] == "prometheus":
+        return f" - from Prometheus {s['url']}", Text("")
+    return " - read directly", Text(f"   app figures read directly: {s['reason']}", style="yellow")
 
 
 def namespaces(n: dict, c: dict):
@@ -88,14 +103,16 @@ def queues(q: dict, p: dict):
 
 def render(data: dict) -> Layout:
     a = data["app"]
+    origin, note = source(data.get("source"))
     window = f"p50/p99 per view ({a.get('window', '')})" if isinstance(a, dict) else "views"
     layout = Layout(name="top")
     layout.split_column(
         Layout(Panel(edge(data["edge"]), title="edge", title_align="left"), size=3),
-        Layout(Panel(workers(a), title="app workers", title_align="left"), size=3),
+        Layout(Panel(workers(a), title="app workers" + origin, title_align="left"), size=3),
         Layout(name="middle", ratio=2),
         Layout(Panel(database(data["db"]), title="database", title_align="left"), ratio=1),
-        Layout(Text(" upstack top - refreshes every --interval seconds (1) - Ctrl-C quits", style="dim"), size=1),
+        Layout(Text.assemble((" upstack top - refreshes every --interval seconds (1) - Ctrl-C quits", "dim"), note),
+               size=1),
     )
     layout["middle"].split_row(
         Layout(Panel(views(a), title=window, title_align="left"), ratio=3),

@@ -6,7 +6,8 @@ the backup in ops.backup): this module only gives them names, queues and retry p
 ``CELERY_`` prefix, with upstack's defaults for the settings a project did not set: the three queues
 (high, default, low), prefetch 1, late acks with reject-on-worker-lost, time limits, results off.
 Without a broker (``CELERY_BROKER_URL`` empty) tasks run eagerly in-process, which is what the
-embedded default (``make run``) wants.
+embedded default (``make run``) wants. A ``sentinel://`` broker or result backend gets its
+``master_name`` transport option from ``UPSTACK["REDIS_SENTINEL_MASTER"]`` (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -98,6 +99,23 @@ def nightly_backup() -> dict:
     return {"task": "upstack.backup", "schedule": crontab(hour=int(hour), minute=int(minute))}
 
 
+SENTINEL_URLS = {"broker_url": "broker_transport_options", "result_backend": "result_backend_transport_options"}
+
+
+def with_sentinel_master(url: str, options: dict | None, master: str) -> dict | None:
+    """The transport options for ``url``: a ``sentinel://`` URL gets kombu's and Celery's own
+    ``master_name`` (``master``, UPSTACK["REDIS_SENTINEL_MASTER"]) unless the project set one; any
+    other URL keeps its options (None: unchanged)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    if not str(url or "").startswith("sentinel://") or (options or {}).get("master_name"):
+        return None
+    if not master:
+        raise ImproperlyConfigured(f"{url.split('@')[-1]!r} uses Sentinel but names no primary: set "
+                                   "UPSTACK['REDIS_SENTINEL_MASTER'] to the name Sentinel monitors")
+    return {**(options or {}), "master_name": master}
+
+
 def make_celery(name: str) -> Celery:
     from django.conf import settings
 
@@ -111,6 +129,12 @@ def make_celery(name: str) -> Celery:
             app.conf[key] = {**value, **configured}  # the project's entries extend upstack's
     if "nightly backup" not in app.conf.beat_schedule:  # the project's own entry wins
         app.conf.beat_schedule = {**app.conf.beat_schedule, "nightly backup": nightly_backup()}
+    from .. import conf
+
+    for url_key, options_key in SENTINEL_URLS.items():  # Sentinel: kombu's and Celery's own support
+        options = with_sentinel_master(app.conf.get(url_key), app.conf.get(options_key), conf.get("REDIS_SENTINEL_MASTER"))
+        if options is not None:
+            app.conf[options_key] = options
     if not getattr(settings, "CELERY_BROKER_URL", ""):
         app.conf.broker_url = "memory://"
         app.conf.task_always_eager = True

@@ -20,12 +20,10 @@ QUEUES = ("high", "default", "low")
 def _redis():
     from django.conf import settings
 
-    url = getattr(settings, "CELERY_BROKER_URL", "")
-    if not url.startswith(("redis://", "rediss://")):
-        return None
-    import redis
+    from ..cache.backends.sentinel import REDIS_SCHEMES, shared
 
-    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    url = getattr(settings, "CELERY_BROKER_URL", "")
+    return shared(url) if url.startswith(REDIS_SCHEMES) else None
 
 
 def _count(queue: str | None, field: str) -> None:

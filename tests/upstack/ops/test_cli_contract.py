@@ -28,6 +28,7 @@ FREE_FORM = {
     ("loadtest", "target"): "a URL", ("loadtest", "out"): "a directory",
     ("loadtest", "scenario"): "the locustfile's SCENARIOS (checked before the stack is asked, exit 2)",
     ("loadtest", "locustfile"): "a file", ("report dashboard", "prometheus"): "a URL (loopback only)",
+    ("top", "prometheus"): "a URL (loopback only)",
     ("report dashboard", "out"): "a file", ("loadtest", "urls"): "a file", ("lock", "reason"): "free text", ("logs", "request_id"): "a request id",
     ("render", "app_hosts"): "HOST:PORT,... (checked by stack.parse_app_hosts, exit 2)",
     ("render", "inventory"): "a TOML file (checked by stack.inventory.parse, exit 2)",

@@ -74,3 +74,56 @@ def test_the_layout_shows_every_layer():
 def test_an_unreadable_server_says_why_in_its_panel_and_the_others_still_show():
     text = screen(snapshot(db={"error": "OperationalError: connection refused"}))
     assert "OperationalError: connection refused" in text and "req/s    812.0" in text
+
+
+def test_the_direct_read_gives_the_rate_and_error_ratio_of_the_last_refresh(monkeypatch, tmp_path):
+    from upstack.metrics import prometheus
+
+    def counts(ok, failed):
+        return [Sample("upstack_request_seconds_count", {"view": "news:home", "status": "200"}, ok),
+                Sample("upstack_request_seconds_count", {"view": "news:home", "status": "503"}, failed)]
+
+    samples = counts(100, 0)
+    monkeypatch.setattr(prometheus, "multiprocess_samples", lambda directory: samples)
+    first = top.app(tmp_path)
+    assert first["requests_per_second"] is None and first["error_ratio"] is None  # no refresh yet
+    samples[:] = counts(130, 10)
+    second = top.app(tmp_path, previous={**first, "totals": {**first["totals"], "at": first["totals"]["at"] - 2}})
+    assert second["error_ratio"] == 0.25 and 19 <= second["requests_per_second"] <= 20  # 40 in ~2 s, 10 failed
+
+
+def result(value, **labels):
+    return [{"metric": labels, "value": [0, value]}]
+
+
+def test_prometheus_results_become_the_app_panel():
+    results = {"requests_per_second": result("22"), "errors_per_second": result("2"), "mean_seconds": result("0.03"),
+               "busy_workers": result("3"),
+               "views": result("20", view="news:home") + result("2", view="news:search") + result("0", view="idle"),
+               "p50": result("0.004", view="news:home") + result("NaN", view="news:search"),
+               "p99": result("+Inf", view="news:home")}
+    app = top.app_from_results(results, 8, "20s")
+    assert app["views"] == [{"view": "news:home", "requests_per_second": 20.0, "p50_ms": 4.0, "p99_ms": None},
+                            {"view": "news:search", "requests_per_second": 2.0, "p50_ms": None, "p99_ms": None}]
+    assert (app["requests_per_second"], app["error_ratio"], app["mean_ms"], app["idle_workers"]) == (22.0, 0.0909, 30.0, 5)
+    # Quiet: the series exist with 0/0 = NaN rates - figures, not an error.
+    quiet = top.app_from_results({**results, "requests_per_second": result("0"), "errors_per_second": result("0"),
+                                  "mean_seconds": result("NaN"), "views": []}, None, "20s")
+    assert (quiet["requests_per_second"], quiet["error_ratio"], quiet["mean_ms"], quiet["views"]) == (0.0, None, None, [])
+
+
+def test_a_prometheus_without_upstack_series_is_not_shown_as_a_quiet_app():
+    """Negative: no series at all (it does not scrape this app) is a reason to fall back, not zeros."""
+    import pytest
+
+    empty = {name: [] for name in top.prometheus_queries("20s")}
+    with pytest.raises(LookupError, match="no upstack_request_seconds series"):
+        top.app_from_results(empty, 8, "20s")
+
+
+def test_the_window_is_four_scrape_intervals_and_the_screen_names_the_source():
+    assert (top.rate_window(5), top.rate_window(15), top.rate_window(0.5)) == ("20s", "60s", "4s")
+    prom = snapshot(source={"name": "prometheus", "url": "http://127.0.0.1:9090", "reason": None})
+    assert "app workers - from Prometheus http://127.0.0.1:9090" in screen(prom)
+    direct = screen(snapshot(source={"name": "direct", "url": None, "reason": "no Prometheus (pass --prometheus URL"}))
+    assert "app workers - read directly" in direct and "read directly: no Prometheus" in direct

@@ -18,10 +18,13 @@ from tests import servers
 from tests.upstack.stack.test_runner import (
     dashboard_in_chromium,
     get,
+    quit_top,
     running_stack,
     service,
     stack_processes,
     status,
+    top_in_tmux,
+    top_screens_under_load,
     under_load,
     upstack,
 )
@@ -89,6 +92,51 @@ def test_report_dashboard_defaults_to_the_stacks_prometheus_and_has_data(stack, 
         time.sleep(25)  # five scrapes of the stack's Prometheus (every 5 s) while readers hit the edge
     panels = dashboard_in_chromium(state, tmp_path / "dashboard.html")  # no --prometheus: the stack's own
     assert panels["Requests per second by status"]["series"] > 0
+
+
+def test_top_reads_the_app_from_the_stacks_prometheus_and_falls_back_to_the_servers(stack):
+    """`top` without --prometheus reads request rate, errors and latency from the stack's own Prometheus
+    by PromQL, and says so; pointed at one that does not answer, it reads the app servers directly."""
+    state, _ = stack
+    prometheus = "http://" + service(state, "prometheus")["address"]
+    with under_load(status(state)["edge_url"]):
+        time.sleep(6)  # load inside top's window (four 5 s scrapes)
+
+        shown: list[dict] = []
+
+        def rate_shown() -> bool:
+            result = upstack(state, "top", "--json")
+            assert result.returncode == 0, result.stderr
+            shown.append(json.loads(result.stdout))
+            return bool(shown[-1]["app"].get("requests_per_second"))
+
+        servers.wait_until(rate_shown, 40, "a request rate from Prometheus")
+        data = shown[-1]
+        dead = upstack(state, "top", "--json", "--prometheus", "http://127.0.0.1:1")
+    assert data["source"] == {"name": "prometheus", "url": prometheus, "reason": None}
+    app = data["app"]
+    assert app["window"] == "last 20s" and app["error_ratio"] == 0.0 and app["mean_ms"] > 0, app
+    assert app["views"] and all(row["p99_ms"] for row in app["views"]), app
+    assert "requests_per_second" in data["edge"]  # the edge is still read directly (varnishstat)
+    assert dead.returncode == 0, dead.stderr
+    fallback = json.loads(dead.stdout)
+    assert fallback["source"]["name"] == "direct" and "http://127.0.0.1:1 gave no app figures" in fallback["source"]["reason"]
+    assert fallback["app"]["requests"] > 0 and "raw" not in fallback["app"]
+
+
+def test_top_under_tmux_shows_the_app_from_the_stacks_prometheus(stack, tmp_path):
+    """The war room in a real terminal on this stack: the app panels say they come from Prometheus, with
+    request rates per view (PromQL's), and it refreshes."""
+    state, _ = stack
+    prometheus = "http://" + service(state, "prometheus")["address"]
+    with top_in_tmux(state, tmp_path) as session:
+        screens = top_screens_under_load(state, session, "news:", "from Prometheus")
+        screen = screens[-1]
+        print("upstack top under load, from the stack's Prometheus:\n" + screen)
+        assert f"app workers - from Prometheus {prometheus}" in screen and "p50/p99 per view (last 20s)" in screen
+        assert "req/s" in screen.split("p50/p99 per view")[1] and "read directly" not in screen
+        assert len(set(screens)) > 1
+        quit_top(session)
 
 
 def test_flower_answers_on_loopback(stack):

@@ -297,7 +297,8 @@ def test_metrics_add_up_across_workers_and_top_and_report_read_the_stack(stack):
     top = upstack(state, "top", "--once", "--json", "--interval", "0.5")
     assert top.returncode == 0, top.stderr
     snapshot = json.loads(top.stdout)
-    assert set(snapshot) == {"edge", "app", "cache", "namespaces", "db", "queues", "purges"}
+    assert set(snapshot) == {"source", "edge", "app", "cache", "namespaces", "db", "queues", "purges"}
+    assert snapshot["source"]["name"] == "direct"  # this stack runs no Prometheus
     assert not [k for k, v in snapshot.items() if isinstance(v, dict) and "error" in v], snapshot
     assert snapshot["app"]["requests"] >= 40 and snapshot["db"]["connections"] >= 1
     assert snapshot["edge"]["totals"]["client_req"] > 0 and "high" in snapshot["queues"]
@@ -486,20 +487,20 @@ def test_grace_drill_pages_survive_the_app_being_down(stack):
     servers.wait_until(lambda: get(edge + "/search/?q=never-cached-query")[0] == 200, 30, "recovery")
 
 
-def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
-    """`upstack top` in a real terminal (tmux), under load: the alternate screen, every panel, numbers
-    that change every second, and Ctrl-C gives the terminal back."""
+@contextmanager
+def top_in_tmux(state: Path, tmp_path: Path, *args: str):
+    """`upstack top ARGS` in the stack's environment, in a detached 150x45 tmux window; yields the
+    session's name; the session is killed afterwards."""
     import shlex
-    import time
 
     servers.require_binary("tmux")
-    state, _ = stack
     stack_env = dict(line.split("=", 1) for line in upstack(state, "env").stdout.splitlines())
     script = tmp_path / "top.sh"
     exports = {**stack_env, "UPSTACK_STATE_DIR": str(state), "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
     script.write_text("unset COLUMNS LINES\n" +  # the terminal's own size, not one inherited from the test run
                       "".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()) +
-                      f"cd {shlex.quote(str(ROOT))} && exec {shlex.quote(sys.executable)} manage.py upstack top\n")
+                      f"cd {shlex.quote(str(ROOT))} && exec {shlex.quote(sys.executable)} manage.py upstack top "
+                      f"{shlex.join(args)}\n")
     session = f"upstack-top-{os.getpid()}"
     tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "45", "sleep", "600")
     try:
@@ -507,34 +508,58 @@ def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
         tmux("set-option", "-t", session, "window-size", "manual")  # detached: 150x45, not tmux's 80x24
         tmux("resize-window", "-t", session, "-x", "150", "-y", "45")
         tmux("respawn-pane", "-k", "-t", session, "bash", str(script))  # top starts in the 150x45 window
-        with under_load(status(state)["edge_url"]) as results:
-            deadline, screens = time.monotonic() + 90, []
-            while time.monotonic() < deadline:
-                time.sleep(1.5)
-                screen = tmux("capture-pane", "-p", "-t", session)
-                if "req/s" in screen and "news:" in screen:
-                    screens.append(screen)
-                if len(screens) >= 3:
-                    break
-        assert len(screens) >= 3, tmux("capture-pane", "-p", "-t", session)
-        assert tmux("display-message", "-p", "-t", session, "#{alternate_on}").strip() == "1"
+        yield session
+    finally:
+        subprocess.run([machine.require("tmux"), "kill-session", "-t", session], capture_output=True, timeout=30)
+
+
+def top_screens_under_load(state: Path, session: str, *shown: str) -> list[str]:
+    """Three captures of top's screen showing every one of ``shown``, taken while readers hit the edge
+    (none of them may fail); asserts it is on the alternate screen."""
+    import time
+
+    with under_load(status(state)["edge_url"]) as results:
+        deadline, screens = time.monotonic() + 90, []
+        while time.monotonic() < deadline and len(screens) < 3:
+            time.sleep(1.5)
+            screen = tmux("capture-pane", "-p", "-t", session)
+            if all(text in screen for text in shown):
+                screens.append(screen)
+    assert len(screens) >= 3, tmux("capture-pane", "-p", "-t", session)
+    assert tmux("display-message", "-p", "-t", session, "#{alternate_on}").strip() == "1"
+    assert [code for code in results if code != 200] == []
+    return screens
+
+
+def quit_top(session: str) -> None:
+    """Ctrl-C: top stops, gives the terminal back (no alternate screen) and printed no traceback."""
+    import time
+
+    tmux("send-keys", "-t", session, "C-c")
+    deadline = time.monotonic() + 30
+    while tmux("display-message", "-p", "-t", session, "#{pane_dead}").strip() != "1":
+        assert time.monotonic() < deadline, "top did not stop on Ctrl-C"
+        time.sleep(0.5)
+    assert tmux("display-message", "-p", "-t", session, "#{alternate_on}").strip() == "0"
+    assert "Traceback" not in tmux("capture-pane", "-p", "-t", session)
+
+
+def test_top_is_a_full_screen_live_view_under_tmux(stack, tmp_path):
+    """`upstack top` in a real terminal (tmux), under load: the alternate screen, every panel, numbers
+    that change every second, and Ctrl-C gives the terminal back."""
+    state, _ = stack
+    with top_in_tmux(state, tmp_path) as session:
+        screens = top_screens_under_load(state, session, "req/s", "news:")
         screen = screens[-1]
         print("upstack top under load:\n" + screen)
         for panel in ("edge", "req/s", "hit ratio", "app workers", "busy", "idle", "p50/p99 per view", "p99 ms",
                       "cache hit ratio per namespace", "pages", "database", "connections", "queues", "high",
                       "purge backlog"):
             assert panel in screen, panel
+        # This stack runs no Prometheus: the app's figures are read from the app servers, and it says so.
+        assert "app workers - read directly" in screen
         assert len(set(screens)) > 1  # it refreshes
-        assert [code for code in results if code != 200] == []
-        tmux("send-keys", "-t", session, "C-c")
-        deadline = time.monotonic() + 30
-        while tmux("display-message", "-p", "-t", session, "#{pane_dead}").strip() != "1":
-            assert time.monotonic() < deadline, "top did not stop on Ctrl-C"
-            time.sleep(0.5)
-        assert tmux("display-message", "-p", "-t", session, "#{alternate_on}").strip() == "0"
-        assert "Traceback" not in tmux("capture-pane", "-p", "-t", session)
-    finally:
-        subprocess.run([machine.require("tmux"), "kill-session", "-t", session], capture_output=True, timeout=30)
+        quit_top(session)
 
 
 def dashboard_in_chromium(state: Path, out: Path, *prometheus: str) -> dict:

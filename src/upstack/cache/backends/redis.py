@@ -3,6 +3,8 @@
 ``BACKEND: "upstack.cache.backends.redis.RedisCache"``. OPTIONS: ``socket_timeout`` and
 ``socket_connect_timeout`` (seconds, default ``UPSTACK["CACHE_TIMEOUT"]``), ``BREAKER_COOLDOWN``
 (seconds, default 5), ``NAMESPACE``, ``FLUSH_ON_RECOVERY``; anything else goes to redis-py's pool.
+A ``sentinel://`` location finds the primary through Redis Sentinel (``master_name``, default
+``UPSTACK["REDIS_SENTINEL_MASTER"]``; ``upstack.cache.backends.sentinel``).
 
 One ``redis.Redis`` per connection pool serves every operation (``OnePerPool``): Django's client
 makes a new one per operation, and redis-py fills a case-insensitive table of ~250 response
@@ -18,6 +20,7 @@ from redis import exceptions as redis_errors
 
 from ... import conf
 from .base import UpstackCacheMixin, install
+from .sentinel import SentinelPool, is_sentinel
 
 
 class OnePerPool:
@@ -40,6 +43,12 @@ class RedisCache(UpstackCacheMixin, DjangoRedisCache):
     connection_errors = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
     breaker_kind = "redis"
 
+    def __init__(self, server, params):
+        self._sentinel = is_sentinel(server)
+        super().__init__(server, params)
+        if self._sentinel:
+            self._servers = [server]  # one primary, found through every Sentinel listed (Django splits on ';')
+
     @cached_property
     def _cache(self):
         client = self._class(self._servers, **self._options)
@@ -48,6 +57,8 @@ class RedisCache(UpstackCacheMixin, DjangoRedisCache):
 
     def _server_options(self, options):
         timeout = conf.get("CACHE_TIMEOUT")
+        if self._sentinel:
+            options = {"pool_class": SentinelPool, "master_name": conf.get("REDIS_SENTINEL_MASTER"), **options}
         return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry_on_timeout": False, **options}
 
     def _client(self):

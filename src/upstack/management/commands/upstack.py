@@ -96,17 +96,26 @@ class Command(BaseCommand):
 
         self.report(self.guard(stats), json, tables.task_stats)
 
-    def handle_top(self, once, json, interval, **options):
+    def handle_top(self, once, json, interval, prometheus, **options):
+        import time
+
         from upstack.ops import top
 
         local = stack.LocalStack()
-        stack_env = self.guard(local.env)
-        if not local.supervisor.running():
-            self.fail("the stack is not running; start it with `manage.py upstack up`", FAILED)
+        running = local.supervisor.running()
+        if not running and not prometheus:
+            self.fail("the stack is not running; start it with `manage.py upstack up`, or pass --prometheus URL",
+                      FAILED)
+        stack_env = self.guard(local.env) if running else None
+        url = prometheus or self.guard(local.prometheus_url)
+        source = self.guard(top.prometheus_source, url) if url else None
 
         def take(previous=None):
-            master = (local.supervisor.processes().get("app") or {}).get("pid") or None
-            return top.snapshot(local.dir, stack_env, interval, previous, master)
+            started = time.monotonic()
+            master = (local.supervisor.processes().get("app") or {}).get("pid") or None if running else None
+            data = top.snapshot(local.dir, stack_env, interval, previous, master, source)
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))  # the edge's read paces it when it runs
+            return data
 
         if once or json:
             data = take()
