@@ -85,6 +85,64 @@ def shown_range(boundary: int, descending: bool) -> tuple[int, int]:
     return (boundary, SPAN - 1) if descending else (0, boundary)
 
 
+def compared_range(comparisons) -> tuple[int, int] | None:
+    """The leaves a row can be in to pass ``comparisons`` ((lookup name, constant) pairs on the field,
+    AND-ed: ``published_at__lte=now``); None if a constant is not a date."""
+    low, high = 0, SPAN - 1
+    for name, value in comparisons:
+        values = list(value) if name == "range" else [value]
+        leaves = [leaf(v) for v in values]
+        if None in leaves:
+            return None
+        if name in ("gt", "gte", "exact", "range"):
+            low = max(low, leaves[0])
+        if name in ("lt", "lte", "exact", "range"):
+            high = min(high, leaves[-1])
+    return low, high
+
+
+class Ranked:
+    """A list of instances whose rows can only come in from a range of its ranking field's values:
+    the range its WHERE's constant comparisons allow and, for a full LIMITed list ordered first by
+    that field (``ordered``: its direction), the values from its last row's on. ``plain`` is what it
+    records when it cannot say (not full, not read to the end): its entry keys and the field's
+    ``~field`` keys, as any other list."""
+
+    def __init__(self, label: str, scopes: list[dict], field, bounds: tuple[int, int], limit: int | None,
+                 ordered: bool | None):
+        self.label, self.scopes, self.field, self.bounds = label, scopes, field, bounds
+        self.limit, self.ordered = limit, ordered
+        self.plain = {keys.entry_key(label, scope) for scope in scopes} | {
+            keys.field_key(label, field.name, scope) for scope in scopes}
+
+    @property
+    def needs_rows(self) -> bool:
+        """Does it depend on its last row (a LIMITed list ordered by the field)?"""
+        return self.ordered is not None
+
+    def keys(self, boundary=None) -> set[str]:
+        """Its keys, given its last row's value when it is full (``boundary``), else None."""
+        low, high = self.bounds
+        if boundary is not None:
+            index = leaf(boundary)
+            if index is None:
+                return self.plain
+            shown = shown_range(index, self.ordered)
+            low, high = max(low, shown[0]), min(high, shown[1])
+        if low > high:  # no row can come in: only a write that cannot say its value
+            return {any_key(self.label, scope, self.field.name) for scope in self.scopes}
+        found = list_keys(self.label, self.scopes, self.field.name, low, high)
+        return self.plain if found is None else found
+
+    def resolve(self, rows: int, last) -> set[str]:
+        """Once read to the end: ``rows`` loaded, ``last`` the last one."""
+        if last is not None and rows >= self.limit:
+            if self.field.attname not in last.__dict__:
+                return self.plain
+            return self.keys(last.__dict__[self.field.attname])
+        return self.keys()
+
+
 def key(label: str, scope: dict, field: str, node: tuple[int, int]) -> str:
     level, number = node
     return f"{keys.entry_key(label, scope)}{field}/{level}.{number}"
@@ -96,13 +154,10 @@ def any_key(label: str, scope: dict, field: str) -> str:
     return f"{keys.entry_key(label, scope)}{field}/*"
 
 
-def list_keys(label: str, scopes: list[dict], field: str, boundary_value, descending: bool) -> set[str] | None:
-    """The keys a full ranked list records (its cover in each scope); None when the boundary is not a
-    date or the cover is too large (then the list records its plain entry keys)."""
-    boundary = leaf(boundary_value)
-    if boundary is None:
-        return None
-    nodes = cover(*shown_range(boundary, descending))
+def list_keys(label: str, scopes: list[dict], field: str, low: int, high: int) -> set[str] | None:
+    """The keys a ranked list whose rows can only come from leaves ``low..high`` records in each of its
+    scopes; None when that takes too many keys (then the list records its plain entry keys)."""
+    nodes = cover(low, high)
     if len(nodes) * len(scopes) > MAX_COVER_KEYS:
         return None
     return {key(label, scope, field, node) for scope in scopes for node in nodes} | {

@@ -287,47 +287,39 @@ def _is_unique(model, name: str) -> bool:
     return bool(getattr(field, "unique", False) or field.primary_key)
 
 
-class Ranked:
-    """A list that may record ranked entry keys (``ranks``) once its rows are loaded: which keys it
-    records then, and ``plain``, what it records instead if it turns out not full or not read to
-    the end (its entry keys and its ranking field's ``~field`` keys, as any other list)."""
-
-    def __init__(self, query, label: str, scopes: list[dict], field, descending: bool):
-        self.label, self.scopes, self.field, self.descending = label, scopes, field, descending
-        self.limit = query.high_mark
-        self.plain = {keys.entry_key(label, scope) for scope in scopes} | {
-            keys.field_key(label, field.name, scope) for scope in scopes}
-
-    def resolve(self, rows: int, last) -> set[str]:
-        if last is None or rows < self.limit or self.field.attname not in last.__dict__:
-            return self.plain
-        found = ranks.list_keys(self.label, self.scopes, self.field.name, last.__dict__[self.field.attname],
-                                self.descending)
-        return self.plain if found is None else found
+_COMPARISONS = {"exact", "lt", "lte", "gt", "gte", "range"}
 
 
-_RANGE_LOOKUPS = {"exact", "lt", "lte", "gt", "gte", "range"}
-
-
-def _ranking(query, kept: dict[str, list]):
-    """(field, descending, ids of the WHERE's constant comparisons on it) when ``query`` is a LIMITed
-    list of instances ordered first by its model's ranking field (``ranks.ranked_field``); else None."""
+def _ranking(query, kept: dict[str, list], reader: _Reader):
+    """(field, bounds, ordered, ids of the comparisons) for a list of instances whose model ranks
+    (``ranks.ranked_field``) and whose rows can come in only from a known range of that field: its
+    WHERE compares the field with constants (``published_at__lte=now``: ``bounds``, in leaves), or it
+    is LIMITed and ordered first by it (``ordered``: descending). Those comparisons are read as the
+    range, not as ``~field`` dependencies. None for any other list (see ``ranks.Ranked``)."""
     field = ranks.ranked_field(query.model)
-    if field is None or query.high_mark is None or _order_shown_only(query, kept) or not _from_first_row(query):
+    if field is None or not _from_first_row(query):
         return None
-    ordering = _Reader(query, set()).ordering()
-    first = ordering[0] if ordering else None
-    if not isinstance(first, str) or first.lstrip("-+") not in (field.name, field.attname):
-        return None
-    descending = first.startswith("-") == query.standard_ordering
-    compared = set()
+    compared, found = set(), []
     where = query.where
     if isinstance(where, WhereNode) and where.connector == AND and not where.negated:
         for child in where.children:
-            if (isinstance(child, Lookup) and child.lookup_name in _RANGE_LOOKUPS and isinstance(child.lhs, Col)
+            if (isinstance(child, Lookup) and child.lookup_name in _COMPARISONS and isinstance(child.lhs, Col)
                     and child.lhs.target is field and _constant(child.rhs)):
                 compared.add(id(child))
-    return field, descending, compared
+                found.append((child.lookup_name, child.rhs))
+    bounds = ranks.compared_range(found)
+    if bounds is None:
+        return None
+    ordered = None
+    ordering = [item.lstrip("-+") if isinstance(item, str) else item for item in reader.ordering()]
+    if query.high_mark is not None and not _order_shown_only(query, kept) and (
+            field.name in ordering or field.attname in ordering or not all(isinstance(i, str) for i in ordering)):
+        if ordering[0] not in (field.name, field.attname):
+            return None  # ordered by it, but not first (or by an expression): a change of it can reorder the rows
+        ordered = str(next(iter(reader.ordering()))).startswith("-") == query.standard_ordering  # descending
+    elif not compared:
+        return None
+    return field, bounds, ordered, compared
 
 
 def _constant(rhs) -> bool:
@@ -335,19 +327,21 @@ def _constant(rhs) -> bool:
     return not any(hasattr(v, "resolve_expression") or isinstance(v, Query) for v in values)
 
 
-def query_plan(query) -> tuple[set[str], Ranked | None]:
+def query_plan(query) -> tuple[set[str], ranks.Ranked | None]:
     """The keys a read of ``query`` records (see the module docstring), and for a ranked list the
-    keys it records once its rows are loaded (``Ranked``)."""
+    keys it records once its rows are loaded (``ranks.Ranked``)."""
     model = query.model
     if model is None or not tracked(model):
         return set(), None
     label = label_of(model)
     found, used = scope_filters(query)
     kept, dropped = _limit(found)
-    ranking = _ranking(query, kept)
-    reader = _Reader(query, used | (ranking[2] if ranking else set())).read()
-    if ranking and ranking[0].name in reader.fields:  # read in a way other than a comparison: not ranked
-        ranking, reader = None, _Reader(query, used).read()
+    reader = _Reader(query, used).read()
+    ranking = _ranking(query, kept, reader)
+    if ranking and ranking[3]:
+        reader = _Reader(query, used | ranking[3]).read()
+        if ranking[0].name in reader.fields:  # read other than by constant comparisons: not ranked
+            ranking, reader = None, _Reader(query, used).read()
     fields = reader.fields | dropped
     if not _order_shown_only(query, kept):
         fields |= reader.order_fields
@@ -359,8 +353,9 @@ def query_plan(query) -> tuple[set[str], Ranked | None]:
     result = set(reader.others)
     models = chain(model)
     membership = keys.entry_key if _from_first_row(query) else keys.list_key
+    ranked = ranks.Ranked(label, scopes, ranking[0], ranking[1], query.high_mark, ranking[2]) if ranking else None
     for scope in scopes:
-        if not ranking:
+        if not ranked:
             result.add(membership(label, scope))
         result.update(keys.field_key(label, field, scope) for field in fields)
         # Multi-table inheritance: a parent's fields are written through the parent too (a save of the
@@ -373,13 +368,15 @@ def query_plan(query) -> tuple[set[str], Ranked | None]:
                 result.add(membership(parent_label, narrowed))
             result.update(keys.field_key(parent_label, field, narrowed) for field in fields
                           if field in local_fields(parent) or field == WILDCARD)
-    return result, (Ranked(query, label, scopes, ranking[0], ranking[1]) if ranking else None)
+    return result, ranked
 
 
 def query_keys(query) -> set[str]:
-    """The keys a read of ``query`` records, before its rows are known (a ranked list: its plain keys)."""
+    """The keys a read of ``query`` records without its rows (a list ranked by its last row: plain keys)."""
     found, ranked = query_plan(query)
-    return found | ranked.plain if ranked else found
+    if ranked is None:
+        return found
+    return found | (ranked.plain if ranked.needs_rows else ranked.keys())
 
 
 def aggregated_models(query) -> set[str]:
@@ -421,9 +418,9 @@ def _record_instance(sender, instance, **kwargs):
 def _patched_model_iter(self):
     """Rows loaded with an annotation over other models (a comment count) get aggregate keys
     (``news.article:42+news.comment``), which a write of a model in ``UPSTACK["EDGE_TOUCH"]`` purges
-    for its parent: only the pages that show the count, not every page that lists the row. A ranked
-    list (``Ranked``) records its keys once its last row is known: read to the end, in one go (not
-    ``.iterator()``), else its plain keys."""
+    for its parent: only the pages that show the count, not every page that lists the row. A list
+    ranked by its last row (``ranks.Ranked``) records its keys once that row is known: read to the end,
+    in one go (not ``.iterator()``), else its plain keys."""
     query = self.queryset.query
     over = ()
     collecting = keys.collecting() and tracked(query.model)
@@ -458,7 +455,9 @@ def _patched_get_compiler(self, *args, **kwargs):
             and tracked(self.model)):
         found, ranked = query_plan(self)
         holder = _ranking_holder.get()
-        if ranked is not None and holder is not None and holder["query"] is self and holder["ranked"] is None:
+        if ranked is not None and not ranked.needs_rows:
+            found |= ranked.keys()
+        elif ranked is not None and holder is not None and holder["query"] is self and holder["ranked"] is None:
             holder["ranked"] = ranked  # the list being read: its last row decides (_patched_model_iter)
         elif ranked is not None:
             found |= ranked.plain

@@ -291,6 +291,15 @@ def test_errors_are_rate_limited_in_the_log(dead_port, caplog, monkeypatch):
     assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 1
 
 
+def test_the_failure_log_never_shows_the_servers_password(dead_port, caplog):
+    cache = build("redis", f"redis://:topsecret@127.0.0.1:{dead_port}/0", "secret", BREAKER_COOLDOWN=60)
+    with caplog.at_level(logging.WARNING, logger="upstack.cache"):
+        assert cache.get("k") is None
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert f"redis://:***@127.0.0.1:{dead_port}/0" in logged and "topsecret" not in logged
+    assert base.redacted(["sentinel://u:pw@h:26379", "b:11211"]) == "sentinel://u:***@h:26379,b:11211"
+
+
 def test_hooks_report_hits_misses_and_time_once_per_outer_call(redis_server):
     cache = build("redis", redis_server.url, "hooked")
     cache.clear()

@@ -17,6 +17,7 @@ from upstack.edge.backends import dummy
 from upstack.edge.tracking import query_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
+FIELD = Article._meta.get_field("published_at")
 
 
 def test_a_rows_keys_meet_a_lists_keys_exactly_when_it_ranks_among_the_rows_shown():
@@ -25,7 +26,7 @@ def test_a_rows_keys_meet_a_lists_keys_exactly_when_it_ranks_among_the_rows_show
     for _ in range(5000):
         boundary, value = (start + dt.timedelta(days=rng.randrange(200 * 365)) for _ in range(2))
         descending = rng.random() < 0.5
-        shown = ranks.list_keys("news.article", [{"section": 3}], "published_at", boundary, descending)
+        shown = ranks.Ranked("news.article", [{"section": 3}], FIELD, (0, ranks.SPAN - 1), 20, descending).keys(boundary)
         written = ranks.write_keys("news.article", {"section": 3}, "published_at", value)
         low, high = ranks.shown_range(ranks.leaf(boundary), descending)
         assert bool(shown & written) == (low <= ranks.leaf(value) <= high), (boundary, value, descending)
@@ -122,14 +123,21 @@ def test_a_row_with_a_deferred_ranking_value_purges_every_ranked_list_of_its_sco
     assert f"news.article@section={section.pk}&status=published+published_at/*" in purged() & page
 
 
-def test_lists_that_are_not_full_or_not_read_in_one_go_record_plain_entry_keys(capture):
-    query = Article.objects.published().filter(section=Section.objects.first())[:10000]
+def test_a_list_not_full_is_ranked_by_its_where_and_one_read_with_iterator_records_plain_keys(capture):
+    section = Section.objects.first()
+    query = Article.objects.published().filter(section=section)[:10000]
     found, ranked = query_plan(query.query)
-    assert ranked is not None and not any("published_at/" in k for k in found)
+    assert ranked is not None and ranked.needs_rows and not any("published_at/" in k for k in found)
     token = keys.start()
-    assert list(query)  # fewer rows than the limit: every row coming in shows
+    assert list(query)  # fewer rows than the limit: any row that passes published_at <= now shows
     recorded = keys.stop(token)
-    assert ranked.plain <= recorded and not any("published_at/" in k for k in recorded)
+    scope = f"news.article@section={section.pk}&status=published+"
+    assert scope not in recorded and f"news.article~published_at@section={section.pk}&status=published" not in recorded
+    now, week = timezone.now(), dt.timedelta(days=7)
+    assert recorded & ranks.write_keys("news.article", {"section": section.pk, "status": "published"},
+                                       "published_at", now - 400 * week)  # an old article comes in: shown
+    assert not recorded & ranks.write_keys("news.article", {"section": section.pk, "status": "published"},
+                                           "published_at", now + 3 * week)  # scheduled: not shown yet
     token = keys.start()
     assert list(Article.objects.published()[:1].iterator())
     assert "news.article@status=published+" in keys.stop(token)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 
@@ -63,6 +64,16 @@ FALLBACKS = {
 def _call_default(default):
     return default() if callable(default) else default
 
+
+
+_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/;,\s]*):[^@/;,\s]*@", re.IGNORECASE)
+
+
+def redacted(location) -> str:
+    """A cache location for the logs: each URL's password (``redis://:secret@host``,
+    ``sentinel://user:secret@host``) replaced with ``***``; lists joined with commas."""
+    text = ",".join(map(str, location)) if isinstance(location, (list, tuple)) else str(location)
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
 
 class Generations:
     """Each namespace's generation as this process last read or set it, shared by every backend
@@ -159,7 +170,7 @@ class UpstackCacheMixin:
         self.flush_on_recovery = bool(options.pop("FLUSH_ON_RECOVERY", True))
         params = {**params, "OPTIONS": self._server_options(options)}
         super().__init__(server, params)
-        self._location = server
+        self._location = redacted(server)  # for the logs: never a password
         self._generation_ident = (self.breaker_kind, str(server), self.key_prefix)
         self._last_log = float("-inf")
         self._suppressed = 0
