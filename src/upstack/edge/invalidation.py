@@ -209,10 +209,10 @@ def _m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs)
     name = _m2m_field(owner_model, sender, False, other_model)
     if not tracked(owner_model) or name is None:
         return
+    # Not the other side's instance keys either (a tag's, when an article gains or loses it): its row
+    # did not change, and a page lists its related rows only through a query scoped on it
+    # (news.article@tags=7+), purged below.
     found = set()
-    for concrete in chain(other_model):
-        for _, other in pairs:
-            found |= keys.instance_keys(label_of(concrete), other)
     rows = _read_rows(owner_model, {owner for owner, _ in pairs}, using) if reverse else {instance.pk: _values(instance)}
     for owner, other in pairs:
         row = rows.get(owner, {})
@@ -228,8 +228,11 @@ def _m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs)
             ranked = ranks.ranked_field(concrete)
             for scope in keys.row_scopes(values):
                 if name in scope:
-                    found |= keys.membership_keys(label, scope, entering=action == "post_add")
-                    if action == "post_add" and ranked is not None:
+                    # Coming in or going out alike: a row leaving a list through a relation was shown,
+                    # but its instance key is not purged (its row did not change), so the list's entry
+                    # keys (ranked: on the row's own path, which a list that showed it covers) are.
+                    found |= keys.membership_keys(label, scope, entering=True)
+                    if ranked is not None:
                         found |= _ranked_keys(label, scope, ranked, row)
                 rest = {k: v for k, v in scope.items() if k != name}
                 found |= {keys.field_key(label, name, rest), keys.field_key(label, WILDCARD, rest)}
