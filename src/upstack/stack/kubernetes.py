@@ -2,14 +2,14 @@
 
 Pure: (context, sizing, processes) in, ``{relative path: YAML text}`` out. Deployments, Services,
 PodDisruptionBudgets and HorizontalPodAutoscalers for the web tier and the workers; beat as one
-replica that is replaced, never surged; a migrations Job the Django pods wait for; Varnish behind a
-Service, an Ingress (cert-manager) and a headless Service through which every replica is purged;
-PostgreSQL and the broker Redis as StatefulSets (or external); PgBouncer and memcached when enabled.
-The server configurations are the same files as the other targets, in one ConfigMap mounted at
-/etc/upstack; the pods carry its checksum, so a config change rolls them. Secrets come from the
-Secret ``django-secrets`` (docs/deploy.md). ``k8s_invariants`` checks what a cluster would refuse
-or get wrong. Manifests are data rather than templates because YAML indentation in a text template
-is where mistakes hide.
+replica that is replaced, never surged, with its schedule on a PersistentVolumeClaim; a migrations Job
+the Django pods wait for; Varnish behind a Service, an Ingress (cert-manager) and a headless Service
+through which every replica is purged; PostgreSQL and the broker Redis as StatefulSets (or external);
+PgBouncer and memcached when enabled. The server configurations are the same files as the other
+targets, in one ConfigMap mounted at /etc/upstack; the pods carry its checksum, so a config change
+rolls them. Secrets come from the Secret ``django-secrets`` (docs/deploy.md). ``k8s_invariants``
+checks what a cluster would refuse or get wrong. Manifests are data rather than templates because YAML
+indentation in a text template is where mistakes hide.
 """
 
 from __future__ import annotations
