@@ -14,7 +14,7 @@ import dataclasses
 import ipaddress
 
 from .context import StackContext
-from .services import STANDARD_PORTS
+from .services import BEAT_DIR, STANDARD_PORTS
 from .sizing import MB, Sizing
 from .templating import vcl_acl
 
@@ -86,7 +86,7 @@ def variables(ctx: StackContext, sizing: Sizing, procs: dict, base: dict, env: d
         "ports": {"redis_cache": STANDARD_PORTS["redis-cache"], "redis_broker": STANDARD_PORTS["redis-broker"],
                   "app": STANDARD_PORTS["app"], "varnish": STANDARD_PORTS["varnish"],
                   "pgbouncer": STANDARD_PORTS["pgbouncer"]},
-        "app_args": procs["app"].argv, "worker_args": procs["worker"].argv, "beat_args": procs["beat"].argv,
+        "beat_dir": BEAT_DIR, "app_args": procs["app"].argv, "worker_args": procs["worker"].argv, "beat_args": procs["beat"].argv,
         "varnish_args": procs["varnish"].argv,
         "memcached_args": procs["memcached"].argv if ctx.with_memcached else (),
         # render --inventory: its app, worker and edge counts (else Compose's one of each).

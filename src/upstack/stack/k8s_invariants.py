@@ -149,6 +149,39 @@ def pgdata_agrees(docs: list[dict]) -> list[str]:
     return found
 
 
+def beat_schedule_persisted(docs: list[dict]) -> list[str]:
+    """Beat's schedule (``--schedule``) is on a mounted PersistentVolumeClaim that is rendered, never in a
+    temp folder; its liveness probe looks in that folder; and its Deployment is one replica replaced with
+    Recreate (a ReadWriteOnce claim held by the old pod would keep a surged new one from starting)."""
+    claims = {doc["metadata"]["name"] for doc in _of(docs, "PersistentVolumeClaim")}
+    found = []
+    for workload in _of(docs, *WORKLOADS):
+        pod = _pod(workload)["spec"]
+        claimed = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod.get("volumes", [])
+                   if "persistentVolumeClaim" in v}
+        for container in _containers(workload):
+            args = container.get("args", [])
+            if "--schedule" not in args:
+                continue
+            where, schedule = _where(workload, container), args[args.index("--schedule") + 1]
+            folder = schedule.rsplit("/", 1)[0] if "/" in schedule else ""
+            if not folder or folder.startswith(("/tmp", "/var/tmp", "/dev/shm")):
+                found.append(f"{where}: the schedule {schedule} is not in a folder of its own outside temp folders")
+                continue
+            mount = next((m for m in container.get("volumeMounts", []) if m["mountPath"].rstrip("/") == folder), None)
+            if mount is None or mount["name"] not in claimed:
+                found.append(f"{where}: the schedule's folder {folder} is not a mounted PersistentVolumeClaim")
+            elif claimed[mount["name"]] not in claims:
+                found.append(f"{where}: the claim {claimed[mount['name']]} is not rendered")
+            probe = " ".join(container.get("livenessProbe", {}).get("exec", {}).get("command", []))
+            if f"find {folder} " not in probe:
+                found.append(f"{where}: the liveness probe does not look in {folder}, where the schedule is written")
+            strategy = workload["spec"].get("strategy", {}).get("type")
+            if workload["kind"] != "Deployment" or workload["spec"].get("replicas") != 1 or strategy != "Recreate":
+                found.append(f"{where}: beat with a ReadWriteOnce claim must be one replica replaced with Recreate")
+    return found
+
+
 def probes_requests_budgets(docs: list[dict]) -> list[str]:
     """Every Deployment and StatefulSet container has readiness and liveness probes (distinct HTTP paths:
     readiness includes the database, liveness does not) and CPU and memory requests; every such
@@ -277,8 +310,8 @@ def connection_budget(docs: list[dict]) -> list[str]:
     return []
 
 
-RULES = (services_for_urls, expansions_defined, pgdata_agrees, probes_requests_budgets, requests_fit_workers,
-         grace_exceeds_shutdown, connection_budget)
+RULES = (services_for_urls, expansions_defined, pgdata_agrees, beat_schedule_persisted, probes_requests_budgets,
+         requests_fit_workers, grace_exceeds_shutdown, connection_budget)
 
 
 def problems(files: dict[str, str]) -> list[str]:

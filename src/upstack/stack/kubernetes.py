@@ -2,14 +2,14 @@
 
 Pure: (context, sizing, processes) in, ``{relative path: YAML text}`` out. Deployments, Services,
 PodDisruptionBudgets and HorizontalPodAutoscalers for the web tier and the workers; beat as one
-replica that is replaced, never surged; a migrations Job the Django pods wait for; Varnish behind a
-Service, an Ingress (cert-manager) and a headless Service through which every replica is purged;
-PostgreSQL and the broker Redis as StatefulSets (or external); PgBouncer and memcached when enabled.
-The server configurations are the same files as the other targets, in one ConfigMap mounted at
-/etc/upstack; the pods carry its checksum, so a config change rolls them. Secrets come from the
-Secret ``django-secrets`` (docs/deploy.md). ``k8s_invariants`` checks what a cluster would refuse
-or get wrong. Manifests are data rather than templates because YAML indentation in a text template
-is where mistakes hide.
+replica that is replaced, never surged, with its schedule on a PersistentVolumeClaim; a migrations Job
+the Django pods wait for; Varnish behind a Service, an Ingress (cert-manager) and a headless Service
+through which every replica is purged; PostgreSQL and the broker Redis as StatefulSets (or external);
+PgBouncer and memcached when enabled. The server configurations are the same files as the other
+targets, in one ConfigMap mounted at /etc/upstack; the pods carry its checksum, so a config change
+rolls them. Secrets come from the Secret ``django-secrets`` (docs/deploy.md). ``k8s_invariants``
+checks what a cluster would refuse or get wrong. Manifests are data rather than templates because YAML
+indentation in a text template is where mistakes hide.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import json
 import yaml
 
 from .context import Resources, StackContext
-from .services import STANDARD_PORTS, Service
+from .services import BEAT_SCHEDULE, STANDARD_PORTS, Service
 from .sizing import GB, MAX_CONNECTIONS_LIMIT, MB, RESERVED_CONNECTIONS, Sizing, pod_plan, postgres
 
 HEADER = "# {project} on Kubernetes - rendered by `manage.py upstack render --target kubernetes`.\n# {what}\n"
@@ -38,6 +38,11 @@ PGBOUNCER_IMAGE = "edoburu/pgbouncer:latest"  # any image with pgbouncer and sh:
 # Environment entries holding the database password: expanded by Kubernetes from POSTGRES_PASSWORD, so
 # they live in each container's env after it, never in the ConfigMap (where $(VAR) stays literal).
 SECRET_URLS = ("DATABASE_URL", "DIRECT_DATABASE_URL")
+# Beat's schedule file lives on a claim of its own, so a new pod (every deploy) keeps it. ReadWriteOnce is
+# enough: beat is one replica replaced with Recreate, so the old pod lets go before the new one mounts.
+BEAT_CLAIM, BEAT_CLAIM_SIZE = "beat-schedule", "1Gi"
+# The pod's supplementary group, given the claim's files: the image's user (not root) can write there.
+BEAT_FS_GROUP = 10001
 
 
 # Replicas without an inventory (render --inventory sets its own counts: ctx.replicas).
@@ -158,6 +163,20 @@ def _statefulset(project: str, name: str, pod: dict, data_path: str, size: str) 
                          "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}]}}
 
 
+def beat_schedule_dir(beat: Service) -> str:
+    """The folder of the schedule file beat's command line names (``--schedule``)."""
+    argv = list(beat.argv)
+    schedule = argv[argv.index("--schedule") + 1]
+    if not schedule.startswith("/"):
+        raise ValueError(f"beat's schedule {schedule!r} must be an absolute path to mount its claim there")
+    return schedule.rsplit("/", 1)[0]
+
+
+def _beat_claim(project: str) -> dict:
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": _meta(project, BEAT_CLAIM),
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": BEAT_CLAIM_SIZE}}}}
+
+
 def _service(project: str, name: str, port: int, *, selects: str | None = None, headless: bool = False) -> dict:
     spec: dict = {"selector": _labels(project, selects or name), "ports": [{"name": "main", "port": port,
                                                                            "targetPort": port}]}
@@ -238,7 +257,6 @@ def manifests(ctx: StackContext, sizing: Sizing, processes: dict[str, Service], 
         _resources(100, 256 * MB), secret_env)]
     ping = ["sh", "-c", f"exec python -m celery --app {ctx.celery_app} inspect ping --timeout 10 "
                         "--destination celery@$HOSTNAME"]
-    beat_alive = ["sh", "-c", "find /tmp -maxdepth 1 -name 'celerybeat-schedule*' -mmin -15 | grep -q ."]
     host = [{"name": "Host", "value": ctx.server_name}]
     app, worker, beat = processes["app"], processes["worker"], processes["beat"]
     app_port = _port(app)
@@ -251,8 +269,15 @@ def manifests(ctx: StackContext, sizing: Sizing, processes: dict[str, Service], 
                             **stop)
     worker_container = _django("worker", image, worker.argv, pod_resources, secret_env,
                                **_probes(_exec(*ping), _exec(*ping), period=60, timeout=20))
+    beat_dir = beat_schedule_dir(beat)
+    # Alive while it keeps writing its schedule (celery syncs it every 3 minutes), where it writes it.
+    beat_alive = ["sh", "-c", f"find {beat_dir} -maxdepth 1 -name '{BEAT_SCHEDULE}*' -mmin -15 | grep -q ."]
     beat_container = _django("beat", image, beat.argv, _resources(100, 256 * MB), secret_env,
                              **_probes(_exec(*beat_alive), _exec(*beat_alive), period=60))
+    beat_container["volumeMounts"].append({"name": BEAT_CLAIM, "mountPath": beat_dir})
+    beat_pod = _pod(p, "beat", [beat_container], paths, sums, init=wait)
+    beat_pod["spec"]["volumes"].append({"name": BEAT_CLAIM, "persistentVolumeClaim": {"claimName": BEAT_CLAIM}})
+    beat_pod["spec"]["securityContext"] = {"fsGroup": BEAT_FS_GROUP, "fsGroupChangePolicy": "OnRootMismatch"}
     migrate = _django("migrate", image, ["python", "manage.py", "migrate", "--noinput"], _resources(250, 512 * MB),
                       secret_env)
     files = {
@@ -277,8 +302,7 @@ def manifests(ctx: StackContext, sizing: Sizing, processes: dict[str, Service], 
                                                    grace=worker.stop_wait + 30, spread=True, init=wait)),
             _pdb(p, "worker", workers), _hpa(p, "worker", workers, worker_max, 80),
             # One beat at a time: Recreate stops the old one before the new one starts.
-            _deployment(p, "beat", 1, _pod(p, "beat", [beat_container], paths, sums, init=wait), recreate=True),
-            _pdb(p, "beat", 1),
+            _beat_claim(p), _deployment(p, "beat", 1, beat_pod, recreate=True), _pdb(p, "beat", 1),
         ]),
         "kubernetes/ingress.yaml": _dump(p, "TLS at the Ingress (cert-manager issues the certificate); "
                                             "traffic goes to Varnish.", [_ingress(ctx)]),

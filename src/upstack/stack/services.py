@@ -101,6 +101,9 @@ DEBIAN_BINARIES = {
     "haproxy": "/usr/sbin/haproxy",
 }
 VARNISH_RELOAD = "/usr/share/varnish/varnishreload"
+# Beat's schedule file, and the folder it lives in on systemd, Compose and Kubernetes (``beat_schedule``).
+BEAT_DIR = "/var/lib/upstack-beat"
+BEAT_SCHEDULE = "celerybeat-schedule"
 
 
 def binary(ctx: StackContext, target: str, name: str) -> str:
@@ -137,12 +140,21 @@ def celery_argv(ctx: StackContext, target: str, sizing: Sizing, kind: str) -> tu
         return (py, "-m", "celery", "--app", ctx.celery_app, "worker", "--queues", CELERY_QUEUES,
                 "--concurrency", str(sizing.celery_concurrency), "--prefetch-multiplier", "1",
                 "--max-tasks-per-child", "1000", "--loglevel", "INFO", "--without-gossip", "--without-mingle")
-    # Beat's record of what ran, outside temp folders (systemd's PrivateTmp empties /tmp on each restart;
-    # its unit has StateDirectory=upstack-beat). The nightly backup is a crontab, so a lost file (a new
-    # container) still runs it at its time of day.
-    schedule = {"local": f"{ctx.state_dir}/celerybeat-schedule",
-                "systemd": "/var/lib/upstack-beat/celerybeat-schedule"}.get(target, "/tmp/celerybeat-schedule")
-    return (py, "-m", "celery", "--app", ctx.celery_app, "beat", "--schedule", schedule, "--loglevel", "INFO")
+    return (py, "-m", "celery", "--app", ctx.celery_app, "beat", "--schedule", beat_schedule(ctx, target),
+            "--loglevel", "INFO")
+
+
+def beat_schedule(ctx: StackContext, target: str) -> str:
+    """Beat's record of what ran, never in a temp folder (systemd's PrivateTmp empties /tmp on each
+    restart; a container's /tmp goes with the container): the state dir (local); ``BEAT_DIR``, which is
+    systemd's StateDirectory, the Compose volume and the Kubernetes PersistentVolumeClaim; on a Procfile
+    platform, the app's root (relative: the platform runs the Procfile there). The nightly backup is a
+    crontab, so a lost file (a new dyno) still runs it at its time of day."""
+    if target == "local":
+        return f"{ctx.state_dir}/{BEAT_SCHEDULE}"
+    if target == "procfile":
+        return BEAT_SCHEDULE
+    return f"{BEAT_DIR}/{BEAT_SCHEDULE}"
 
 
 def local_only(ctx: StackContext, port: dict[str, int]) -> dict[str, Service]:

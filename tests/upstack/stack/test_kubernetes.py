@@ -13,6 +13,7 @@ import yaml
 from upstack.stack import k8s_invariants as inv
 from upstack.stack import kubernetes, project, render
 from upstack.stack.context import Resources
+from upstack.stack.services import Service
 from upstack.stack.sizing import GB
 
 SHAPES = {"cpus-2": (2, {}), "cpus-16": (16, {}),
@@ -177,6 +178,57 @@ def test_migrations_run_in_a_job_the_django_pods_wait_for():
 def test_beat_is_one_replica_replaced_never_surged():
     beat = find(docs_for(), "Deployment", "beat")["spec"]
     assert beat["replicas"] == 1 and beat["strategy"] == {"type": "Recreate"}
+
+
+def test_beats_schedule_is_on_its_claim_where_the_probe_looks():
+    docs = docs_for()
+    beat = find(docs, "Deployment", "beat")
+    pod, main = beat["spec"]["template"]["spec"], container(docs, "Deployment", "beat")
+    folder = main["args"][main["args"].index("--schedule") + 1].rsplit("/", 1)[0]
+    assert folder == "/var/lib/upstack-beat" == kubernetes.beat_schedule_dir(Service(
+        "beat", tuple(main["args"])))
+    claim = find(docs, "PersistentVolumeClaim", kubernetes.BEAT_CLAIM)["spec"]
+    assert claim["accessModes"] == ["ReadWriteOnce"] and claim["resources"]["requests"]["storage"] == "1Gi"
+    mount = next(m for m in main["volumeMounts"] if m["mountPath"] == folder)
+    assert {"name": mount["name"], "persistentVolumeClaim": {"claimName": kubernetes.BEAT_CLAIM}} in pod["volumes"]
+    assert pod["securityContext"]["fsGroup"] == kubernetes.BEAT_FS_GROUP  # the image's user writes there
+    probe = main["livenessProbe"]["exec"]["command"]
+    assert probe == main["readinessProbe"]["exec"]["command"] and f"find {folder} " in probe[-1]
+    assert "/tmp" not in yaml.safe_dump(beat)
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("schedule in /tmp", "outside temp folders"),  # the old render
+    ("probe in /tmp", "does not look in /var/lib/upstack-beat"),  # the old probe
+    ("no mount", "is not a mounted PersistentVolumeClaim"),
+    ("no claim", "is not rendered"),
+    ("rolling update", "replaced with Recreate"),
+    ("two replicas", "replaced with Recreate"),
+])
+def test_a_beat_schedule_that_would_not_survive_is_caught(breakage, message):
+    docs = docs_for()
+    assert inv.beat_schedule_persisted(docs) == []
+    beat = find(docs, "Deployment", "beat")
+    main = container(docs, "Deployment", "beat")
+    if breakage == "schedule in /tmp":
+        main["args"][main["args"].index("--schedule") + 1] = "/tmp/celerybeat-schedule"
+    elif breakage == "probe in /tmp":
+        main["livenessProbe"]["exec"]["command"][-1] = main["livenessProbe"]["exec"]["command"][-1].replace(
+            "/var/lib/upstack-beat", "/tmp")
+    elif breakage == "no mount":
+        main["volumeMounts"] = [m for m in main["volumeMounts"] if m["name"] != kubernetes.BEAT_CLAIM]
+    elif breakage == "no claim":
+        docs = [d for d in docs if d["kind"] != "PersistentVolumeClaim"]
+    elif breakage == "rolling update":
+        beat["spec"]["strategy"] = {"type": "RollingUpdate"}
+    else:
+        beat["spec"]["replicas"] = 2
+    assert any(message in p for p in inv.beat_schedule_persisted(docs)), inv.beat_schedule_persisted(docs)
+
+
+def test_a_relative_beat_schedule_cannot_be_mounted():
+    with pytest.raises(ValueError, match="must be an absolute path"):
+        kubernetes.beat_schedule_dir(Service("beat", ("celery", "beat", "--schedule", "beat-db")))
 
 
 def test_pdb_and_topology_spread():
