@@ -182,3 +182,23 @@ def test_one_round_trip_on_a_real_redis(articles, settings):
         assert again == first and probe.renders == N
         assert dict(calls.ops) == {"get_many": 1}
         assert len(caches["templates"].get_many(batch.remembered("/page/"))) == N  # all really on the server
+
+
+@pytest.mark.parametrize("page", ["home", "article"])
+def test_the_newsrooms_pages_make_one_fragment_round_trip(client, articles, settings, page):
+    """Through the middleware: a warm render (page cache bypassed) reads every fragment with one
+    get_many; a signed fresh render writes them all with one set_many at the end of the page."""
+    settings.UPSTACK = {**getattr(settings, "UPSTACK", {}), "BYPASS_SECRET": "s3cret-for-tests"}
+    path = "/" if page == "home" else articles[0].get_absolute_url()
+    warm = {"HTTP_X_UPSTACK_FRESH": "1", "REMOTE_ADDR": "127.0.0.1"}
+    first = client.get(path, **warm)
+    calls = Calls()
+    with calls:
+        again = client.get(path, **warm)
+    assert again.content == first.content and again["X-Page-Cache"] == "BYPASS"
+    assert dict(calls.ops) == {"get_many": 1}
+    calls = Calls()
+    with calls:
+        fresh = client.get(path, {"flush-the-cache": bypass_signature(path)})
+    assert fresh.status_code == 200
+    assert dict(calls.ops) == {"set_many": 1}  # nothing read, every fragment written at once

@@ -8,9 +8,11 @@ render reads all of them with one ``get_many``. A fragment whose key is among th
 the page remembers this render's keys for the next one. A warm page therefore costs one cache
 round trip for all its fragments instead of one each (docs/caching.md, "Fragment caching").
 
-A trusted fresh render (``force``) reads nothing and leaves the remembered keys alone; its stores (one per fragment, nested ones
-included) are kept and written with one ``set_many`` when the outermost fragment is done, so
-a nested fragment's value reaches the cache no later than the fragment that contains it.
+A trusted fresh render (``force``) reads nothing and leaves the remembered keys alone; its stores
+(one per fragment, nested ones included) are kept and written with one ``set_many``: at the end of
+the request when ``UpstackPageMiddleware`` owns the request (``own``/``finish``), else when the
+outermost fragment is done, so a nested fragment's value reaches the cache no later than the
+fragment that contains it.
 
 Why home-made: Django's cache API has ``get_many``/``set_many`` but nothing that collects a
 template's keys across tags; the state is per request (an attribute of it) and the memory per page
@@ -29,6 +31,7 @@ from .api import UNREAD
 MAX_PAGES = 2048  # pages whose last fragment keys this process remembers (LRU)
 MAX_KEYS = 256  # keys remembered per page: a page with more reads the rest one by one
 _ATTR = "_upstack_fragment_batch"
+_OWNED = "_upstack_fragment_batch_owned"
 
 _learned: OrderedDict[str, list[str]] = OrderedDict()
 _learned_lock = threading.Lock()
@@ -68,8 +71,9 @@ class PageBatch:
     """A page's fragment lookups in one request: the prefetched entries, the keys used, the stores
     waiting for the outermost fragment to finish."""
 
-    def __init__(self, namespace: str, page: str | None, prefetch: bool):
+    def __init__(self, namespace: str, page: str | None, prefetch: bool, owned: bool = False):
         self.namespace = namespace
+        self.owned = owned  # written by ``finish`` at the end of the request, not per outer fragment
         self.used: list[str] = []
         self._seen: set[str] = set()
         self.entries: dict[str, object] = {}
@@ -115,9 +119,25 @@ def for_request(request, namespace: str, *, prefetch: bool) -> PageBatch | None:
         return None
     batch = getattr(request, _ATTR, None)
     if batch is None or batch.namespace != namespace:
-        batch = PageBatch(namespace, page_id(request), prefetch)
+        batch = PageBatch(namespace, page_id(request), prefetch, owned=getattr(request, _OWNED, False))
         try:
             setattr(request, _ATTR, batch)
         except AttributeError:  # a request-like object that takes no attributes: no batching
             return None
     return batch
+
+
+def own(request) -> None:
+    """The caller (the page middleware) will call ``finish(request)`` once the response is rendered:
+    a fresh render's stores then go out in one ``set_many`` for the whole page."""
+    try:
+        setattr(request, _OWNED, True)
+    except AttributeError:
+        pass
+
+
+def finish(request) -> None:
+    """Write what the request's fragments kept (nothing for a warm page)."""
+    found = getattr(request, _ATTR, None)
+    if found is not None:
+        found.flush()

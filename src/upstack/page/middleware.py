@@ -21,6 +21,7 @@ from django.http import HttpResponse
 from django.urls import NoReverseMatch
 
 from .. import conf
+from ..cache import batch as fragments
 from ..cache.bypass import fresh_render_requested
 from ..edge import contract, fresh, purge
 from ..edge import keys as surrogate
@@ -65,9 +66,11 @@ class UpstackPageMiddleware:
                     return self._from_entry(entry, request.method == "HEAD")
         rendered_at = time.time()
         token, writes = surrogate.start(), purge.track_writes()
+        fragments.own(request)  # a fresh render's fragment stores: one set_many for the page
         try:
             response = self.get_response(request)
         finally:
+            fragments.finish(request)
             collected = surrogate.stop(token)
             wrote = purge.stop_tracking(writes)
         user = getattr(request, "user", None)

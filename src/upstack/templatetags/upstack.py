@@ -88,7 +88,7 @@ class FragmentNode(template.Node):
                                   force=fresh, known=known, store=page.store if fresh else None)
         finally:
             page.depth -= 1
-            if page.depth == 0:
+            if page.depth == 0 and not page.owned:
                 page.flush()
         return mark_safe(html)
 
