@@ -6,7 +6,7 @@ in this process, the fragment keys its last render looked up, and the first frag
 render reads all of them with one ``get_many``. A fragment whose key is among them uses that entry
 (a hit, or a known miss); a key that is new this time (an object changed) is read on its own, and
 the page remembers this render's keys for the next one. A warm page therefore costs one cache
-round trip for all its fragments instead of one each (docs/caching.md, "Fragment caching").
+round trip for all its fragments instead of one each (docs/caching.md, "One round trip per page").
 
 A trusted fresh render (``force``) reads nothing and leaves the remembered keys alone; its stores
 (one per fragment, nested ones included) are kept and written with one ``set_many``: at the end of

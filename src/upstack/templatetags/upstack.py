@@ -77,15 +77,17 @@ class FragmentNode(template.Node):
         fresh = fresh_render_requested(request)
         key = make_fragment_key(name, *args)
         page = batch.for_request(request, NAMESPACE, prefetch=not fresh)
-        if page is None:
-            html = get_or_compute(key, lambda: str(self.nodelist.render(context)), ttl, namespace=NAMESPACE,
-                                  force=fresh)
-            return mark_safe(html)
+
+        def compute():
+            return str(self.nodelist.render(context))
+
+        if page is None:  # no request (an email, a management command): one read per fragment
+            return mark_safe(get_or_compute(key, compute, ttl, namespace=NAMESPACE, force=fresh))
         known = page.entry(key)
         page.depth += 1
         try:
-            html = get_or_compute(key, lambda: str(self.nodelist.render(context)), ttl, namespace=NAMESPACE,
-                                  force=fresh, known=known, store=page.store if fresh else None)
+            html = get_or_compute(key, compute, ttl, namespace=NAMESPACE, force=fresh, known=known,
+                                  store=page.store if fresh else None)
         finally:
             page.depth -= 1
             if page.depth == 0 and not page.owned:
