@@ -13,6 +13,7 @@ from django.test import RequestFactory
 
 from newsroom.news.models import Article
 from tests import servers
+from tests.upstack.cache.conftest import disconnect
 from upstack.cache import batch, caches_setting, hooks
 from upstack.cache.bypass import bypass_signature
 
@@ -182,6 +183,8 @@ def test_one_round_trip_on_a_real_redis(articles, settings):
         assert again == first and probe.renders == N
         assert dict(calls.ops) == {"get_many": 1}
         assert len(caches["templates"].get_many(batch.remembered("/page/"))) == N  # all really on the server
+        for cache in caches.all(initialized_only=True):
+            disconnect(cache)  # warnings are errors: no socket left to a stopped server
 
 
 @pytest.mark.parametrize("page", ["home", "article"])
