@@ -142,6 +142,14 @@ def test_the_remembered_pages_are_bounded(articles, monkeypatch):
     assert batch.remembered("/p0/") == [] and batch.remembered("/p4/") != []
 
 
+def test_a_page_remembers_a_bounded_number_of_keys(articles, monkeypatch):
+    monkeypatch.setattr(batch, "MAX_KEYS", 2)
+    probe = Probe()
+    render(FLAT, articles, probe)
+    _, calls = count(FLAT, articles, probe)
+    assert probe.renders == N and dict(calls.ops) == {"get_many": 1, "get": N - 2}
+
+
 def test_an_outer_hit_leaves_the_inner_keys_out(articles):
     probe = Probe()
     render(NESTED, articles, probe)

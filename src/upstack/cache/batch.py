@@ -28,8 +28,8 @@ from django.core.cache import caches
 
 from .api import UNREAD
 
-MAX_PAGES = 2048  # pages whose last fragment keys this process remembers (LRU)
-MAX_KEYS = 256  # keys remembered per page: a page with more reads the rest one by one
+MAX_PAGES = 1024  # pages whose last fragment keys this process remembers (LRU)
+MAX_KEYS = 64  # keys remembered per page: a page with more reads the rest one by one (a few MB at most)
 _ATTR = "_upstack_fragment_batch"
 _OWNED = "_upstack_fragment_batch_owned"
 
