@@ -213,3 +213,18 @@ def test_the_newsrooms_pages_make_one_fragment_round_trip(client, articles, sett
         fresh = client.get(path, {"flush-the-cache": bypass_signature(path)})
     assert fresh.status_code == 200
     assert dict(calls.ops) == {"set_many": 1}  # nothing read, every fragment written at once
+
+
+def test_a_failed_batch_store_does_not_fail_the_page(articles, settings, monkeypatch, caplog):
+    """The one place a mock stands in: a cache that raises on set_many (upstack's backends turn a
+    lost server into a miss; another backend may raise)."""
+    settings.UPSTACK = {**getattr(settings, "UPSTACK", {}), "BYPASS_SECRET": "s3cret-for-tests"}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("set_many failed")
+
+    monkeypatch.setattr(caches["templates"], "set_many", broken)
+    fresh = RequestFactory().get("/page/", {"flush-the-cache": bypass_signature("/page/")})
+    html = render(NESTED, articles, Probe(), fresh)
+    assert all(a.title in html for a in articles)
+    assert "one set_many failed" in caplog.text

@@ -21,6 +21,7 @@ is a bounded LRU of key lists (``MAX_PAGES``), so a crawler's distinct URLs cann
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 
@@ -33,6 +34,7 @@ MAX_KEYS = 64  # keys remembered per page: a page with more reads the rest one b
 _ATTR = "_upstack_fragment_batch"
 _OWNED = "_upstack_fragment_batch_owned"
 
+logger = logging.getLogger("upstack.cache")
 _learned: OrderedDict[str, list[str]] = OrderedDict()
 _learned_lock = threading.Lock()
 
@@ -110,7 +112,11 @@ class PageBatch:
             return
         pending, self.pending = self.pending, {}
         timeout = max(timeout for _, timeout in pending.values())
-        caches[self.namespace].set_many({key: entry for key, (entry, _) in pending.items()}, timeout)
+        try:
+            caches[self.namespace].set_many({key: entry for key, (entry, _) in pending.items()}, timeout)
+        except Exception:  # noqa: BLE001 - the page is rendered: a failed store must not fail it
+            logger.exception("storing %d fragments in one set_many failed; they render again next time",
+                             len(pending))
 
 
 def for_request(request, namespace: str, *, prefetch: bool) -> PageBatch | None:

@@ -70,9 +70,9 @@ class UpstackPageMiddleware:
         try:
             response = self.get_response(request)
         finally:
-            fragments.finish(request)
             collected = surrogate.stop(token)
             wrote = purge.stop_tracking(writes)
+            fragments.finish(request)
         user = getattr(request, "user", None)
         cacheable = eligible and policy.response_cacheable(
             response.status_code, response.headers, streaming=response.streaming,
