@@ -13,14 +13,20 @@ Run inside the site's environment, e.g. against ``upstack up`` (its database and
   render of the same pages.
 
 For each page and kind it prints CPU ms per render (``time.process_time`` over ``--renders``
-renders, after one untimed render) and the functions with the most CPU of their own (pyinstrument's
-self time, summed per function, over another ``--renders`` renders). JSON with ``--json``.
+renders in ``--blocks`` blocks, after one untimed render: the median block, and the fastest, which
+on a shared machine is the least disturbed) and the functions with the most CPU of their own (pyinstrument's
+self time, summed per function, over another ``--renders`` renders; with ``--cpu-profile``, cProfile
+on ``time.process_time`` instead, which leaves out time spent waiting or descheduled). JSON with
+``--json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
+import statistics
 import time
 from collections import Counter
 
@@ -53,26 +59,45 @@ def top_functions(session, limit: int) -> dict[str, list[tuple[str, float]]]:
             "inclusive": [(n, round(s * 1000, 2)) for n, s in ours.most_common(limit)]}
 
 
-def measure(client, path: str, headers: dict, renders: int, limit: int) -> dict:
+def measure(client, path: str, headers: dict, renders: int, limit: int, blocks: int = 1,
+            cpu_profile: bool = False) -> dict:
     from pyinstrument import Profiler
 
     response = client.get(path, **headers)
     if response.status_code != 200:
         raise SystemExit(f"{path}: {response.status_code}")
-    started = time.process_time()
-    for _ in range(renders):
-        client.get(path, **headers)
-    cpu_ms = (time.process_time() - started) * 1000 / renders
+    per_block = max(1, renders // blocks)
+    samples = []
+    for _ in range(blocks):
+        started = time.process_time()
+        for _ in range(per_block):
+            client.get(path, **headers)
+        samples.append((time.process_time() - started) * 1000 / per_block)
+    figures = {"cpu_ms_per_render": round(statistics.median(samples), 2), "cpu_ms_min": round(min(samples), 2)}
+    if cpu_profile:
+        profiler = cProfile.Profile(time.process_time)
+        profiler.runcall(lambda: [client.get(path, **headers) for _ in range(renders)])
+        return {**figures, "top": cpu_top_functions(pstats.Stats(profiler), limit)}
     profiler = Profiler(interval=0.0005)
     profiler.start()
     for _ in range(renders):
         client.get(path, **headers)
     session = profiler.stop()
-    return {"cpu_ms_per_render": round(cpu_ms, 2), "top": top_functions(session, limit),
+    return {**figures, "top": top_functions(session, limit),
             "profiled_ms_per_render": round(session.duration * 1000 / renders, 2)}
 
 
-def run(renders: int, limit: int, plain: bool) -> dict:
+def cpu_top_functions(stats, limit: int) -> dict[str, list[tuple[str, float]]]:
+    """As ``top_functions``, from cProfile with a CPU clock: time descheduled or waiting on a socket
+    is not in it (ms over the whole run; cProfile's own overhead inflates every figure alike)."""
+    rows = [(f"{name} ({file.rsplit('site-packages/', 1)[-1]}:{line})", own, cumulative)
+            for (file, line, name), (_, _, own, cumulative, _) in stats.stats.items()]
+    ours = [row for row in rows if "upstack/" in row[0] or "newsroom/" in row[0]]
+    return {"self": [(n, round(own * 1000, 2)) for n, own, _ in sorted(rows, key=lambda r: -r[1])[:limit]],
+            "inclusive": [(n, round(c * 1000, 2)) for n, _, c in sorted(ours, key=lambda r: -r[2])[:limit]]}
+
+
+def run(renders: int, limit: int, plain: bool, blocks: int = 1, cpu_profile: bool = False) -> dict:
     import django
 
     django.setup()
@@ -85,12 +110,12 @@ def run(renders: int, limit: int, plain: bool) -> dict:
     results = {}
     for page, path in (("home", "/"), ("article", article)):
         if plain:
-            results[f"{page}: plain"] = measure(client, path, {}, renders, limit)
+            results[f"{page}: plain"] = measure(client, path, {}, renders, limit, blocks, cpu_profile)
             continue
         from bench.site import signed
 
-        results[f"{page}: warm"] = measure(client, path, {"HTTP_X_UPSTACK_FRESH": "1"}, renders, limit)
-        results[f"{page}: cold"] = measure(client, signed(path), {}, renders, limit)
+        results[f"{page}: warm"] = measure(client, path, {"HTTP_X_UPSTACK_FRESH": "1"}, renders, limit, blocks, cpu_profile)
+        results[f"{page}: cold"] = measure(client, signed(path), {}, renders, limit, blocks, cpu_profile)
     return results
 
 
@@ -98,15 +123,22 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--renders", type=int, default=40)
     parser.add_argument("--top", type=int, default=12, help="functions listed per profile")
+    parser.add_argument("--blocks", type=int, default=5,
+                        help="time the renders in this many blocks: CPU ms is their median, and the minimum is shown")
+    parser.add_argument("--cpu-profile", action="store_true",
+                        help="profile with cProfile on the process's CPU clock instead of pyinstrument's wall clock")
     parser.add_argument("--plain", action="store_true", help="profile plain Django (its settings module)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    results = run(args.renders, args.top, args.plain)
+    if args.renders < 1 or args.blocks < 1 or args.blocks > args.renders:
+        parser.error("--renders and --blocks must be positive, with no more blocks than renders")
+    results = run(args.renders, args.top, args.plain, args.blocks, args.cpu_profile)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for name, figures in results.items():
-        print(f"\n{name}: {figures['cpu_ms_per_render']} CPU ms per render")
+        print(f"\n{name}: {figures['cpu_ms_per_render']} CPU ms per render (median of blocks; "
+              f"fastest block {figures['cpu_ms_min']})")
         for kind, rows in figures["top"].items():
             print(f"  {kind} (ms per render):")
             for function, ms in rows:

@@ -33,6 +33,7 @@ from .stampede import jittered, should_recompute_early
 
 logger = logging.getLogger("upstack.cache")
 _rng = random.Random()
+UNREAD = object()  # ``known``'s default: the key has not been read yet
 
 
 def _available(cache) -> bool:
@@ -46,7 +47,8 @@ def lock_key(key: str) -> str:
 
 def get_or_compute(key: str, compute: Callable[[], Any], ttl: float, *, namespace: str = "data",
                    stale_ttl: float | None = None, jitter: float | None = None, beta: float = 1.0,
-                   lock_ttl: float = 30.0, wait: float = 10.0, force: bool = False) -> Any:
+                   lock_ttl: float = 30.0, wait: float = 10.0, force: bool = False, known: Any = UNREAD,
+                   store: Callable[[str, Any, int], Any] | None = None) -> Any:
     """Return the cached value of ``key``, computing it with ``compute()`` at most once per expiry.
 
     ``ttl``: seconds the value is fresh (jittered by ``jitter``, default ``UPSTACK["TTL_JITTER"]``).
@@ -55,14 +57,17 @@ def get_or_compute(key: str, compute: Callable[[], Any], ttl: float, *, namespac
     computation may hold the lock. ``wait``: how long a reader of a cold key waits for another
     process's computation before computing itself. ``force``: recompute now and store (a trusted
     fresh render), without reading the key or taking the lock: one cache call instead of four, as a
-    cold render makes one for each of its fragments.
+    cold render makes one for each of its fragments. ``known``: the key's entry as already read
+    (None: missing), e.g. by one ``get_many`` for a page's fragments (``upstack.cache.batch``), so
+    it is not read again. ``store``: called as ``store(key, entry, timeout)`` instead of
+    ``cache.set`` for a forced computation (a batch writing a page's fragments together).
     """
     cache = caches[namespace]
     jitter = conf.get("TTL_JITTER") if jitter is None else jitter
     stale_ttl = ttl if stale_ttl is None else stale_ttl
     if force:
-        return _compute_and_store(cache, key, compute, ttl, stale_ttl, jitter, None)
-    entry = cache.get(key)
+        return _compute_and_store(cache, key, compute, ttl, stale_ttl, jitter, None, store)
+    entry = cache.get(key) if known is UNREAD else known
     if entry is not None and not should_recompute_early(time.time(), entry[2], entry[1], beta, _rng.random()):
         return entry[0]
     if not _available(cache):
@@ -84,7 +89,7 @@ def get_or_compute(key: str, compute: Callable[[], Any], ttl: float, *, namespac
     return _wait_for(cache, key, compute, ttl, stale_ttl, jitter, wait)
 
 
-def _compute_and_store(cache, key, compute, ttl, stale_ttl, jitter, previous):
+def _compute_and_store(cache, key, compute, ttl, stale_ttl, jitter, previous, store=None):
     started = time.perf_counter()
     try:
         value = compute()
@@ -95,7 +100,7 @@ def _compute_and_store(cache, key, compute, ttl, stale_ttl, jitter, previous):
         return previous[0]
     delta = time.perf_counter() - started
     fresh_for = jittered(ttl, jitter, _rng.random())
-    cache.set(key, (value, delta, time.time() + fresh_for), max(1, int(round(fresh_for + stale_ttl))))
+    (store or cache.set)(key, (value, delta, time.time() + fresh_for), max(1, int(round(fresh_for + stale_ttl))))
     return value
 
 

@@ -21,6 +21,7 @@ from django.http import HttpResponse
 from django.urls import NoReverseMatch
 
 from .. import conf
+from ..cache import batch as fragments
 from ..cache.bypass import fresh_render_requested
 from ..db import scope as db_scope
 from ..edge import contract, fresh, purge
@@ -66,6 +67,7 @@ class UpstackPageMiddleware:
                     return self._from_entry(entry, request.method == "HEAD")
         rendered_at = time.time()
         token, writes = surrogate.start(), purge.track_writes()
+        fragments.own(request)  # a fresh render's fragment stores: one set_many for the page
         try:
             response = self.get_response(request)
         finally:
@@ -73,6 +75,7 @@ class UpstackPageMiddleware:
             # Purged pages, or (with the replica router) wrote to the primary: either way the writer
             # reads fresh - from the edge and from the primary - for the window (upstack.db.middleware).
             wrote = purge.stop_tracking(writes) or db_scope.wrote()
+            fragments.finish(request)
         user = getattr(request, "user", None)
         cacheable = eligible and policy.response_cacheable(
             response.status_code, response.headers, streaming=response.streaming,

@@ -14,6 +14,9 @@
   ``upstack.context_processors.upstack``).
 * Stored through ``get_or_compute`` in the ``templates`` namespace: jittered TTLs, one render per
   expiry under load (single flight).
+* Read in one ``get_many`` per page: the keys the page's last render looked up are read together
+  on its first fragment, and a trusted fresh render writes its fragments with one ``set_many`` per
+  outermost fragment (``upstack.cache.batch``).
 * Nested fragments are cached on their own: when an outer fragment's key changes, the inner
   fragments whose objects did not change come from cache.
 * ``?flush-the-cache`` (``UPSTACK["BYPASS_PARAM"]``) renders every fragment afresh, for staff or
@@ -31,10 +34,11 @@ from django.db.models import Model
 from django.utils.safestring import mark_safe
 
 from .. import conf
-from ..cache import get_or_compute
+from ..cache import batch, get_or_compute
 from ..cache.bypass import fresh_render_requested
 
 register = template.Library()
+NAMESPACE = "templates"
 
 
 def _identity(value) -> str:
@@ -69,9 +73,25 @@ class FragmentNode(template.Node):
         name = self.name.resolve(context)
         args = [arg.resolve(context) for arg in self.args]
         ttl = resolve_ttl(self.ttl.resolve(context)) if self.ttl else resolve_ttl("medium")
-        fresh = fresh_render_requested(context.get("request"))
-        html = get_or_compute(make_fragment_key(name, *args), lambda: str(self.nodelist.render(context)), ttl,
-                              namespace="templates", force=fresh)
+        request = context.get("request")
+        fresh = fresh_render_requested(request)
+        key = make_fragment_key(name, *args)
+        page = batch.for_request(request, NAMESPACE, prefetch=not fresh)
+
+        def compute():
+            return str(self.nodelist.render(context))
+
+        if page is None:  # no request (an email, a management command): one read per fragment
+            return mark_safe(get_or_compute(key, compute, ttl, namespace=NAMESPACE, force=fresh))
+        known = page.entry(key)
+        page.depth += 1
+        try:
+            html = get_or_compute(key, compute, ttl, namespace=NAMESPACE, force=fresh, known=known,
+                                  store=page.store if fresh else None)
+        finally:
+            page.depth -= 1
+            if page.depth == 0 and not page.owned:
+                page.flush()
         return mark_safe(html)
 
 
