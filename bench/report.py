@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import statistics
 
-from bench import peer_report
+from bench import peer_report, precision_report
 
 STACKS = ("plain", "typical", "sitecache", "microcache", "upstack")  # runs before issue 21 lack the middle two
 WORKLOADS = {"anonymous": "anonymous browsing", "logged_in": "logged-in readers reading articles",
@@ -195,6 +195,7 @@ def latest(report: dict) -> dict:
                          "django_computations": stampede["django"]["computations_per_expiry_median"],
                          "readers": stampede["readers"]},
             "freshness_lag_s": {"p50": _seconds(fresh.get("lag_ms_p50")), "p99": _seconds(fresh.get("lag_ms_p99"))},
+            **({"precision": precision_report.summary(report["precision"])} if "precision" in report else {}),
             "goals_met": sum(g["met"] for g in judged), "goals": len(judged),
             "goals_met_ids": [g["id"] for g in judged if g["met"]]}
 
@@ -204,6 +205,7 @@ def rejudged(report: dict) -> list[dict]:
     taken before a check became honest are published with the honest verdict."""
     found = goals(report["table"], report["limits"], report["stampede"], report["freshness"])
     found += peer_report.goals(report["table"], report["staleness"]) if peer_report.present(report) else []
+    found += [precision_report.goal(report["precision"])] if "precision" in report else []
     return found + ([peer_report.wire_goal(report["wire"])] if "wire" in report else [])
 
 
@@ -321,6 +323,8 @@ def markdown(report: dict) -> str:
         lines += ["", "## Staleness after writes, every stack", "",
                   peer_report.STALENESS_TEXT.format(writes=report["staleness"]["upstack"]["writes"]), "",
                   *peer_report.staleness_table(report["staleness"], stacks)]
+    if "precision" in report:
+        lines += ["", "## Precision of purges", "", precision_report.TEXT, "", *precision_report.table(report["precision"])]
     if "wire" in report:
         lines += ["", "## Bytes on the wire", "", peer_report.WIRE_TEXT, "",
                   *peer_report.wire_table(report["wire"], [s for s in STACKS if s in report["wire"]])]

@@ -23,8 +23,9 @@ runs interleaved.
    minimal Django view (/healthz) on the same app server. The ladder: edge hit,
    page-cache hit, warm render, cold render, and plain Django's render, with the CPU ms per
    request of the processes serving each (bench/cpu.py).
-7. With the stack down: the stampede benchmark (its own Redis) and, in full mode, the data-size
-   series (one stack per size: 10k, 100k, 1M articles).
+7. With the stack down: the stampede benchmark (its own Redis), the precision oracle (bench/precision.py,
+   its own SQLite database: quick 80 pages and 2 writes of each kind, full 300 pages and 10) and, in
+   full mode, the data-size series (one stack per size: 10k, 100k, 1M articles).
 8. Results: bench/results/{bench|quick}-<date>.json, bench/results/latest.json, docs/benchmarks.md
    (full) or docs/benchmarks-quick.md (quick) with its chart (bench/chart.py) - unless the run is invalid (bench/report.py
    ``problems``: errors, an unverified limit, a check that did not run or failed); then it exits 1
@@ -59,9 +60,12 @@ MANAGE = [sys.executable, "manage.py"]
 BASELINE = ROOT / "bench" / "baseline-quick.json"
 MODES = {  # articles, seconds per run, connections, freshness writes, stampede rounds, data sizes
     "quick": {"articles": 2000, "seconds": 5, "connections": 16, "writes": 30, "stampede_rounds": 3, "sizes": [],
-              "staleness_writes": 6},
+              "staleness_writes": 6, "precision": {"articles": 300, "pages": 80, "writes": 2}},
+    # The precision oracle renders every sampled page after every write: 300 pages and 10 writes of each
+    # of its 11 kinds take about half an hour on two cores (the 100 per kind: about five hours).
     "full": {"articles": 20000, "seconds": 20, "connections": 32, "writes": 120, "stampede_rounds": 5,
-             "sizes": [10_000, 100_000, 1_000_000], "staleness_writes": 12},
+             "sizes": [10_000, 100_000, 1_000_000], "staleness_writes": 12,
+             "precision": {"articles": 300, "pages": 300, "writes": 10}},
 }
 READERS = 4
 
@@ -375,6 +379,12 @@ def main(argv=None) -> int:
     log(f"stampede: 100 readers, {mode['stampede_rounds']} rounds")
     stampede = json.loads(sh([sys.executable, "-m", "bench.stampede", "--readers", "100", "--rounds",
                               str(mode["stampede_rounds"]), "--no-save"], env=env))
+    oracle = mode["precision"]
+    log(f"precision: {oracle['writes']} writes of each kind over {oracle['pages']} pages")
+    precision = json.loads(sh([sys.executable, "-m", "bench.precision", "--json",
+                               *(f"--{name}={value}" for name, value in oracle.items())],
+                              env={**env, "DJANGO_SETTINGS_MODULE": "newsroom.settings.test"}, timeout=5400,
+                              check=False))
     sizes = []
     if mode["sizes"]:
         from bench import datasize
@@ -387,7 +397,7 @@ def main(argv=None) -> int:
             "cpus": os.cpu_count(), "pinned": bool(wrk.pinned())}
     full = reports.summarize(meta, measured["results"], measured["limits"], measured["ladder"], stampede,
                              measured["freshness"], sizes, measured["staleness"], measured["wire"])
-    full["fragments"] = measured["fragments"]
+    full["fragments"], full["precision"] = measured["fragments"], precision
     summary = reports.latest(full)
     invalid = reports.problems(full)
     for problem in invalid:
