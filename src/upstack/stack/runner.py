@@ -13,27 +13,22 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import machine, overlay, project, render, replica, rolling, services
+from .errors import StackError
+from .probes import http_status, talk
+from .release_steps import ReleaseSteps
 from .supervisor import Supervisor, SupervisorError
 
 PORT_NAMES = ("postgres", "redis-cache", "redis-broker", "varnish", "varnish-admin", "app", "pgbouncer",
               "haproxy", "haproxy-https", "memcached", "prometheus", "flower", "postgres-replica")
 SWITCHES = ("with_pgbouncer", "with_haproxy", "with_memcached", "with_observability", "with_flower", "with_replica")
 READY_TIMEOUT = 120.0
-
-
-class StackError(RuntimeError):
-    def __init__(self, message: str, returncode: int = 1):
-        super().__init__(message)
-        self.returncode = returncode
 
 
 def closed_to_others(path: Path) -> Path | None:
@@ -56,7 +51,7 @@ class Options:
     seed_articles: int = 3000
 
 
-class LocalStack:
+class LocalStack(ReleaseSteps):
     def __init__(self, state_dir: Path | None = None):
         self.dir = Path(state_dir or project.state_dir())
         self.state_file = self.dir / "state.json"
@@ -125,55 +120,6 @@ class LocalStack:
             return None
         info = self.supervisor.processes().get("prometheus")
         return f"http://127.0.0.1:{state['ports']['prometheus']}" if info and info["statename"] == "RUNNING" else None
-
-    # --- release steps (upstack.ops.release) ------------------------------------------------------
-    def _require_running(self) -> dict:
-        if not self.supervisor.running():
-            raise StackError("the stack is not running; start it with `manage.py upstack up`")
-        return self.state()
-
-    def reload_edge(self) -> str:
-        """Re-render the configs (the VCL embeds the site's error page) and load the new VCL into the
-        running Varnish: its cache survives."""
-        state = self._require_running()
-        ctx = self.context(state)
-        render.write(render.render("local", ctx), self.dir)
-        return self.use_vcl(self.vcl_file(), "upstack", ctx)
-
-    def vcl_file(self) -> Path:
-        """The VCL the last render wrote (what ``reload_edge`` loads)."""
-        return self.dir / "etc" / "varnish" / "default.vcl"
-
-    def use_vcl(self, path: Path, prefix: str, ctx=None) -> str:
-        """Load ``path`` into the running Varnish under a new name and make it the active VCL (its cache
-        survives); returns the name. A rollback loads a previous release's copy this way."""
-        ctx = ctx or self.context(self._require_running())
-        name = f"{prefix}_{int(time.time() * 1000)}"
-        adm = [ctx.binaries["varnishadm"], "-n", str(self.dir / "varnish")]
-        for args in (["vcl.load", name, str(path)], ["vcl.use", name]):
-            result = subprocess.run([*adm, *args], capture_output=True, text=True, timeout=60)
-            if result.returncode != 0:
-                raise StackError(f"varnishadm {args[0]} failed: {result.stdout}{result.stderr}")
-        return name
-
-    def reload_app(self) -> None:
-        """A graceful reload: new workers with the new code, old ones finish their requests. gunicorn's is
-        rolling (upstack.stack.rolling: never fewer ready workers than before); granian's is its HUP."""
-        state = self._require_running()
-        if state["options"]["app_server"] == "gunicorn":
-            rolling.reload(self.supervisor.processes()["app"]["pid"], self.dir / "run" / "workers")
-        else:
-            self.supervisor.rpc().signalProcess("app", "HUP")
-        port = state["ports"]["app"]
-        self._wait(lambda: _http_status(f"http://127.0.0.1:{port}/healthz") == 200, "app", timeout=60)
-
-    def restart_workers(self) -> None:
-        """Warm shutdown (running tasks finish; late acks requeue any that cannot), then start again."""
-        self._require_running()
-        env = self.env()
-        self.supervisor.stop_program("worker")
-        self.supervisor.start_program("worker")
-        self._wait(lambda: self._celery_ping(env), "worker", timeout=60)
 
     # --- up --------------------------------------------------------------------------------------
     def up(self, options: Options, resources, settings_module: str, project_settings: str | None = None,
@@ -347,28 +293,28 @@ class LocalStack:
     def _wait_infrastructure(self, ctx) -> None:
         self._wait(lambda: self._psql(ctx, "SELECT 1").strip() == "1", "postgres")
         for name in ("redis-cache", "redis-broker"):
-            self._wait(lambda port=ctx.ports[name]: _talk(port, b"PING\r\n").startswith(b"+PONG"), name)
+            self._wait(lambda port=ctx.ports[name]: talk(port, b"PING\r\n").startswith(b"+PONG"), name)
         if ctx.with_memcached:
-            self._wait(lambda: _talk(ctx.ports["memcached"], b"version\r\n").startswith(b"VERSION"), "memcached")
+            self._wait(lambda: talk(ctx.ports["memcached"], b"version\r\n").startswith(b"VERSION"), "memcached")
 
     def _wait_django(self, ctx, env, say) -> None:
         started = time.monotonic()
-        self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['app']}{ctx.health_path}") == 200, "app")
+        self._wait(lambda: http_status(f"http://127.0.0.1:{ctx.ports['app']}{ctx.health_path}") == 200, "app")
         say(f"  app answers: {time.monotonic() - started:.1f}s")
-        self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['varnish']}{ctx.health_path}") == 200,
+        self._wait(lambda: http_status(f"http://127.0.0.1:{ctx.ports['varnish']}{ctx.health_path}") == 200,
                    "varnish (edge -> app)")
-        self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['varnish']}/") == 200, "the home page via the edge")
+        self._wait(lambda: http_status(f"http://127.0.0.1:{ctx.ports['varnish']}/") == 200, "the home page via the edge")
         if ctx.with_haproxy:
-            self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['haproxy']}{ctx.health_path}") == 200,
+            self._wait(lambda: http_status(f"http://127.0.0.1:{ctx.ports['haproxy']}{ctx.health_path}") == 200,
                        "haproxy")
         say(f"  edge answers: {time.monotonic() - started:.1f}s")
         self._wait(lambda: self._celery_ping(env), "worker", timeout=60)
         say(f"  worker answers: {time.monotonic() - started:.1f}s")
         self._wait(lambda: self.supervisor.processes()["beat"]["statename"] == "RUNNING", "beat", timeout=30)
         if ctx.with_observability:
-            self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['prometheus']}/-/ready") == 200, "prometheus")
+            self._wait(lambda: http_status(f"http://127.0.0.1:{ctx.ports['prometheus']}/-/ready") == 200, "prometheus")
         if ctx.with_flower:
-            self._wait(lambda: _http_status(f"http://127.0.0.1:{ctx.ports['flower']}/healthcheck") == 200, "flower",
+            self._wait(lambda: http_status(f"http://127.0.0.1:{ctx.ports['flower']}/healthcheck") == 200, "flower",
                        timeout=60)
 
     def _celery_ping(self, env) -> bool:
@@ -422,18 +368,3 @@ class LocalStack:
                 self.supervisor.start_program(name)
         except SupervisorError as exc:
             raise StackError(str(exc)) from None
-
-
-def _talk(port: int, payload: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-        s.sendall(payload)
-        return s.recv(128)
-
-
-def _http_status(url: str) -> int:
-    request = urllib.request.Request(url, headers={"Host": "127.0.0.1"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
