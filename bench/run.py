@@ -24,8 +24,9 @@ runs interleaved.
    page-cache hit, warm render, cold render, and plain Django's render, with the CPU ms per
    request of the processes serving each (bench/cpu.py).
 7. With the stack down: the stampede benchmark (its own Redis), the precision oracle (bench/precision.py,
-   its own SQLite database: quick 80 pages and 2 writes of each kind, full 300 pages and 10) and, in
-   full mode, the data-size series (one stack per size: 10k, 100k, 1M articles).
+   its own SQLite database: quick 80 pages and 2 writes of each kind; full 300 pages of 2,000 articles
+   and 10 writes of each kind) and, in full mode, the data-size series (one stack per size: 10k, 100k,
+   1M articles).
 8. Results: bench/results/{bench|quick}-<date>.json, bench/results/latest.json, docs/benchmarks.md
    (full) or docs/benchmarks-quick.md (quick) with its chart (bench/chart.py) - unless the run is invalid (bench/report.py
    ``problems``: errors, an unverified limit, a check that did not run or failed); then it exits 1
@@ -65,7 +66,7 @@ MODES = {  # articles, seconds per run, connections, freshness writes, stampede 
     # of its 11 kinds take about half an hour on two cores (the 100 per kind: about five hours).
     "full": {"articles": 20000, "seconds": 20, "connections": 32, "writes": 120, "stampede_rounds": 5,
              "sizes": [10_000, 100_000, 1_000_000], "staleness_writes": 12,
-             "precision": {"articles": 300, "pages": 300, "writes": 10}},
+             "precision": {"articles": 2000, "pages": 300, "writes": 10}},
 }
 READERS = 4
 
