@@ -4,12 +4,13 @@ PY := .venv/bin/python
 MANAGE := $(PY) manage.py
 export DJANGO_SETTINGS_MODULE ?= newsroom.settings.dev
 
-.PHONY: help install services run test test-containers stack stack-down bench bench-quick lint clean
+.PHONY: help install services run test test-containers drill-hosts stack stack-down bench bench-quick lint clean
 
 help:
 	@echo "make run          set up and serve the newsroom at http://127.0.0.1:$(PORT) (SQLite, no servers)"
 	@echo "make test         set up and run the whole test suite against real servers"
 	@echo "make test-containers  the Compose target brought up for real in Docker (part of make test)"
+	@echo "make drill-hosts  six hosts in network namespaces, five failure drills, a JSON summary (root; part of make test)"
 	@echo "make stack        run the whole stack (PostgreSQL, Redis, Varnish, gunicorn, Celery) on loopback"
 	@echo "make stack-down   stop it"
 	@echo "make bench        the side-by-side benchmark (long); make bench-quick: the CI-sized one"
@@ -68,6 +69,12 @@ test-containers: install
 	@echo "== the Compose target, brought up for real (tests/upstack/stack/test_containers.py) =="
 	@UPSTACK_TEST_CONTAINERS=1 DJANGO_SETTINGS_MODULE=newsroom.settings.test $(PY) -m pytest -q -s -rs \
 		-p no:cacheprovider tests/upstack/stack/test_containers.py
+
+# Six simulated hosts (network namespaces) rendered from an inventory, five failure drills through the
+# load balancer, a JSON summary (tests/drill_hosts.py, docs/scaling.md); root only, < 10 min. `make test`
+# runs it through tests/test_drill_hosts.py (marked drill_hosts: deselect with PYTEST_ARGS="-m 'not drill_hosts'").
+drill-hosts: install services
+	@DJANGO_SETTINGS_MODULE=newsroom.settings.dev $(PY) -m tests.drill_hosts
 
 # The stack's Django processes run the deploy profile; `upstack up` itself runs with the dev one (it
 # generates the stack's SECRET_KEY, so it cannot need one).

@@ -17,6 +17,9 @@ class UpstackConfig(AppConfig):
         lean.install()
         tracking.install()
         invalidation.install()
+        from .db import querycache
+
+        querycache.install()  # with read replicas: their query cache follows the primary's writes
         from .metrics import exporter
 
         metrics = exporter()  # None without the metrics extra: metrics are off

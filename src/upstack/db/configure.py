@@ -44,4 +44,6 @@ def add_replicas(namespace: MutableMapping, urls: Mapping[str, str]) -> list[str
     upstack = dict(namespace.get("UPSTACK") or {})
     upstack["DATABASE_REPLICAS"] = [*[a for a in upstack.get("DATABASE_REPLICAS", []) if a not in urls], *urls]
     namespace["UPSTACK"] = upstack
+    # The query cache: a write on the primary invalidates what was read from the replicas (querycache.py).
+    namespace.setdefault("CACHALOT_TABLE_KEYGEN", "upstack.db.querycache.table_cache_key")
     return list(urls)

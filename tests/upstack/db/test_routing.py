@@ -101,3 +101,25 @@ def test_the_router_without_a_replica_alias_fails_manage_py_check():
     found = [m for m in checks.run_checks(tags=["upstack"]) if m.id.startswith("upstack.E12")]
     assert [m.id for m in found] == ["upstack.E120"]
     assert "DATABASE_REPLICAS" in found[0].msg and found[0].is_serious()
+
+
+def test_the_edges_fresh_refetch_reads_the_primary_only_from_an_insider():
+    """The edge refetches a writer's page without cookies and says ``X-Upstack-Fresh: 1``: that render
+    reads the primary (it read the lagging replica, and the edge stored the stale page for everyone);
+    the same header from an outsider changes nothing."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from upstack.db.middleware import ReplicaMiddleware
+
+    chosen = []
+
+    def view(request):
+        chosen.append(scope.choose(scope.current(), ["replica"]))
+        return HttpResponse()
+
+    middleware = ReplicaMiddleware(view)
+    for address, header in (("127.0.0.1", {}), ("127.0.0.1", {"HTTP_X_UPSTACK_FRESH": "1"}),
+                            ("203.0.113.9", {"HTTP_X_UPSTACK_FRESH": "1"})):
+        middleware(RequestFactory().get("/", REMOTE_ADDR=address, **header))
+    assert chosen == ["replica", None, "replica"]

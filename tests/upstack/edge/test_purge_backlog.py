@@ -130,6 +130,23 @@ def test_a_node_that_stays_down_keeps_its_keys(varnish_factory, origin):
         assert backlog.summary()["pending"] == 1
 
 
+def test_the_backlog_retry_probes_a_node_whose_breaker_is_still_open(varnish_factory, origin):
+    """The retry is the breaker's probe: with COOLDOWN longer than the retry period (the default 5 s
+    against the beat's 5 s), a node that came back is caught up at the next retry, not after the
+    cooldown - skipping it while the breaker was open cost the six-host drill up to 10 s."""
+    first, second = _two_edges(varnish_factory, origin)
+    with _edge_settings([first.url, second.url], WAIT=0.5, COOLDOWN=60):
+        second.close()
+        origin.version = 2
+        purge.purge_now({"story"})
+        node = backlog.node_id("edge", second.url, None)
+        assert purge.retry_backlog() == {node: False}  # still away: the keys stay
+        second.open()
+        assert _page(second.url) == "v1"
+        assert purge.retry_backlog() == {node: True}
+        assert _page(second.url) == "v2" and backlog.summary()["pending"] == 0
+
+
 def test_the_backlog_is_durable_in_the_brokers_redis(varnish_factory, origin, redis_server):
     """With a Redis broker the missed keys are in Redis: a new process (a fresh memory) retries them,
     as the beat task ``upstack.purge_backlog`` does."""

@@ -108,9 +108,10 @@ class VarnishBackend(PurgeBackend):
             return None
         if not self.resolve and url not in self.nodes:
             return None
+        # The retry is the breaker's probe: it tries the node whatever the breaker says (it runs in the
+        # worker or the backlog's thread, never in a request). Skipping it while the breaker is open made
+        # a node that came back wait up to two beat periods (COOLDOWN 5 s = the beat's 5 s) for its keys.
         breaker = self._breaker(url, host)
-        if not breaker.allow():
-            return False
         try:
             for batch in batches(keys, self.max_keys, self.max_bytes):
                 self._send(url, host, batch)
