@@ -88,6 +88,9 @@ http {{
     upstream app {{
         server 127.0.0.1:{upstream};
         keepalive 32;
+        # Shorter than gunicorn's keep-alive (2 s): else nginx may send a request on a connection
+        # gunicorn is closing, and a POST (never retried) comes back as a 502.
+        keepalive_timeout 1s;
     }}
     server {{
         listen 127.0.0.1:{listen};

@@ -2,6 +2,7 @@
 (system package) in front of a small origin that counts what reaches it."""
 
 import http.server
+import re
 import threading
 import time
 import urllib.request
@@ -86,3 +87,7 @@ def test_the_config_has_the_recipes_parts():
                  "proxy_cache_bypass $cookie_sessionid;", "proxy_no_cache $cookie_sessionid;",
                  "listen 127.0.0.1:8081;", "server 127.0.0.1:8000;"):
         assert part in conf
+    # nginx closes an idle upstream connection before gunicorn does (its keep-alive: 2 s), so a POST is
+    # never sent on a connection gunicorn is closing (a 502 that nginx does not retry).
+    idle = re.search(r"keepalive_timeout (\d+)s;", conf)
+    assert idle and int(idle.group(1)) < 2
