@@ -40,7 +40,9 @@ def test_up_with_replica_streams_to_a_replica_the_app_reads_from():
         count = "SELECT count(*) FROM news_article"
         servers.wait_until(lambda: psql(replica, count) == psql(primary, count) != "0", 10, "the seeded articles on the replica")
         app = int(services["app"]["address"].rsplit(":", 1)[1])
-        fetch(f"http://127.0.0.1:{app}/?flush-the-cache=1")  # an insider's fresh render: the view reads
+        # A search no cache has seen (the page cache, nor the query cache, whose keys a replica shares
+        # with its primary): the view's queries reach a database, and reads go to the replica.
+        fetch(f"http://127.0.0.1:{app}/search/?q=replica-{time.time_ns()}")
         reads = ("SELECT count(*) FROM pg_stat_activity WHERE datname = 'upstack' AND usename = 'upstack' "
                  "AND query ILIKE '%news_%'")
         servers.wait_until(lambda: int(psql(replica, reads)) > 0, 10, "the app's reads on the replica")
