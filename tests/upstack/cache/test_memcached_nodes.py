@@ -82,6 +82,9 @@ def test_a_partitioned_node_is_flushed_when_it_returns(two_nodes, flush_on_recov
     cache.set(key, "old")
     cache.set(kept, "live")
     os.kill(second.pid, signal.SIGSTOP)
+    # The signal is delivered when each of memcached's threads next runs: until the kernel says it is
+    # stopped, a thread may still answer (this read then returned "old" on a loaded machine).
+    servers.wait_until(lambda: _states(second.pid) == {"T"}, 5, "every memcached thread to be stopped")
     try:
         assert cache.get(key) is None  # a timeout: its breaker opens
         assert cache.node_breakers()[second.location].is_open
@@ -97,3 +100,12 @@ def test_a_partitioned_node_is_flushed_when_it_returns(two_nodes, flush_on_recov
         assert first_read is None and cache.get(key) is None
     else:
         assert cache.get(key) == "old"  # what the flush prevents
+
+
+def _states(pid: int) -> set[str]:
+    """The state letters of the process's threads, from /proc (T: stopped by a signal)."""
+    found = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/stat") as stat:
+            found.add(stat.read().rsplit(")", 1)[1].split()[0])
+    return found
