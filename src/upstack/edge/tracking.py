@@ -311,12 +311,13 @@ def _ranking(query, kept: dict[str, list], reader: _Reader):
     if bounds is None:
         return None
     ordered = None
-    ordering = [item.lstrip("-+") if isinstance(item, str) else item for item in reader.ordering()]
+    given = list(reader.ordering())
+    ordering = [item.lstrip("-+") if isinstance(item, str) else item for item in given]
     if query.high_mark is not None and not _order_shown_only(query, kept) and (
             field.name in ordering or field.attname in ordering or not all(isinstance(i, str) for i in ordering)):
         if ordering[0] not in (field.name, field.attname):
             return None  # ordered by it, but not first (or by an expression): a change of it can reorder the rows
-        ordered = str(next(iter(reader.ordering()))).startswith("-") == query.standard_ordering  # descending
+        ordered = given[0].startswith("-") == query.standard_ordering  # descending
     elif not compared:
         return None
     return field, bounds, ordered, compared
@@ -339,9 +340,11 @@ def query_plan(query) -> tuple[set[str], ranks.Ranked | None]:
     reader = _Reader(query, used).read()
     ranking = _ranking(query, kept, reader)
     if ranking and ranking[3]:
-        reader = _Reader(query, used | ranking[3]).read()
-        if ranking[0].name in reader.fields:  # read other than by constant comparisons: not ranked
-            ranking, reader = None, _Reader(query, used).read()
+        without = _Reader(query, used | ranking[3]).read()
+        if ranking[0].name in without.fields:  # read other than by constant comparisons: not ranked
+            ranking = None
+        else:
+            reader = without
     fields = reader.fields | dropped
     if not _order_shown_only(query, kept):
         fields |= reader.order_fields
