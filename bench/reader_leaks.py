@@ -24,7 +24,10 @@ from bench.edge_mix import SEEDED_PASSWORD, Browser, zipf_choice
 
 NAME = re.compile(r"Signed in as <strong>([^<]+)</strong>")
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-LIKE = re.compile(r'<form class="like".*?<button[^>]*>(Liked|Like)</button>', re.S)
+LIKE_FORM = re.compile(r'<form class="like".*?</form>', re.S)
+BUTTON = re.compile(r"<button[^>]*>(Liked|Like)</button>")
+PAGE_ARTICLE = re.compile(r'<body data-article="(\d+)"')
+LIKED_CSS = re.compile(r"body:is\(([^)]*)\) \.like \.like-done\{display:inline-block\}")
 COUNT = re.compile(r"data-like-count>(\d+)<")
 
 
@@ -44,6 +47,21 @@ def session_secret(browser: Browser) -> str:
     return import_module(settings.SESSION_ENGINE).SessionStore(key).get(CSRF_SESSION_KEY, "")
 
 
+def like_states(body: str) -> list[str]:
+    """The like button a person sees in each like form of a page. The reader include's form has both
+    buttons, and its CSS shows "Liked" on the pages (``<body data-article=id>``) of the reader's liked
+    articles (news/fragments.liked_css); an inline form has one button."""
+    page = PAGE_ARTICLE.search(body)
+    liked = {int(i) for group in LIKED_CSS.findall(body) for i in re.findall(r'data-article="(\d+)"', group)}
+    states = []
+    for form in LIKE_FORM.findall(body):
+        if 'class="like-done"' in form:
+            states.append("Liked" if page and int(page.group(1)) in liked else "Like")
+        else:
+            states += BUTTON.findall(form)[:1]
+    return states
+
+
 def check_page(body: str, who: str | None, name: str | None, own_secret: str, liked: bool | None) -> list[str]:
     """What is wrong with one page seen by ``who`` (None: logged out); pure."""
     problems = []
@@ -55,7 +73,7 @@ def check_page(body: str, who: str | None, name: str | None, own_secret: str, li
             problems.append("logged out: a CSRF token in the page")
         elif secret(token) != own_secret:
             problems.append(f"{who}: a CSRF token not from their own session")
-    state = LIKE.findall(body)
+    state = like_states(body)
     if who is None and state:
         problems.append("logged out: a like button")
     elif liked is not None and state != ["Liked" if liked else "Like"]:

@@ -399,6 +399,7 @@ def main(argv=None) -> int:
     full = reports.summarize(meta, measured["results"], measured["limits"], measured["ladder"], stampede,
                              measured["freshness"], sizes, measured["staleness"], measured["wire"])
     full["fragments"], full["precision"] = measured["fragments"], precision
+    full["logged_in_design"] = reports.LOGGED_IN_DESIGN
     summary = reports.latest(full)
     invalid = reports.problems(full)
     for problem in invalid:

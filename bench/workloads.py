@@ -3,7 +3,8 @@
 - ``anonymous``: page views over the sampled pages with Zipf-like popularity (rank r gets weight
   1/r^1.1, so a few pages get most views), in a fixed shuffled order.
 - ``logged_in``: article views by at least ``MIN_READERS`` distinct logged-in readers (their session
-  cookies), so that nothing cached per session can make the figure; Zipf-like article choice, and a
+  cookies), so that what the edge keeps per session is fetched once per reader (and after each of
+  their writes), not once for everyone; Zipf-like article choice, and a
   like or a comment on a few percent of views (``LOGGED_IN_WRITES``), each on the article just read.
 - ``mixed_writes``: per 100 requests, 80 anonymous views, 15 logged-in views, 2 comments, 2 likes
   and 1 editor saving an article in the admin, spread through the cycle.

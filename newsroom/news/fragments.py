@@ -2,18 +2,20 @@
 that differs by reader, served behind the edge by one include per page view.
 
 Each context function takes the request and string parameters from the include's query string.
-They carry the article's id, never its slug: no part looks the article up, and the like state is a
-cache read of the reader's liked ids (``liked_ids``). The form actions
-are relative to the article page ("like/", "comments/"), which is where the parts are shown."""
+No part takes the article as a parameter: the form actions are relative to the article page
+("like/", "comments/", "edit/"), where the parts are shown, and the like state is every liked
+article's id in a line of CSS (``liked_css``). So a reader's include is the same on every page and
+the edge keeps it per session: a logged-in view costs no backend request."""
 
 from functools import cache
 
 from django.core.cache import caches
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
-from upstack.edge import esi
+from upstack.edge import esi, personal
 
 from .forms import CommentForm
 from .models import Like
@@ -38,14 +40,15 @@ def liked_ids(user_id) -> frozenset[int]:
 
 def _forget_likes(sender, instance, **kwargs):
     transaction.on_commit(lambda: caches["data"].delete(_liked_key(instance.user_id)), robust=True)
+    personal.forget_reader(instance.user_id)
 
 
 post_save.connect(_forget_likes, sender=Like, dispatch_uid="newsroom.liked_ids.save")
 post_delete.connect(_forget_likes, sender=Like, dispatch_uid="newsroom.liked_ids.delete")
 
 
-def userbar(request, next="/"):
-    return {"next": next if next.startswith("/") and not next.startswith("//") else "/"}
+def userbar(request):
+    return {"reader_include": True}  # the login link cannot name the page: the include is the same on every page
 
 
 @cache
@@ -55,21 +58,34 @@ def _blank_comment_form(language: str) -> str:
     return CommentForm().as_p()
 
 
-def comment_form(request, article):
-    return {"article_id": int(article), "form_html": _blank_comment_form(get_language())}
+def comment_form(request):
+    return {"form_html": _blank_comment_form(get_language())}
 
 
-def like(request, article):
-    article_id = int(article)
-    liked = request.user.is_authenticated and article_id in liked_ids(request.user.pk)
-    return {"article_id": article_id, "liked": liked}
+def liked_css(ids) -> str:
+    """The like state of every page at once: the form has both buttons, and this shows "Liked" on the
+    pages of the articles the reader liked (the article page's ``<body data-article="id">``) - so the
+    include is the same on every page, without JavaScript."""
+    if not ids:
+        return mark_safe(".like .like-done{display:none}")
+    pages = ",".join(f'[data-article="{int(i)}"]' for i in sorted(ids))  # whole numbers only: safe
+    return mark_safe(f".like .like-done{{display:none}}body:is({pages}) .like .like-add{{display:none}}"
+                     f"body:is({pages}) .like .like-done{{display:inline-block}}")
 
 
-def staff_tools(request, article):
-    return {"article_id": int(article)}
+def like(request):
+    ids = liked_ids(request.user.pk) if request.user.is_authenticated else ()
+    return {"reader_include": True, "liked_css": liked_css(ids)}
 
 
-esi.register("userbar", "news/_userbar.html", userbar)
-esi.register("comment-form", "news/_comment_form.html", comment_form)
-esi.register("like", "news/_like.html", like)
-esi.register("staff-tools", "news/_staff_tools.html", staff_tools)
+def staff_tools(request):
+    return {}
+
+
+# Every part shows only what is the reader's own, the same on every page (the article is the page's,
+# never a parameter), so the edge keeps each reader's include per session (upstack.edge.personal);
+# a like or an unlike purges it (forget_reader below), the package purges it on logout and user saves.
+esi.register("userbar", "news/_userbar.html", userbar, reader_only=True)
+esi.register("comment-form", "news/_comment_form.html", comment_form, reader_only=True)
+esi.register("like", "news/_like.html", like, reader_only=True)
+esi.register("staff-tools", "news/_staff_tools.html", staff_tools, reader_only=True)

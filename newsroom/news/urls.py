@@ -17,6 +17,7 @@ urlpatterns = [
     path("articles/<slug:slug>/", views.article, name="article"),
     path("articles/<slug:slug>/comments/", views.comment_create, name="comment"),
     path("articles/<slug:slug>/like/", views.like, name="like"),
+    path("articles/<slug:slug>/edit/", views.edit, name="edit"),
     path("search/", views.search, name="search"),
     path("feed/", LatestFeed(), name="feed"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),

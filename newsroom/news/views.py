@@ -6,10 +6,11 @@ template includes so the edge layer can later serve them as separate fragments.
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseNotFound, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from upstack.page.session import needs_session
 from upstack.tasks import enqueue_on_commit
 
 from . import data, queries
@@ -112,6 +113,15 @@ def like(request, slug):
     if _wants_json(request):
         return JsonResponse({"liked": True, "likes": Like.objects.filter(article=target).count()})
     return redirect(target.get_absolute_url())
+
+
+@needs_session
+def edit(request, slug):
+    """The staff edit link's target ("edit/" beside the article, so the reader include holds no id): the
+    article's admin page for staff. The edge asks Django with the reader's cookies (needs_session)."""
+    if not request.user.is_staff:  # answered (not raised), so the edge sees needs_session's mark
+        return HttpResponseNotFound("No such page.")
+    return redirect("admin:news_article_change", get_object_or_404(Article, slug=slug).pk)
 
 
 def search(request):

@@ -11,10 +11,11 @@ class UpstackConfig(AppConfig):
     def ready(self):
         from . import conf
         from .checks import system  # noqa: F401 - registers the upstack.* system checks
-        from .edge import invalidation, lean, tracking
+        from .edge import invalidation, lean, personal, tracking
 
         conf.connect()
         lean.install()
+        personal.install()
         tracking.install()
         invalidation.install()
         from .db import querycache

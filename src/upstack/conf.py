@@ -65,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     # reads from its UPSTACK_FRESH_SECRET environment variable; empty: derived from SECRET_KEY (then
     # only Django can check it, and the edge ignores every such cookie).
     "FRESH_AFTER_WRITE": 5,
+    # Seconds the edge may keep a reader's own include (made only of reader-only parts) under their
+    # session cookie; logout, user saves and forget_reader purge it sooner (upstack.edge.personal). 0: never.
+    "READER_EDGE_TTL": 300,
     "FRESH_SECRET": "",
     # Send purges through Celery when a broker is configured (else synchronously after commit).
     "PURGE_IN_WORKER": True,

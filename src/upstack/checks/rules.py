@@ -96,6 +96,7 @@ RULES: dict[str, Rule] = {
     "PURGE_BACKENDS": Rule("dict", key=Rule("str", form="nonempty"),
                            value=Rule("dict", fields={"BACKEND": Rule("str", form="dotted")})),
     "FRESH_AFTER_WRITE": Rule("int", min=0, max=3600),
+    "READER_EDGE_TTL": Rule("int", min=0, max=86400),
     "FRESH_SECRET": TEXT,
     "PURGE_IN_WORKER": BOOL,
     "PURGE_REPEAT_AFTER": Rule("number", min=0, max=60),

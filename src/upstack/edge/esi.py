@@ -39,15 +39,22 @@ class Fragment:
     name: str
     template: str
     context: Callable[..., dict]
+    # Its HTML depends on nothing but the reader (their session) and its parameters, and whatever
+    # changes it purges the reader's key (``personal.forget_reader``): the edge may keep it per session.
+    reader_only: bool = False
 
 
 _registry: dict[str, Fragment] = {}
 
 
-def register(name: str, template: str, context: Callable[..., dict] | None = None) -> None:
+def register(name: str, template: str, context: Callable[..., dict] | None = None, *, reader_only: bool = False) -> None:
+    """``reader_only=True``: the part shows nothing but what belongs to the reader (their name, token,
+    their own likes), the same on every page it is on, and whatever changes that calls
+    ``upstack.edge.personal.forget_reader(user_id)``; an include made only of such parts is kept by
+    the edge per session (``READER_EDGE_TTL``)."""
     if name == "reader":  # /_esi/reader/ serves every part of a page at once (upstack.edge.personal)
         raise ValueError("'reader' is reserved: /_esi/reader/ is the combined per-reader include")
-    _registry[name] = Fragment(name, template, context or (lambda request, **params: {}))
+    _registry[name] = Fragment(name, template, context or (lambda request, **params: {}), reader_only)
 
 
 def get(name: str) -> Fragment:

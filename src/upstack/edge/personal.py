@@ -16,6 +16,18 @@ inline with the page's context, and ``{% esi_reader %}`` renders nothing.
 
 Parts should carry ids, not slugs, so that a part needs no lookup, and no part should render a Django
 form just for its CSRF token. ``upstack.edge.lean`` is the lean path that serves the include.
+
+Kept at the edge per session: when every part of an include is registered ``reader_only`` (it shows
+only what belongs to the reader, the same on every page, so the include's URL is the same on every
+page too), the response says so (``X-Upstack-Reader-TTL``) and the edge keeps it under the reader's
+session cookie, for ``READER_EDGE_TTL`` seconds at most, tagged with the reader's key
+(``reader_key``). A logged-in view is then two edge hits - the shared page and the reader's own
+include - and no backend request. Login gives a new session cookie (Django cycles the session key),
+so a new cache entry; logout, a save or delete of the user, and ``forget_reader`` (the project calls
+it when something a part shows changes, such as the reader's likes) purge every copy of that reader's
+include; logout purges at once, not through the worker, so a logged-out cookie replayed a moment
+later finds nothing. The edge also refetches the include during the reader's fresh-after-write
+window (upstack.edge.fresh), so a reader's own write shows at once even before its purge lands.
 """
 
 from __future__ import annotations
@@ -23,13 +35,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
+from django.conf import settings
+from django.contrib.auth import get_user_model, user_logged_out
+from django.db.models.signals import post_delete, post_save
 from django.http import Http404
 from django.template import RequestContext
 from django.template.loader import get_template
 from django.utils.html import escape
 from django.views.decorators.http import require_GET
 
-from . import esi
+from .. import conf
+from . import esi, purge
 
 READER_PATH = esi.PREFIX + "reader/"
 _PARTS = "_upstack_reader_parts"
@@ -106,10 +122,58 @@ def render_parts(request, parts: Mapping[str, Mapping[str, str]]) -> str:
     return "".join(html)
 
 
+def reader_key(user_id) -> str:
+    """The surrogate key of every cached copy of one reader's include."""
+    return f"upstack-reader:{user_id}"
+
+
+def edge_ttl(parts: Mapping[str, Mapping[str, str]], ttl: int) -> int:
+    """Seconds the edge may keep this include per session: ``ttl`` when every part is reader-only."""
+    return ttl if ttl > 0 and all(esi.get(name).reader_only for name in parts) else 0
+
+
+TTL_HEADER = "X-Upstack-Reader-TTL"  # read (and removed) by the edge for a per-session fetch only
+
+
 @require_GET
 def reader_view(request):
     try:
-        html = render_parts(request, parse_query(request.GET.dict()))
+        parts = parse_query(request.GET.dict())
+        html = render_parts(request, parts)
     except (TypeError, LookupError, ValueError):
         raise Http404("Bad reader parts.") from None
-    return esi.fragment_response(request, html)
+    response = esi.fragment_response(request, html)
+    ttl = edge_ttl(parts, conf.get("READER_EDGE_TTL"))
+    if ttl and settings.SESSION_COOKIE_NAME in request.COOKIES:
+        response[TTL_HEADER] = str(ttl)
+        if request.user.is_authenticated and conf.get("KEY_HEADER"):
+            response[conf.get("KEY_HEADER")] = reader_key(request.user.pk)
+    return response
+
+
+def forget_reader(user_id) -> None:
+    """Purge every copy the edge keeps of this reader's include (after the transaction commits)."""
+    purge.add({reader_key(user_id)})
+
+
+def _user_saved(sender, instance, update_fields=None, **kwargs) -> None:
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return  # a login: the session cookie is new anyway
+    forget_reader(instance.pk)
+
+
+def _user_deleted(sender, instance, **kwargs) -> None:
+    forget_reader(instance.pk)
+
+
+def _logged_out(sender, request, user, **kwargs) -> None:
+    if user is not None and user.pk is not None:
+        purge.purge_now({reader_key(user.pk)})
+
+
+def install() -> None:
+    """Purge a reader's kept includes on logout and when the user is saved or deleted (``AppConfig.ready``)."""
+    model = get_user_model()
+    post_save.connect(_user_saved, sender=model, dispatch_uid="upstack.edge.personal.save")
+    post_delete.connect(_user_deleted, sender=model, dispatch_uid="upstack.edge.personal.delete")
+    user_logged_out.connect(_logged_out, dispatch_uid="upstack.edge.personal.logout")

@@ -50,8 +50,13 @@ class Backend:
                     return
                 if self.path.startswith(("/members", "/greeting")):
                     return self.personal()
+                if self.path.startswith("/_esi/reader/"):
+                    return self.reader()
                 if self.path.startswith("/esi-page"):
                     body = b'<html>before <esi:include src="/fragment"/> after</html>'
+                elif self.path.startswith("/reader-page"):  # a page with a reader include (upstack.edge.personal)
+                    query = self.path.partition("?")[2] or "userbar"
+                    body = f'<html>shared <esi:include src="/_esi/reader/?{query}"/></html>'.encode()
                 elif self.path == "/esi-cookie-page":
                     body = b'<html><esi:include src="/_esi/who/"/></html>'
                 elif self.path == "/_esi/who/":
@@ -95,6 +100,25 @@ class Backend:
                     body = b"hello stranger"
                 if "sessionid=" not in cookie:
                     self.send_header("X-Upstack-Session", "required")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def reader(self):
+                """The reader include as upstack.edge.personal answers it: private for the browser,
+                kept by the edge per session when it says X-Upstack-Reader-TTL (not for "?nottl"),
+                never when it sets a cookie ("?setcookie")."""
+                cookie = self.headers.get("Cookie") or ""
+                body = f"READER cookie={cookie} v{outer.version}".encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Cache-Control", "private, no-cache")
+                self.send_header("Vary", "Cookie")
+                if "nottl" not in self.path:
+                    self.send_header("X-Upstack-Reader-TTL", "300")
+                if "setcookie" in self.path:
+                    self.send_header("Set-Cookie", "sessionid=new; Path=/")
+                self.send_header("xkey", "upstack-reader:" + cookie.partition("sessionid=")[2].partition(";")[0])
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -309,3 +333,49 @@ def test_no_client_can_ask_for_the_session_pass_itself(edge):
     plain = request(varnish, "GET", "/plain-page", headers={"Cookie": "sessionid=reader1",
                                                             "X-Upstack-With-Session": "1"})
     assert "cookie=None" in plain[2]
+
+
+def test_a_readers_own_include_is_kept_per_session_and_never_crosses_sessions(edge):
+    varnish, backend = edge
+
+    def view(cookie, path="/reader-page", **headers):
+        status, response, body = request(varnish, "GET", path, headers={"Cookie": cookie, **headers})
+        assert status == 200 and body.startswith("<html>shared READER cookie=")
+        return body.removeprefix("<html>shared READER cookie=").removesuffix("</html>")
+
+    assert view("sessionid=ra; _ga=1") == "sessionid=ra v1" and view("sessionid=rb") == "sessionid=rb v1"
+    include = "/_esi/reader/?userbar"
+    fetched = backend.count(include)
+    backend.version = 2
+    for _ in range(3):  # kept: each reader gets their own copy, with no backend request
+        assert view("sessionid=ra") == "sessionid=ra v1" and view("sessionid=rb; _ga=2") == "sessionid=rb v1"
+    assert backend.count(include) == fetched
+    # Any other cookie value is another reader; so is the same session with another CSRF cookie (a
+    # token made from the cookie); a client's own copy of the edge's key header counts for nothing.
+    assert view("sessionid=ra2") == "sessionid=ra2 v2" and view("sessionid=r") == "sessionid=r v2"
+    assert view("sessionid=ra; csrftoken=c1") == "sessionid=ra; csrftoken=c1 v2"
+    assert view("sessionid=rc", **{"X-Upstack-Reader": "sessionid=ra"}) == "sessionid=rc v2"
+    assert view("sessionid=ra") == "sessionid=ra v1" and view("sessionid=rb") == "sessionid=rb v1"
+    # The reader's fresh-after-write window: fetched again (and kept), without splitting the cache.
+    cookie = f"sessionid=ra; upstack_fresh={fresh.token(FRESH_SECRET, 'ra', time.time(), 5)}"
+    assert view(cookie) == "sessionid=ra v2" and view("sessionid=ra") == "sessionid=ra v2"
+    # A client's own fresh header counts for nothing: only a signed fresh cookie refetches.
+    backend.version = 3
+    assert view("sessionid=ra", **{"X-Upstack-Fresh": "1"}) == "sessionid=ra v2"
+    backend.version = 2
+    # A purge of the reader's key (logout, a like) drops their copy only.
+    assert request(varnish, "PURGE", "/", source="127.0.0.2", headers={"xkey": "upstack-reader:rb"})[0] == 200
+    assert view("sessionid=rb") == "sessionid=rb v2" and view("sessionid=ra2") == "sessionid=ra2 v2"
+    backend.version = 3
+    assert view("sessionid=rb") == "sessionid=rb v2"
+    # Not kept: an include Django did not mark, or one that sets a cookie.
+    for query in ("nottl", "setcookie"):
+        view("sessionid=ra", f"/reader-page?{query}")
+        before = backend.count(f"/_esi/reader/?{query}")
+        assert view("sessionid=ra", f"/reader-page?{query}") == "sessionid=ra v3"
+        assert backend.count(f"/_esi/reader/?{query}") == before + 1
+    # Other per-user fragments stay passed, and the marker never reaches a browser.
+    assert request(varnish, "GET", "/_esi/userbar/", headers={"Cookie": "sessionid=ra"})[1]["x-cache"] == "PASS"
+    _, headers, _ = request(varnish, "GET", include, headers={"Cookie": "sessionid=ra"})
+    assert "x-upstack-reader-ttl" not in headers and headers["cache-control"] == "private, no-cache"
+    backend.version = 1

@@ -228,9 +228,12 @@ def test_logged_in_readers_get_shared_pages_with_only_their_fragments_from_djang
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(result.stdout.strip().splitlines()[-1])
     assert data["errors"] == 0 and data["leak_count"] == 0, data["leaks"]
-    assert data["varnish"]["cache_miss"] == 0  # every page and anonymous fragment came from the edge
-    # One include per logged-in view, for all of the reader's parts (upstack.edge.personal).
-    assert data["article"]["backend_requests_per_view"] == data["article"]["esi_per_view"] == 1.0
+    # Every page and anonymous fragment came from the edge; the only misses are each reader's own include
+    # (one for article pages, one for the others), fetched once and then kept for their session.
+    assert data["varnish"]["cache_miss"] <= 2 * 3
+    # One include per logged-in view, for all of the reader's parts (upstack.edge.personal), the same on
+    # every article page: the edge fetched it once for this newly logged-in reader and kept it.
+    assert data["article"]["esi_per_view"] == 1.0 and data["article"]["backend_requests"] == 1, data["article"]
 
 
 def test_no_reader_sees_another_readers_name_token_or_like_state(stack):

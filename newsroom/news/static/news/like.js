@@ -12,6 +12,12 @@ document.addEventListener("submit", async (event) => {
   if (!response.ok) { form.submit(); return; }
   const data = await response.json();
   document.querySelectorAll("[data-like-count]").forEach((el) => { el.textContent = data.likes; });
+  const done = form.querySelector(".like-done");
+  if (done) {  // the reader include's form: both buttons, the state in CSS
+    form.querySelectorAll(".like-add").forEach((b) => { b.style.display = "none"; });
+    done.style.display = "inline-block";
+    return;
+  }
   const button = form.querySelector("button");
   button.textContent = "Liked";
   button.disabled = true;

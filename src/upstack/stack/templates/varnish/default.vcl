@@ -102,6 +102,8 @@ sub vcl_recv {
         unset req.http.X-Upstack-Esi;
         unset req.http.X-Upstack-With-Session;
     }
+    # Set below for a reader's own include only, at any ESI level.
+    unset req.http.X-Upstack-Reader;
     if (req.esi_level > 0) {
         set req.http.X-Upstack-Esi = "1";
     }
@@ -228,13 +230,27 @@ sub vcl_recv {
         unset req.http.X-Upstack-Signed;
     }
     # Per-user fragments (ESI includes): an include runs with its page's request, whose cookies were
-    # set aside below; with a session they are personal (pass), without one they are shared.
+    # set aside below; with a session they are personal, without one they are shared.
     if (req.http.X-Upstack-Path ~ "^{{ esi_prefix }}") {
         if (req.esi_level > 0 && req.http.X-Upstack-Cookie) {
             set req.http.Cookie = req.http.X-Upstack-Cookie;
         }
         if (req.http.Cookie ~ "(^|; ){{ session_cookie }}=") {
-            return (pass);
+            if (req.http.X-Upstack-Path != "{{ esi_prefix }}reader/") {
+                return (pass);
+            }
+            # The reader's own include: looked up under their session (and CSRF) cookie, exactly as
+            # Django reads them, so only a request bearing the same cookies can get this copy. It is
+            # kept only when Django says every part is the reader's alone (X-Upstack-Reader-TTL);
+            # during the reader's fresh-after-write window (checked on the page's request, req_top:
+            # an include does not see headers set there) it is fetched again.
+            set req.http.Cookie = regsuball(req.http.Cookie, "(^|; ){{ fresh_cookie }}=[^;]*", "");
+            set req.http.Cookie = regsub(req.http.Cookie, "^; ", "");
+            set req.http.X-Upstack-Reader = req.http.Cookie;
+            if (req_top.http.X-Upstack-Fresh) {
+                set req.hash_always_miss = true;
+            }
+            return (hash);
         }
         unset req.http.Cookie;
         return (hash);
@@ -274,6 +290,11 @@ sub vcl_hash {
     }
     # Links in feeds and sitemaps carry the scheme, which only the load balancer may state.
     hash_data(req.http.X-Forwarded-Proto);
+    # A reader's own include: one copy per session (see vcl_recv).
+    if (req.http.X-Upstack-Reader) {
+        hash_data("reader");
+        hash_data(req.http.X-Upstack-Reader);
+    }
 }
 
 sub vcl_backend_fetch {
@@ -317,6 +338,19 @@ sub vcl_backend_response {
             set beresp.http.Last-Modified = now;
         }
     }
+    # A reader's own include (vcl_recv): kept for that session only when Django says so, and never
+    # when it sets a cookie; otherwise not kept (a later answer may be).
+    if (bereq.http.X-Upstack-Reader) {
+        if (beresp.status == 200 && beresp.http.X-Upstack-Reader-TTL ~ "^[0-9]+$" && !beresp.http.Set-Cookie) {
+            set beresp.ttl = std.duration(beresp.http.X-Upstack-Reader-TTL + "s", 0s);
+        } else {
+            set beresp.ttl = 120s;
+            set beresp.uncacheable = true;
+        }
+        unset beresp.http.X-Upstack-Reader-TTL;
+        return (deliver);
+    }
+    unset beresp.http.X-Upstack-Reader-TTL;
     # No return: Varnish's built-in rules follow, so responses that set cookies, say private or
     # no-store, or have no TTL are never shared.
 }
