@@ -348,6 +348,9 @@ def markdown(report: dict) -> str:
         lines += [f"| {row['articles']:,} | {row['edge_hit']['rps']} | {row['edge_hit']['p99_ms']} | "
                   f"{row['cold_render']['p50_ms']} | {row['cold_render']['p95_ms']} | {row['cold_render']['rps']} |"
                   for row in report["datasize"]]
+    elif report.get("mode") == "full":
+        lines += ["", "The data-size series was not run in this run (`--sizes none`); the last one is in "
+                  "bench/results/datasize-*.json."]
     else:
         lines += ["", "The data-size series runs with `make bench` only (docs/benchmarks.md)."]
     lines += ["", "## What limits these figures", "", *LIMITS_TEXT]

@@ -365,6 +365,9 @@ def main(argv=None) -> int:
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="the stack's state folder (default: $UPSTACK_STATE_DIR or .upstack); make test gives "
                              "the quick run its own, so it never measures a stack someone left up")
+    parser.add_argument("--sizes", default=None,
+                        help="full: the data-size series' article counts, comma-separated (default 10000,100000,"
+                             "1000000), or 'none' to skip it (it seeds a stack per size: about an hour)")
     parser.add_argument("--update-baseline", action="store_true",
                         help="quick: make this run's ratios the baseline (bench/baseline-quick.json)")
     args = parser.parse_args(argv)
@@ -372,6 +375,14 @@ def main(argv=None) -> int:
         parser.error("--rounds must be at least 3 (figures are medians of at least three runs)")
     name = "quick" if args.quick else "full"
     mode = MODES[name]
+    if args.sizes is not None:
+        try:
+            sizes_asked = [] if args.sizes.strip().lower() == "none" else [int(n) for n in args.sizes.split(",")]
+        except ValueError:
+            parser.error(f"--sizes takes article counts like 10000,100000 or 'none', not {args.sizes!r}")
+        if any(n < 100 for n in sizes_asked):
+            parser.error("--sizes: each data size needs at least 100 articles")
+        mode = {**mode, "sizes": sizes_asked}
     chosen = Path(args.state_dir or os.environ.get("UPSTACK_STATE_DIR") or ".upstack")
     state_dir = chosen if chosen.is_absolute() else ROOT / chosen
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "newsroom.settings.dev", "UPSTACK_STATE_DIR": str(state_dir)}

@@ -91,3 +91,8 @@ def test_the_config_has_the_recipes_parts():
     # never sent on a connection gunicorn is closing (a 502 that nginx does not retry).
     idle = re.search(r"keepalive_timeout (\d+)s;", conf)
     assert idle and int(idle.group(1)) < 2
+
+
+def test_start_refuses_an_unknown_peer():
+    with pytest.raises(ValueError, match="unknown peers"), peers.start({}, ("typical", "varnish")):
+        pass
