@@ -325,6 +325,10 @@ def markdown(report: dict) -> str:
                   *peer_report.staleness_table(report["staleness"], stacks)]
     if "precision" in report:
         lines += ["", "## Precision of purges", "", precision_report.TEXT, "", *precision_report.table(report["precision"])]
+    if "before_after" in report:  # full runs since issue 17
+        lines += ["", "## Issue 17, before and after (same run)", "", precision_report.BEFORE_AFTER_TEXT, "",
+                  *precision_report.before_after(report["before_after"], report["precision"],
+                                                 report["table"]["mixed_writes"])]
     if "wire" in report:
         lines += ["", "## Bytes on the wire", "", peer_report.WIRE_TEXT, "",
                   *peer_report.wire_table(report["wire"], [s for s in STACKS if s in report["wire"]])]
