@@ -81,3 +81,16 @@ def before_after(before: dict, after_precision: dict, mixed_after: dict) -> list
         lines.append(f"| {label} | {run['rps']} | {run['p99_ms']} | {typical['rps']}, {typical['p99_ms']} | "
                      f"x{times:.1f} |")
     return lines
+
+
+def before_summary(before: dict) -> dict:
+    """What latest.json keeps of the "before" (table keys): the oracle's summary, and the mixed
+    workload's req/s over typical's and p99s (None when the second stack was not measured)."""
+    mixed = before.get("mixed")
+    found = {"precision": summary(before["precision"]), "mixed_x_typical": None, "mixed_p99_ms": None,
+             "typical_p99_ms": None}
+    if mixed:
+        table, typical = mixed["upstack-table"], mixed["typical"]
+        found.update(mixed_x_typical=round(table["rps"] / typical["rps"], 2) if typical["rps"] else None,
+                     mixed_p99_ms=table["p99_ms"], typical_p99_ms=typical["p99_ms"])
+    return found

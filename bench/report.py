@@ -196,6 +196,8 @@ def latest(report: dict) -> dict:
                          "readers": stampede["readers"]},
             "freshness_lag_s": {"p50": _seconds(fresh.get("lag_ms_p50")), "p99": _seconds(fresh.get("lag_ms_p99"))},
             **({"precision": precision_report.summary(report["precision"])} if "precision" in report else {}),
+            **({"before_issue_17": precision_report.before_summary(report["before_after"])}
+               if "before_after" in report else {}),
             "goals_met": sum(g["met"] for g in judged), "goals": len(judged),
             "goals_met_ids": [g["id"] for g in judged if g["met"]]}
 

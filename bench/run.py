@@ -64,11 +64,11 @@ MODES = {  # articles, seconds per run, connections, freshness writes, stampede 
     "quick": {"articles": 2000, "seconds": 5, "connections": 16, "writes": 30, "stampede_rounds": 3, "sizes": [],
               "staleness_writes": 6, "precision": {"articles": 300, "pages": 80, "writes": 2}},
     # The precision oracle renders every sampled page once per write (a write's "after" is the next one's
-    # "before") in two worker processes: 300 pages of 2,000 articles cost 2.15 s a write on this 2-core
-    # machine beside other work (3.25 s in one process), measured 2026-11-26 with `python -m bench.precision
-    # --articles 2000 --pages 300 --writes 3 --workers 2` (33 writes). So the issue's 100 writes of each of
-    # the 11 kinds (1,100 writes) project to about 40 minutes; the table keys' "before" (20 of each kind,
-    # 220 writes) to about 8. "before_after": full mode only, a second stack with UPSTACK_EDGE_KEYS=table
+    # "before") in two worker processes: 300 pages of 2,000 articles cost 1.75 to 2.15 s a write on this
+    # 2-core machine beside other work (load 2 to 2.5; 3.25 s in one process), measured 2026-11-26 with
+    # `python -m bench.precision --articles 2000 --pages 300 --writes 3` (33 writes) and `--writes 5
+    # --edge-keys table` (55). So the issue's 100 writes of each of the 11 kinds (1,100 writes) project to
+    # 32 to 40 minutes; the table keys' "before" (20 of each kind, 220 writes) to 6 to 8. "before_after": full mode only, a second stack with UPSTACK_EDGE_KEYS=table
     # for the mixed workload against typical (``measure_table``) and the oracle with the table keys.
     "full": {"articles": 20000, "seconds": 20, "connections": 32, "writes": 120, "stampede_rounds": 5,
              "sizes": [10_000, 100_000, 1_000_000], "staleness_writes": 12,

@@ -77,3 +77,17 @@ def test_a_failed_table_stack_is_said_not_hidden():
     before = {"precision": BEFORE["precision"], "mixed_error": "upstack up failed"}
     lines = precision_report.before_after(before, oracle(0.95, 1.2), AFTER_MIXED)
     assert "| before: upstack, table keys | - | - | not measured: upstack up failed | - |" in lines
+
+
+def test_latest_json_keeps_the_before():
+    from bench import report
+    from tests.bench.test_report import summary
+
+    full = summary()
+    full["precision"], full["before_after"] = oracle(0.95, 1.2), BEFORE
+    before = report.latest(full)["before_issue_17"]
+    assert before["mixed_x_typical"] == 1.3 and before["mixed_p99_ms"] == 2200.0
+    assert before["precision"]["precision"] == 0.05
+    assert "before_issue_17" not in report.latest(summary())
+    failed = precision_report.before_summary({"precision": BEFORE["precision"], "mixed_error": "x"})
+    assert failed["mixed_x_typical"] is None
