@@ -126,6 +126,10 @@ def render_pages(urls: list[str]) -> dict[str, tuple[tuple[int, bytes], set[str]
     return rendered
 
 
+def _render_in_worker(urls: list[str]) -> tuple[int, dict]:
+    return os.getpid(), render_pages(urls)
+
+
 def _worker_start() -> None:
     from django.db import connections
 
@@ -169,6 +173,7 @@ class Oracle:
         self.admin.force_login(self.editor)
         self.serial = 0
         self.pool = None
+        self.renderers: set[int] = set()  # the processes that rendered pages
         if workers > 1:
             from django.db import connections
 
@@ -187,9 +192,11 @@ class Oracle:
         "before", as nothing else writes to the oracle's database (tests/bench/test_precision.py
         renders twice with no write between and finds the same pages)."""
         if self.pool is None:
+            self.renderers.add(os.getpid())
             return render_pages(self.pages)
         rendered = {}
-        for part in self.pool.map(render_pages, self.chunks):
+        for pid, part in self.pool.map(_render_in_worker, self.chunks):
+            self.renderers.add(pid)
             rendered.update(part)
         return rendered
 
@@ -327,7 +334,8 @@ def run(pages: int, writes: int, seed: int = 1, kinds=KINDS, progress=None, edge
         if oracle is not None:
             oracle.close()
     verdict = judge(outcomes, len(sampled))
-    return {"pages": len(sampled), "writes_per_kind": writes, "edge_keys": edge_keys, "by_kind": verdict.by_kind,
+    return {"pages": len(sampled), "writes_per_kind": writes, "edge_keys": edge_keys,
+            "rendering_processes": len(oracle.renderers), "by_kind": verdict.by_kind,
             "overall": verdict.overall, "recall_ok": verdict.recall_ok, "misses": verdict.misses[:20]}
 
 

@@ -111,5 +111,6 @@ def test_worker_processes_render_what_one_process_renders():
         [sys.executable, "-m", "bench.precision", "--articles", "200", "--pages", "40", "--writes", "1",
          "--seed", "4", "--workers", str(workers), "--json"], cwd=root, env=env, capture_output=True,
         text=True, timeout=300, check=True).stdout) for workers in (1, 2)]
+    assert [r.pop("rendering_processes") for r in results] == [1, 2]  # the workers did render
     assert results[0] == results[1]
     assert results[0]["overall"]["changed"] > 0
