@@ -138,19 +138,24 @@ def microcache(upstream: int, ttl: int = TTL["microcache"]):
 
 
 @contextlib.contextmanager
-def start(env: dict):
-    """Every peer on the stack's data (``env``: its database and a Redis of their own); yields
-    ``{name: base URL}`` in PEERS order."""
+def start(env: dict, names=PEERS):
+    """The peers ``names`` (default: every one) on the stack's data (``env``: its database and a Redis of
+    their own); yields ``{name: base URL}`` in PEERS order."""
+    unknown = set(names) - set(PEERS)
+    if unknown:
+        raise ValueError(f"unknown peers {sorted(unknown)}; known: {', '.join(PEERS)}")
     (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
     procs, ports = [], {}
     try:
         with contextlib.ExitStack() as stack:
             for profile in ("plain", "typical", "sitecache"):
-                ports[profile] = free_port()
-                procs.append(start_gunicorn(profile, ports[profile], env))
+                if profile in names or (profile == "typical" and "microcache" in names):
+                    ports[profile] = free_port()
+                    procs.append(start_gunicorn(profile, ports[profile], env))
             urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-            urls["microcache"] = stack.enter_context(microcache(ports["typical"]))
-            yield {name: urls[name] for name in PEERS}
+            if "microcache" in names:
+                urls["microcache"] = stack.enter_context(microcache(ports["typical"]))
+            yield {name: urls[name] for name in PEERS if name in names}
     finally:
         for proc in procs:
             stop(proc)

@@ -15,22 +15,28 @@ Precision = purged pages that really changed. Both per write kind and overall, w
 per write. ``judge`` is the pure part; ``run`` drives Django in-process (Django's test client),
 on whatever database the settings point at.
 
-    python -m bench.precision --articles 2000 --pages 300 --writes 100 [--json]
+    python -m bench.precision --articles 2000 --pages 300 --writes 100 [--workers 2] [--edge-keys table] [--json]
 
 runs it on a fresh SQLite database of its own (seeded with ``manage.py seed``); the exit status is
-1 when recall is below 100% for any kind.
+1 when recall is below 100% for any kind. Each write costs one render of every sampled page (its
+"after" is the next write's "before"), spread over ``--workers`` forked processes; ``--edge-keys table``
+measures the coarse keys (``UPSTACK["EDGE_KEYS"]``, the "before" of docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
+import logging
+import multiprocessing
 import os
 import random
 import re
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 KINDS = ("comment", "like", "title", "body", "status", "section", "tags", "new_article", "delete_article",
@@ -89,6 +95,47 @@ def normalise(html: bytes) -> bytes:
     return html
 
 
+def fingerprint(status: int, html: bytes) -> tuple[int, bytes]:
+    """What "the page changed" compares: the status and a digest of the normalised HTML (a digest,
+    not the HTML, so that worker processes send little back)."""
+    return status, hashlib.blake2b(normalise(html), digest_size=20).digest()
+
+
+# --- rendering, in this process or in forked workers -----------------------------------------------
+
+_client = None
+
+
+def render_pages(urls: list[str]) -> dict[str, tuple[tuple[int, bytes], set[str]]]:
+    """Each page rendered fresh: every cache namespace of this process flushed first (pages rendered
+    after it may share the fragments it fills: they are all rendered after the same write)."""
+    global _client
+    from django.conf import settings
+    from django.core.cache import caches
+    from django.test import Client
+
+    if _client is None:
+        _client = Client(HTTP_HOST="127.0.0.1")
+    for alias in settings.CACHES:
+        caches[alias].clear()
+    rendered = {}
+    for url in urls:
+        response = _client.get(url)
+        key_header = response.get("xkey", "") if response.status_code == 200 else ""
+        rendered[url] = fingerprint(response.status_code, response.content), set(key_header.split())
+    return rendered
+
+
+def _render_in_worker(urls: list[str]) -> tuple[int, dict]:
+    return os.getpid(), render_pages(urls)
+
+
+def _worker_start() -> None:
+    from django.db import connections
+
+    connections.close_all()  # never share the parent's connection: open one of this process's own
+
+
 # --- the in-process driver (Django must be set up) ------------------------------------------------
 
 def sample_pages(count: int, rng: random.Random) -> list[str]:
@@ -105,14 +152,19 @@ def sample_pages(count: int, rng: random.Random) -> list[str]:
 
 
 class Oracle:
-    def __init__(self, pages: list[str], rng: random.Random):
+    """``workers`` > 1: the pages are rendered by that many forked processes (each its own database
+    connection and in-process caches), the writes made in this one and committed before they render:
+    the same pages, the same fingerprints as one process (tests/bench/test_precision.py), about
+    ``workers`` times faster on as many idle cores. Needs a database each process can open (a file,
+    PostgreSQL): not an in-memory one, nor a test's uncommitted transaction."""
+
+    def __init__(self, pages: list[str], rng: random.Random, workers: int = 1):
         from django.contrib.auth import get_user_model
         from django.test import Client
 
         from upstack.edge.backends import dummy
 
         self.pages, self.rng, self.dummy = pages, rng, dummy
-        self.client = Client(HTTP_HOST="127.0.0.1")
         user_model = get_user_model()
         self.editor = user_model.objects.filter(is_staff=True, is_superuser=True).first() or \
             user_model.objects.create_superuser("oracle-editor", "editor@example.invalid", None)
@@ -120,18 +172,32 @@ class Oracle:
         self.admin = Client(HTTP_HOST="127.0.0.1")
         self.admin.force_login(self.editor)
         self.serial = 0
+        self.pool = None
+        self.renderers: set[int] = set()  # the processes that rendered pages
+        if workers > 1:
+            from django.db import connections
 
-    def render(self) -> dict[str, tuple[bytes, set[str]]]:
-        from django.conf import settings
-        from django.core.cache import caches
+            connections.close_all()  # a forked child must not inherit an open connection
+            self.pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start)
+            self.chunks = [pages[n::workers] for n in range(workers)]  # interleaved: kinds of page spread
 
-        for alias in settings.CACHES:
-            caches[alias].clear()
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+    def render(self) -> dict[str, tuple[tuple[int, bytes], set[str]]]:
+        """Every sampled page, rendered fresh. Once per write: a write's "after" is the next write's
+        "before", as nothing else writes to the oracle's database (tests/bench/test_precision.py
+        renders twice with no write between and finds the same pages)."""
+        if self.pool is None:
+            self.renderers.add(os.getpid())
+            return render_pages(self.pages)
         rendered = {}
-        for url in self.pages:
-            response = self.client.get(url)
-            key_header = response.get("xkey", "") if response.status_code == 200 else ""
-            rendered[url] = (response.status_code, normalise(response.content)), set(key_header.split())
+        for pid, part in self.pool.map(_render_in_worker, self.chunks):
+            self.renderers.add(pid)
+            rendered.update(part)
         return rendered
 
     def measure(self, kind: str, before: dict) -> tuple[Outcome, dict]:
@@ -235,27 +301,41 @@ class Oracle:
             raise RuntimeError(f"the admin save of article {article.pk} answered {response.status_code}")
 
 
-def run(pages: int, writes: int, seed: int = 1, kinds=KINDS, progress=None) -> dict:
-    """Measure on the configured database; returns the verdict as a dict (see ``judge``)."""
+def run(pages: int, writes: int, seed: int = 1, kinds=KINDS, progress=None, edge_keys: str = "precise",
+        workers: int = 1) -> dict:
+    """Measure on the configured database with ``UPSTACK["EDGE_KEYS"] = edge_keys``; returns the verdict
+    as a dict (see ``judge``). ``workers``: see ``Oracle``."""
     from django.conf import settings
     from django.test.utils import override_settings
 
     rng = random.Random(seed)
-    upstack = {**settings.UPSTACK, "PAGE_CACHE": False, "PURGE_REPEAT_AFTER": 0,
+    upstack = {**settings.UPSTACK, "PAGE_CACHE": False, "PURGE_REPEAT_AFTER": 0, "EDGE_KEYS": edge_keys,
                "PURGE_BACKENDS": {"oracle": {"BACKEND": "upstack.edge.backends.dummy.DummyBackend"}}}
-    with override_settings(UPSTACK=upstack, CELERY_BROKER_URL=None, DEBUG=False):
-        sampled = sample_pages(pages, rng)
-        oracle = Oracle(sampled, rng)
-        outcomes, current = [], oracle.render()
-        order = [kind for kind in kinds for _ in range(writes)]
-        rng.shuffle(order)
-        for n, kind in enumerate(order, 1):
-            outcome, current = oracle.measure(kind, current)
-            outcomes.append(outcome)
-            if progress and (n % 10 == 0 or n == len(order)):
-                progress(f"precision: {n}/{len(order)} writes")
+    request_log = logging.getLogger("upstack.request")
+    level = request_log.level
+    request_log.setLevel(logging.WARNING)  # a line per render is work that changes no HTML
+    oracle = None
+    try:
+        with override_settings(UPSTACK=upstack, CELERY_BROKER_URL=None, DEBUG=False):
+            sampled = sample_pages(pages, rng)
+            oracle = Oracle(sampled, rng, workers)
+            started = time.monotonic()
+            outcomes, current = [], oracle.render()
+            order = [kind for kind in kinds for _ in range(writes)]
+            rng.shuffle(order)
+            for n, kind in enumerate(order, 1):
+                outcome, current = oracle.measure(kind, current)
+                outcomes.append(outcome)
+                if progress and (n % 10 == 0 or n == len(order)):
+                    progress(f"precision ({edge_keys}): {n}/{len(order)} writes, "
+                             f"{time.monotonic() - started:.0f} s")
+    finally:
+        request_log.setLevel(level)
+        if oracle is not None:
+            oracle.close()
     verdict = judge(outcomes, len(sampled))
-    return {"pages": len(sampled), "writes_per_kind": writes, "by_kind": verdict.by_kind,
+    return {"pages": len(sampled), "writes_per_kind": writes, "edge_keys": edge_keys,
+            "rendering_processes": len(oracle.renderers), "by_kind": verdict.by_kind,
             "overall": verdict.overall, "recall_ok": verdict.recall_ok, "misses": verdict.misses[:20]}
 
 
@@ -265,6 +345,10 @@ def main(argv=None) -> int:
     parser.add_argument("--pages", type=int, default=300)
     parser.add_argument("--writes", type=int, default=100, help="writes of each kind")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--edge-keys", choices=("precise", "table"), default="precise",
+                        help='UPSTACK["EDGE_KEYS"] to measure (docs/settings.md); "table" is the coarse baseline')
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="processes rendering the pages (default: 2, or 1 on one CPU)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="upstack-precision-") as tmp:
@@ -278,7 +362,10 @@ def main(argv=None) -> int:
         call_command("migrate", verbosity=0)
         call_command("seed", articles=args.articles, users=60, comments=args.articles * 3, seed=args.seed,
                      no_progress=True, verbosity=0, stdout=io.StringIO())  # stdout is the report
-        result = run(args.pages, args.writes, args.seed, progress=lambda m: print(m, file=sys.stderr))
+        if args.workers < 1:
+            parser.error("--workers must be at least 1")
+        result = run(args.pages, args.writes, args.seed, progress=lambda m: print(m, file=sys.stderr),
+                     edge_keys=args.edge_keys, workers=args.workers)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -38,3 +38,59 @@ def summary(precision: dict) -> dict:
     return {"recall": precision["overall"]["recall"], "precision": precision["overall"]["precision"],
             "lowest_kind_precision": min(row["precision"] for row in kinds.values()),
             "pages": precision["pages"], "writes": precision["overall"]["writes"]}
+
+
+BEFORE_AFTER_TEXT = (
+    "Issue 17 scoped list keys by their filters, fields and ranks. Its \"before\" here is the table keys, "
+    "`UPSTACK[\"EDGE_KEYS\"] = \"table\"` (docs/settings.md): one key per model's lists, purged by every write "
+    "of the model, as Drupal's `node_list` - a lower bound of the old behaviour, which already scoped "
+    "equality filters. Purges: the oracle with each kind of key, in this run. Mixed workload: the precise "
+    "stack against typical (the main rounds above), and a second stack with the table keys against typical "
+    "on its own copy of the data, interleaved over as many rounds (`bench/run.py` `measure_table`).")
+
+
+def _pct(row: dict | None, name: str) -> str:
+    return f"{100 * row[name]:.1f}%" if row else "-"
+
+
+def before_after(before: dict, after_precision: dict, mixed_after: dict) -> list[str]:
+    """Issue 17's before (table keys) and after (precise keys), from the same run (pure): ``before``
+    is the run's "before_after" ({"precision": the oracle with the table keys, "mixed": medians of
+    typical and upstack-table}), ``mixed_after`` the main rounds' mixed-workload medians per stack."""
+    table, precise = before["precision"], after_precision
+    lines = ["| write | recall before / after | precision before / after | pages purged per write before / after |",
+             "| --- | --- | --- | --- |"]
+    kinds = list(dict.fromkeys([*precise["by_kind"], *table["by_kind"]]))
+    for kind in [*kinds, "overall"]:
+        old = table["overall"] if kind == "overall" else table["by_kind"].get(kind)
+        new = precise["overall"] if kind == "overall" else precise["by_kind"].get(kind)
+        lines.append(f"| {kind} | {_pct(old, 'recall')} / {_pct(new, 'recall')} | {_pct(old, 'precision')} / "
+                     f"{_pct(new, 'precision')} | {old['purged_per_write'] if old else '-'} / "
+                     f"{new['purged_per_write'] if new else '-'} |")
+    lines += ["", f"Purges: {table['overall']['writes']} writes with the table keys, {precise['overall']['writes']} "
+              f"with the precise keys, over {precise['pages']} sampled pages.", "",
+              "| mixed workload | req/s | p99 ms | typical req/s, p99 ms (same rounds) | x typical |",
+              "| --- | --- | --- | --- | --- |"]
+    for label, stacks, name in (("before: upstack, table keys", before.get("mixed"), "upstack-table"),
+                                ("after: upstack, precise keys", mixed_after, "upstack")):
+        if not stacks:
+            lines.append(f"| {label} | - | - | not measured: {before.get('mixed_error', 'no run')} | - |")
+            continue
+        run, typical = stacks[name], stacks["typical"]
+        times = run["rps"] / typical["rps"] if typical["rps"] else float("inf")
+        lines.append(f"| {label} | {run['rps']} | {run['p99_ms']} | {typical['rps']}, {typical['p99_ms']} | "
+                     f"x{times:.1f} |")
+    return lines
+
+
+def before_summary(before: dict) -> dict:
+    """What latest.json keeps of the "before" (table keys): the oracle's summary, and the mixed
+    workload's req/s over typical's and p99s (None when the second stack was not measured)."""
+    mixed = before.get("mixed")
+    found = {"precision": summary(before["precision"]), "mixed_x_typical": None, "mixed_p99_ms": None,
+             "typical_p99_ms": None}
+    if mixed:
+        table, typical = mixed["upstack-table"], mixed["typical"]
+        found.update(mixed_x_typical=round(table["rps"] / typical["rps"], 2) if typical["rps"] else None,
+                     mixed_p99_ms=table["p99_ms"], typical_p99_ms=typical["p99_ms"])
+    return found

@@ -196,6 +196,8 @@ def latest(report: dict) -> dict:
                          "readers": stampede["readers"]},
             "freshness_lag_s": {"p50": _seconds(fresh.get("lag_ms_p50")), "p99": _seconds(fresh.get("lag_ms_p99"))},
             **({"precision": precision_report.summary(report["precision"])} if "precision" in report else {}),
+            **({"before_issue_17": precision_report.before_summary(report["before_after"])}
+               if "before_after" in report else {}),
             "goals_met": sum(g["met"] for g in judged), "goals": len(judged),
             "goals_met_ids": [g["id"] for g in judged if g["met"]]}
 
@@ -326,6 +328,10 @@ def markdown(report: dict) -> str:
                   *peer_report.staleness_table(report["staleness"], stacks)]
     if "precision" in report:
         lines += ["", "## Precision of purges", "", precision_report.TEXT, "", *precision_report.table(report["precision"])]
+    if "before_after" in report:  # full runs since issue 17
+        lines += ["", "## Issue 17, before and after (same run)", "", precision_report.BEFORE_AFTER_TEXT, "",
+                  *precision_report.before_after(report["before_after"], report["precision"],
+                                                 report["table"]["mixed_writes"])]
     if "wire" in report:
         lines += ["", "## Bytes on the wire", "", peer_report.WIRE_TEXT, "",
                   *peer_report.wire_table(report["wire"], [s for s in STACKS if s in report["wire"]])]

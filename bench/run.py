@@ -25,8 +25,9 @@ runs interleaved.
    request of the processes serving each (bench/cpu.py).
 7. With the stack down: the stampede benchmark (its own Redis), the precision oracle (bench/precision.py,
    its own SQLite database: quick 80 pages and 2 writes of each kind; full 300 pages of 2,000 articles
-   and 10 writes of each kind) and, in full mode, the data-size series (one stack per size: 10k, 100k,
-   1M articles).
+   and 100 writes of each kind) and, in full mode, issue 17's before and after (``measure_table``: a
+   second stack with the table keys, UPSTACK_EDGE_KEYS=table, and typical, under the mixed workload;
+   the oracle with the table keys) and the data-size series (one stack per size: 10k, 100k, 1M articles).
 8. Results: bench/results/{bench|quick}-<date>.json, bench/results/latest.json, docs/benchmarks.md
    (full) or docs/benchmarks-quick.md (quick) with its chart (bench/chart.py) - unless the run is invalid (bench/report.py
    ``problems``: errors, an unverified limit, a check that did not run or failed); then it exits 1
@@ -62,11 +63,17 @@ BASELINE = ROOT / "bench" / "baseline-quick.json"
 MODES = {  # articles, seconds per run, connections, freshness writes, stampede rounds, data sizes
     "quick": {"articles": 2000, "seconds": 5, "connections": 16, "writes": 30, "stampede_rounds": 3, "sizes": [],
               "staleness_writes": 6, "precision": {"articles": 300, "pages": 80, "writes": 2}},
-    # The precision oracle renders every sampled page after every write: 300 pages and 10 writes of each
-    # of its 11 kinds take about half an hour on two cores (the issue's 100 per kind: about five hours).
+    # The precision oracle renders every sampled page once per write (a write's "after" is the next one's
+    # "before") in two worker processes: 300 pages of 2,000 articles cost 1.75 to 2.15 s a write on this
+    # 2-core machine beside other work (load 2 to 2.5; 3.25 s in one process), measured 2026-11-26 with
+    # `python -m bench.precision --articles 2000 --pages 300 --writes 3` (33 writes) and `--writes 5
+    # --edge-keys table` (55). So the issue's 100 writes of each of the 11 kinds (1,100 writes) project to
+    # 32 to 40 minutes; the table keys' "before" (20 of each kind, 220 writes) to 6 to 8. "before_after": full mode only, a second stack with UPSTACK_EDGE_KEYS=table
+    # for the mixed workload against typical (``measure_table``) and the oracle with the table keys.
     "full": {"articles": 20000, "seconds": 20, "connections": 32, "writes": 120, "stampede_rounds": 5,
              "sizes": [10_000, 100_000, 1_000_000], "staleness_writes": 12,
-             "precision": {"articles": 2000, "pages": 300, "writes": 10}},
+             "precision": {"articles": 2000, "pages": 300, "writes": 100},
+             "before_after": {"articles": 2000, "pages": 300, "writes": 20}},
 }
 READERS = 4
 
@@ -277,10 +284,7 @@ def measure_stacks(mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
         stack_env, status, app = bring_up(mode["articles"], env, timeout=3600)
         edge = status["edge_url"]
         direct = stack_env.get("DIRECT_DATABASE_URL") or stack_env["DATABASE_URL"]
-        peers_env = {**os.environ, **stack_env, "DATABASE_URL": direct,
-                     "REDIS_URL": stack_env["REDIS_URL"].rsplit("/", 1)[0] + "/5"}
-        peers_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the peers have no upstack metrics
-        with peers.start(peers_env) as started:
+        with peers.start(peers_env(stack_env, direct)) as started:
             return measure_all({**started, "upstack": edge}, mode, rounds, stack_env, app, direct, state_dir)
     finally:
         if not was_up:  # leave the machine as we found it
@@ -353,6 +357,55 @@ def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: st
             "staleness": staleness_figures, "wire": on_the_wire, "fragments": fragments}
 
 
+def measure_table(mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
+    """The "before" of issue 17 (full mode): a second stack, its own state folder and data, whose app
+    server and workers run with ``UPSTACK_EDGE_KEYS=table`` (docs/settings.md: one key per model's lists,
+    purged by every write), and typical on the same data; the mixed workload on each, interleaved over
+    the rounds. The medians per stack ({"typical": ..., "upstack-table": ...})."""
+    table_env = {**env, "UPSTACK_STATE_DIR": f"{state_dir}-table", "UPSTACK_EDGE_KEYS": "table"}
+    log(f"table keys: a second stack with {mode['articles']} articles")
+    try:
+        stack_env, status, _ = bring_up(mode["articles"], table_env, timeout=3600)
+        direct = stack_env.get("DIRECT_DATABASE_URL") or stack_env["DATABASE_URL"]
+        with peers.start(peers_env(stack_env, direct), ("typical",)) as started:
+            targets = {"typical": started["typical"], "upstack-table": status["edge_url"]}
+            editor_password = secrets.token_urlsafe(18)
+            site = json.loads(sh([sys.executable, "-m", "bench.site"],
+                                 env={**os.environ, **stack_env, "BENCH_EDITOR_PASSWORD": editor_password}))
+            cycles = {}
+            for name, base in targets.items():
+                wrk.run(base, [wrk.get(p) for p in site["paths"]], 2, 4)
+                w = writers(base, site, editor_password)
+                cycles[name] = workloads.mixed_writes(site["paths"], w["readers"], w["editor"], w["forms"])
+                check_writes(base, cycles[name], direct)
+            runs = {name: [] for name in targets}
+            for n in range(rounds):
+                for name, base in targets.items():
+                    log(f"round {n + 1}/{rounds}: mixed_writes on {name}")
+                    runs[name].append(wrk.run(base, cycles[name], mode["seconds"], mode["connections"],
+                                              wrk.Counters(direct)))
+        return {name: reports.median_run(found) for name, found in runs.items()}
+    finally:
+        sh([*MANAGE, "upstack", "down"], env=table_env, check=False)
+
+
+def peers_env(stack_env: dict, direct: str) -> dict:
+    """The peers' environment: the stack's data, a Redis database of their own, no upstack metrics."""
+    found = {**os.environ, **stack_env, "DATABASE_URL": direct,
+             "REDIS_URL": stack_env["REDIS_URL"].rsplit("/", 1)[0] + "/5"}
+    found.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return found
+
+
+def oracle(sizes: dict, env: dict, edge_keys: str = "precise") -> dict:
+    """bench/precision.py with ``sizes`` (articles, pages, writes of each kind) and the given keys."""
+    log(f"precision ({edge_keys} keys): {sizes['writes']} writes of each kind over {sizes['pages']} pages")
+    return json.loads(sh([sys.executable, "-m", "bench.precision", "--json", f"--edge-keys={edge_keys}",
+                          *(f"--{name}={value}" for name, value in sizes.items())],
+                         env={**env, "DJANGO_SETTINGS_MODULE": "newsroom.settings.test"}, timeout=5400,
+                         check=False))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="upstack vs plain Django, a typical template, Django's per-site cache "
                                      "and nginx micro-caching, side by side")
@@ -391,12 +444,15 @@ def main(argv=None) -> int:
     log(f"stampede: 100 readers, {mode['stampede_rounds']} rounds")
     stampede = json.loads(sh([sys.executable, "-m", "bench.stampede", "--readers", "100", "--rounds",
                               str(mode["stampede_rounds"]), "--no-save"], env=env))
-    oracle = mode["precision"]
-    log(f"precision: {oracle['writes']} writes of each kind over {oracle['pages']} pages")
-    precision = json.loads(sh([sys.executable, "-m", "bench.precision", "--json",
-                               *(f"--{name}={value}" for name, value in oracle.items())],
-                              env={**env, "DJANGO_SETTINGS_MODULE": "newsroom.settings.test"}, timeout=5400,
-                              check=False))
+    precision = oracle(mode["precision"], env)
+    before_after = None
+    if "before_after" in mode:  # full mode: issue 17's before (table keys) beside its after
+        before_after = {"precision": oracle(mode["before_after"], env, "table")}
+        try:
+            before_after["mixed"] = measure_table(mode, args.rounds, env, state_dir)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as error:  # the report says it is missing
+            log(f"table keys: the second stack failed: {error}")
+            before_after["mixed_error"] = str(error)[-500:]
     sizes = []
     if mode["sizes"]:
         from bench import datasize
@@ -411,6 +467,8 @@ def main(argv=None) -> int:
                              measured["freshness"], sizes, measured["staleness"], measured["wire"])
     full["fragments"], full["precision"] = measured["fragments"], precision
     full["logged_in_design"] = reports.LOGGED_IN_DESIGN
+    if before_after:
+        full["before_after"] = before_after
     summary = reports.latest(full)
     invalid = reports.problems(full)
     for problem in invalid:

@@ -173,6 +173,8 @@ UPSTACK = {
     "EDGE_VERSION_FIELDS": {"news.article": ["updated_at"]},
     # A comment or a like changes its article's counts, shown wherever the article is.
     "EDGE_TOUCH": {"news.comment": ["article"], "news.like": ["article"]},
+    # "table" (one key per model's lists, purged by every write): the benchmark's "before" (docs/settings.md).
+    "EDGE_KEYS": env.str("UPSTACK_EDGE_KEYS", default="precise"),
     # The login throttle's records are on no page: writing them purges nothing (and sets no fresh cookie).
     "EDGE_UNTRACKED_MODELS": ["axes.accessattempt", "axes.accessattemptexpiration", "axes.accesslog",
                               "axes.accessfailurelog"],

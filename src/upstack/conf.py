@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "EDGE_VERSION_FIELDS": {},
     # {"app_label.model": [fk fields]}: a write also purges the FK target (it shows a count of these).
     "EDGE_TOUCH": {},
+    # "precise": list keys scoped by filters, fields and ranks (docs/edge.md); "table": one key per model's
+    # lists, purged by every write of the model (Drupal's node_list; a fallback, and the benchmark's "before").
+    "EDGE_KEYS": "precise",
     # Where purges go, configured like CACHES; every entry gets every batch of keys.
     "PURGE_BACKENDS": {"pages": {"BACKEND": "upstack.edge.backends.pagecache.PageCacheBackend"}},
     # Read your own writes: after a request whose writes purge pages (with the replica router, upstack.db:

@@ -93,6 +93,7 @@ RULES: dict[str, Rule] = {
     "EDGE_IGNORED_FIELDS": FIELD_LISTS,
     "EDGE_VERSION_FIELDS": FIELD_LISTS,
     "EDGE_TOUCH": FIELD_LISTS,
+    "EDGE_KEYS": Rule("str", choices=("precise", "table")),
     "PURGE_BACKENDS": Rule("dict", key=Rule("str", form="nonempty"),
                            value=Rule("dict", fields={"BACKEND": Rule("str", form="dotted")})),
     "FRESH_AFTER_WRITE": Rule("int", min=0, max=3600),

@@ -18,6 +18,9 @@ multi-table inheritance; a proxy is its concrete model):
   article's comment count): ``news.article:42+news.comment``, which the pages carry that loaded
   article 42 with an annotation reading comments (and not the pages that merely list it).
 
+With ``UPSTACK["EDGE_KEYS"] = "table"`` every list key becomes its model's unscoped key, which every
+write purges (``coarse``).
+
 Changed fields come from a snapshot of each instance's values taken when it was loaded (or read
 from the database before the write when there is none), compared at save. The adapters feed every
 kind of write through it and hand the keys to ``purge.add`` (which purges after commit): post_save,
@@ -35,7 +38,7 @@ from django.db import router
 from django.db.models import QuerySet
 from django.db.models.signals import m2m_changed, post_delete, post_init, post_save, pre_save
 
-from . import keys, purge, ranks
+from . import coarse, keys, purge, ranks
 from .keys import WILDCARD
 from .models import (
     chain,
@@ -92,7 +95,7 @@ def write_keys(model, pk, before: dict | None, after: dict | None, changed: set[
                     found.update(keys.field_key(label, field, scope) for field in fields | moved)
         if insert_or_delete or changed is None or changed:
             found |= _touched(concrete, states)
-    return found
+    return coarse.write_keys(model, found) if coarse.active() else found
 
 
 def _ranked_keys(label: str, scope: dict, field, state: dict) -> set[str]:
@@ -236,7 +239,7 @@ def _m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs)
                         found |= _ranked_keys(label, scope, ranked, row)
                 rest = {k: v for k, v in scope.items() if k != name}
                 found |= {keys.field_key(label, name, rest), keys.field_key(label, WILDCARD, rest)}
-    purge.add(found, using=using)
+    purge.add(coarse.write_keys(owner_model, found) if coarse.active() else found, using=using)
 
 
 def _m2m_field(model, through, reverse, other):

@@ -41,7 +41,7 @@ from django.db.models.signals import post_init
 from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, NothingNode, WhereNode
 
-from . import keys, ranks
+from . import coarse, keys, ranks
 from .keys import WILDCARD
 from .models import (
     chain,
@@ -458,7 +458,9 @@ def _patched_get_compiler(self, *args, **kwargs):
             and tracked(self.model)):
         found, ranked = query_plan(self)
         holder = _ranking_holder.get()
-        if ranked is not None and not ranked.needs_rows:
+        if coarse.active():  # UPSTACK["EDGE_KEYS"] = "table": the model's one list key
+            found = coarse.read_keys(self.model, found | (ranked.plain if ranked is not None else set()))
+        elif ranked is not None and not ranked.needs_rows:
             found |= ranked.keys()
         elif ranked is not None and holder is not None and holder["query"] is self and holder["ranked"] is None:
             holder["ranked"] = ranked  # the list being read: its last row decides (_patched_model_iter)
