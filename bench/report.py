@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import statistics
 
-from bench import peer_report, precision_report
+from bench import paced, peer_report, precision_report
 
 STACKS = ("plain", "typical", "sitecache", "microcache", "upstack")  # runs before issue 21 lack the middle two
 WORKLOADS = {"anonymous": "anonymous browsing", "logged_in": "logged-in readers reading articles",
@@ -198,6 +198,10 @@ def latest(report: dict) -> dict:
             **({"precision": precision_report.summary(report["precision"])} if "precision" in report else {}),
             **({"before_issue_17": precision_report.before_summary(report["before_after"])}
                if "before_after" in report else {}),
+            **({"mixed_at_one_load": {"offered_rps": report["paced"]["offered_rps"],
+                                      **{s: {"rps": r["rps"], "p99_ms": r["p99_ms"]}
+                                         for s, r in report["paced"]["stacks"].items()}}}
+               if report.get("paced") else {}),
             "goals_met": sum(g["met"] for g in judged), "goals": len(judged),
             "goals_met_ids": [g["id"] for g in judged if g["met"]]}
 
@@ -206,7 +210,8 @@ def rejudged(report: dict) -> list[dict]:
     """The goals judged now from a report's measurements (not the verdicts stored with it): results
     taken before a check became honest are published with the honest verdict."""
     found = goals(report["table"], report["limits"], report["stampede"], report["freshness"])
-    found += peer_report.goals(report["table"], report["staleness"]) if peer_report.present(report) else []
+    found += (peer_report.goals(report["table"], report["staleness"], report.get("paced"))
+              if peer_report.present(report) else [])
     found += [precision_report.goal(report["precision"])] if "precision" in report else []
     return found + ([peer_report.wire_goal(report["wire"])] if "wire" in report else [])
 
@@ -326,6 +331,11 @@ def markdown(report: dict) -> str:
         lines += ["", "## Staleness after writes, every stack", "",
                   peer_report.STALENESS_TEXT.format(writes=report["staleness"]["upstack"]["writes"]), "",
                   *peer_report.staleness_table(report["staleness"], stacks)]
+    if report.get("paced"):
+        mixed = report["table"]["mixed_writes"]
+        lines += ["", "## Mixed writes at one offered load", "",
+                  paced.TEXT.format(writes_x=round(_share(mixed["upstack"]["rps"], mixed["sitecache"]["rps"]), 1),
+                                    share=paced.SHARE), "", *paced.table(report["paced"])]
     if "precision" in report:
         lines += ["", "## Precision of purges", "", precision_report.TEXT, "", *precision_report.table(report["precision"])]
     if "before_after" in report:  # full runs since issue 17

@@ -53,7 +53,7 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
-from bench import chart, cpu, peer_report, peers, staleness, wire, workloads, wrk
+from bench import chart, cpu, paced, peer_report, peers, staleness, wire, workloads, wrk
 from bench import report as reports
 from bench.forms import csrf_token, form_fields
 
@@ -336,6 +336,8 @@ def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: st
                 log(f"round {n + 1}/{rounds}: {workload} on {name}")
                 results[workload][name].append(wrk.run(base, cycles[name][workload], mode["seconds"],
                                                        mode["connections"], counters[name]))
+    offered = paced.rate({name: reports.median_run(runs) for name, runs in results["mixed_writes"].items()})
+    at_one_load = paced.measure(targets, cycles, counters, mode, rounds, offered, log) if offered else None
     article = articles[0]
     wait_for_idle_broker(stack_env["BROKER_URL"])
     log("bytes on the wire")
@@ -354,7 +356,7 @@ def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: st
     fragments = json.loads(sh([sys.executable, "-m", "bench.fragments", "--edge", edge, "--app", app, "--json",
                                "--seconds", str(seconds)], env={**os.environ, **stack_env}, check=False) or "{}")
     return {"results": results, "limits": limits, "ladder": ladder, "freshness": freshness,
-            "staleness": staleness_figures, "wire": on_the_wire, "fragments": fragments}
+            "staleness": staleness_figures, "wire": on_the_wire, "fragments": fragments, "paced": at_one_load}
 
 
 def measure_table(mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
@@ -467,6 +469,8 @@ def main(argv=None) -> int:
                              measured["freshness"], sizes, measured["staleness"], measured["wire"])
     full["fragments"], full["precision"] = measured["fragments"], precision
     full["logged_in_design"] = reports.LOGGED_IN_DESIGN
+    if measured.get("paced"):
+        full["paced"] = measured["paced"]
     if before_after:
         full["before_after"] = before_after
     summary = reports.latest(full)

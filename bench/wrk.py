@@ -36,15 +36,38 @@ def _lua(value: str) -> str:
     return json.dumps(value)  # an ASCII JSON string is a valid Lua string literal
 
 
-def lua_script(requests: list[Request]) -> str:
-    """A wrk script that cycles through ``requests`` and prints one JSON summary line."""
+# Paced sending (``rate``): wrk's ``delay()`` hands each request the next slot of a fixed schedule,
+# read from the monotonic clock through LuaJIT's FFI (wrk's Lua has no wall clock of its own); slots
+# missed for more than a second are dropped rather than sent in a burst. wrk2 does this properly but is
+# not packaged; latency is still measured from the actual send, the same way for every stack.
+PACING = """local ffi = require("ffi")
+ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } upstack_ts; int clock_gettime(int, upstack_ts *); ]]
+local ts = ffi.new("upstack_ts")
+local function now_ms() ffi.C.clock_gettime(1, ts); return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6 end
+local interval, slot = %s, nil
+delay = function()
+  local now = now_ms()
+  if slot == nil or slot < now - 1000 then slot = now end
+  slot = slot + interval
+  if slot <= now then return 0 end
+  return slot - now
+end
+"""
+
+
+def lua_script(requests: list[Request], rate: float | None = None) -> str:
+    """A wrk script that cycles through ``requests`` and prints one JSON summary line; with ``rate``,
+    it sends at most ``rate`` requests a second (one wrk thread: one schedule)."""
     if not requests:
         raise ValueError("no requests to replay")
+    if rate is not None and not rate > 0:
+        raise ValueError(f"a rate must be a positive number of requests a second, not {rate!r}")
     specs = []
     for method, path, headers, body in requests:
         fields = ", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in {"Host": HOST, **headers}.items())
         specs.append(f"  {{{_lua(method)}, {_lua(path)}, {{{fields}}}, {_lua(body) if body is not None else 'nil'}}}")
-    return ("local specs = {\n" + ",\n".join(specs) + "\n}\nlocal reqs = {}\nlocal i = 0\n"
+    pacing = PACING % repr(1000.0 / rate) if rate else ""
+    return (pacing + "local specs = {\n" + ",\n".join(specs) + "\n}\nlocal reqs = {}\nlocal i = 0\n"
             "init = function(args)\n  for n, s in ipairs(specs) do reqs[n] = wrk.format(s[1], s[2], s[3], s[4]) end\n"
             "end\n"
             "request = function()\n  i = i % #reqs + 1\n  return reqs[i]\nend\n"
@@ -93,12 +116,13 @@ def pinned() -> list[str]:
     return ["taskset", "-c", "0"] if (os.cpu_count() or 1) > 1 and shutil.which("taskset") else []
 
 
-def run(url: str, requests: list[Request], seconds: int, connections: int, counters: Counters | None = None) -> dict:
+def run(url: str, requests: list[Request], seconds: int, connections: int, counters: Counters | None = None,
+        rate: float | None = None) -> dict:
     """Replay ``requests`` against ``url`` for ``seconds``; rps (successful responses), latency
-    percentiles, errors, steal."""
+    percentiles, errors, steal. ``rate``: offer at most that many requests a second (``lua_script``)."""
     script = ROOT / "var" / "bench" / "requests.lua"
     script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(lua_script(requests))
+    script.write_text(lua_script(requests, rate))
     before, counted, cpu = steal(), (counters.read() if counters else {}), _children_cpu()
     result = subprocess.run([*pinned(), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                              "-s", str(script), url], capture_output=True, text=True, timeout=seconds + 60)

@@ -71,3 +71,14 @@ def test_requests_must_be_ascii():
         wrk.lua_script([wrk.get("/café")])
     with pytest.raises(ValueError):
         wrk.lua_script([])
+
+
+def test_a_rate_paces_the_requests_and_without_one_wrk_sends_as_fast_as_it_can(recorder):
+    require_binary("wrk")
+    url, seen = recorder
+    paced = wrk.run(url, [wrk.get("/a")], 2, 4, rate=20)
+    assert 34 <= paced["requests"] <= 46 and paced["errors"] == 0  # 20 a second for 2 s, not more
+    flat_out = wrk.run(url, [wrk.get("/a")], 2, 4)
+    assert flat_out["requests"] > 2 * paced["requests"]  # the same server answers far more when asked
+    with pytest.raises(ValueError, match="positive"):
+        wrk.lua_script([wrk.get("/a")], rate=0)
