@@ -11,15 +11,16 @@ runs interleaved.
 3. Each stack gets its own logged-in readers and an editor, logged in through it (the logged-in
    workload's 200 reader sessions are made in the shared database: bench/readers.py); every kind of
    write is tried once on each stack (a 302 to where a successful write goes, and its row in the
-   database, are required) and all must serve the same article before anything is measured.
+   database, are required: bench/writers.py) and all must serve the same article before anything is
+   measured.
 4. Freshness after writes through upstack (bench/freshness.py); staleness after writes on every
    stack (bench/staleness.py).
 5. wrk (pinned to CPU 0 where there are 2+ CPUs) replays each workload (bench/workloads.py:
    anonymous, logged-in readers on articles, browsing mixed with writes) against each stack in turn -
    plain, typical, sitecache, microcache, upstack, plain, ... - for ``--rounds`` rounds; each figure is the median, with
    the CPU steal of that run (/proc/stat) beside it. Then bytes on the wire (bench/wire.py).
-6. Limits: a bare Varnish serving the article page's bytes as a static object and upstack's edge
-   on that article, interleaved over the rounds, each an edge hit before and after every run; a
+6. Limits (bench/limits.py): a bare Varnish serving the article page's bytes as a static object and
+   upstack's edge on that article, interleaved over the rounds, each an edge hit before and after every run; a
    minimal Django view (/healthz) on the same app server. The ladder: edge hit,
    page-cache hit, warm render, cold render, and plain Django's render, with the CPU ms per
    request of the processes serving each (bench/cpu.py).
@@ -38,24 +39,19 @@ runs interleaved.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
-import http.server
 import json
 import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
-import urllib.parse
-import urllib.request
 from datetime import date
 from pathlib import Path
 
 from bench import chart, cpu, paced, peer_report, peers, staleness, wire, workloads, wrk
 from bench import report as reports
-from bench.forms import csrf_token, form_fields
+from bench.limits import edge_limits, fetch, wait_for_idle_broker
+from bench.writers import check_writes, writers
 
 ROOT = Path(__file__).resolve().parents[1]
 MANAGE = [sys.executable, "manage.py"]
@@ -75,7 +71,6 @@ MODES = {  # articles, seconds per run, connections, freshness writes, stampede 
              "precision": {"articles": 2000, "pages": 300, "writes": 100},
              "before_after": {"articles": 2000, "pages": 300, "writes": 20}},
 }
-READERS = 4
 
 
 def sh(args, env=None, timeout=900, check=True) -> str:
@@ -98,180 +93,6 @@ def bring_up(articles: int, env: dict, timeout: int) -> tuple[dict, dict, str]:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# --- sessions: readers and an editor, logged in through each stack -------------------------------
-
-def session(base: str, username: str, password: str, page: str):
-    """Log in through ``base``; the session and a browser holding it (``page`` gives the CSRF token)."""
-    from bench.edge_mix import Browser
-
-    browser = Browser(base)
-    browser.login(username, password)
-    cookie = "; ".join(f"{c.name}={c.value}" for c in browser.jar if c.name == "sessionid")
-    status, _, html = browser.get(page)
-    token = csrf_token(html)
-    if status != 200 or not cookie or not token:
-        raise RuntimeError(f"{username} at {base}{page}: status {status}, session cookie {bool(cookie)}, "
-                           f"CSRF token {bool(token)}")
-    return workloads.Session(cookie, token), browser
-
-
-def writers(base: str, site: dict, editor_password: str) -> dict:
-    """Readers (seeded accounts) and an editor with the admin forms they will save, through ``base``."""
-    from bench.edge_mix import SEEDED_PASSWORD
-
-    article = next(p for p in site["paths"] if p.startswith("/articles/"))
-    readers = [session(base, f"reader{n:06d}", SEEDED_PASSWORD, article)[0] for n in range(1, READERS + 1)]
-    editor, browser = session(base, site["editor"], editor_password, site["editor_articles"][0])
-    forms = []
-    for path in site["editor_articles"]:
-        fields = form_fields(browser.get(path)[2], "article_form")
-        if not fields:
-            raise RuntimeError(f"no article form at {base}{path}")
-        forms.append(workloads.EditorForm(path, tuple(fields)))
-    return {"readers": readers, "editor": editor, "forms": forms}
-
-
-def expected_location(kind: str, path: str) -> str:
-    """Where a successful write of ``kind`` to ``path`` redirects: a comment to the article's comments,
-    a like back to the article, an admin save to the change list (a login redirect is a failure)."""
-    if kind == "admin":
-        return path.rsplit("/", 3)[0] + "/"
-    article = path.rsplit("/", 2)[0] + "/"
-    return article + "#comments" if kind == "comments" else article
-
-
-def landed(database_url: str, kind: str, path: str, body: str) -> int:
-    """How many rows show the write of ``kind``: comments with its text, likes on its article, admin
-    log entries for the edited article."""
-    import psycopg
-
-    if kind == "admin":
-        sql, args = ("SELECT count(*) FROM django_admin_log WHERE object_id = %s AND action_flag = 2",
-                     [path.rsplit("/", 3)[1]])
-    elif kind == "comments":
-        sql, args = "SELECT count(*) FROM news_comment WHERE body = %s", [urllib.parse.parse_qs(body)["body"][0]]
-    else:
-        sql, args = ("SELECT count(*) FROM news_like l JOIN news_article a ON a.id = l.article_id WHERE a.slug = %s",
-                     [path.rstrip("/").rsplit("/", 2)[1]])
-    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
-        return int(conn.execute(sql, args).fetchone()[0])
-
-
-def check_writes(base: str, cycle: list[wrk.Request], database_url: str) -> None:
-    """Send the first write of each kind once; each must redirect (302) where a successful write
-    does, and its row must land in the database, or nothing is measured."""
-    seen = set()
-    parts = urllib.parse.urlsplit(base)
-    for method, path, headers, body in cycle:
-        kind = "admin" if "/change/" in path else path.rstrip("/").rsplit("/", 1)[-1]
-        if method != "POST" or kind in seen:
-            continue
-        seen.add(kind)
-        before = landed(database_url, kind, path, body)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        conn.request(method, path, body=body, headers={"Host": wrk.HOST, **headers})
-        response = conn.getresponse()
-        content = response.read()
-        conn.close()
-        location = urllib.parse.urlsplit(response.getheader("Location") or "")
-        where = location.path + (f"#{location.fragment}" if location.fragment else "")
-        if response.status != 302 or where != expected_location(kind, path):
-            raise RuntimeError(f"{kind} write at {base}{path} answered {response.status} to {where!r}, not 302 to "
-                               f"{expected_location(kind, path)!r}: {content[:400]!r}")
-        # A like is once per reader: a repeated one adds no row, but one must be there.
-        after = landed(database_url, kind, path, body)
-        if after <= before and not (kind == "like" and after):
-            raise RuntimeError(f"{kind} write at {base}{path} answered 302 but no row landed ({before} -> {after})")
-
-
-# --- limits -----------------------------------------------------------------------------------------
-
-# What the edge adds on delivery; the rest of an edge response is the stored object's own headers.
-EDGE_ADDED = {"date", "content-length", "x-varnish", "age", "via", "accept-ranges", "x-cache", "x-request-id",
-              "connection", "transfer-encoding"}
-
-
-def fetch(url: str, headers: dict | None = None) -> tuple[bytes, list[tuple[str, str]]]:
-    """One GET as wrk sends it (its Host header): the body and the response headers."""
-    with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": wrk.HOST, **(headers or {})}),
-                                timeout=30) as response:
-        return response.read(), response.getheaders()
-
-
-def x_cache(url: str, path: str) -> str | None:
-    """The X-Cache header of one GET (the edge's word on whether it was a hit)."""
-    return next((v for k, v in fetch(url + path)[1] if k.lower() == "x-cache"), None)
-
-
-def hit_run(url: str, path: str, seconds: int, connections: int) -> dict:
-    """A wrk run on one object that must be an edge hit before and after it (``hit``)."""
-    x_cache(url, path)  # (re)fill it
-    before = x_cache(url, path)
-    result = wrk.run(url, [workloads.view(path)], seconds, connections)  # as a browser: compressed
-    after = x_cache(url, path)
-    return {**result, "hit": before == after == "HIT", "x_cache": [before, after]}
-
-
-def wait_for_idle_broker(broker_url: str, timeout: float = 120) -> None:
-    """Until the stack's Celery has no task left - the workload's writes queue purges, some of them
-    repeated after a delay - so no purge lands on the objects the limits measure."""
-    import redis
-
-    from tests.servers import broker_idle, wait_until
-
-    client = redis.Redis.from_url(broker_url)
-    try:
-        wait_until(lambda: broker_idle(client), timeout, "the stack's task queues to empty")
-    finally:
-        client.close()
-
-
-@contextlib.contextmanager
-def varnish_static(page: bytes, headers: list[tuple[str, str]]):
-    """A bare varnishd (built-in VCL) serving ``page`` with its stored ``headers`` at /article as a
-    static object: the same object as upstack's edge hit, without upstack's VCL - the edge's ceiling
-    here. Yields its URL."""
-    from tests.servers import Varnish
-
-    stored = [(k, v) for k, v in headers if k.lower() not in EDGE_ADDED]
-
-    class Static(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
-            self.send_response_only(200)
-            for name, value in stored:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, *args):
-            pass
-
-    origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Static)
-    thread = threading.Thread(target=origin.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with Varnish(backend=("127.0.0.1", origin.server_address[1])) as varnish:
-            x_cache(varnish.url, "/article")  # cache it
-            yield varnish.url
-    finally:
-        origin.shutdown()
-        origin.server_close()
-
-
-def edge_limits(edge: str, article: str, page: bytes, headers: list, rounds: int, seconds: int,
-                connections: int) -> dict:
-    """The static-object limit and upstack's edge hit on the same article, interleaved over ``rounds``
-    (each figure a median; ``hit`` only if every run was a hit before and after, errors summed)."""
-    runs = {"varnish_static": [], "upstack_edge_hit": []}
-    with varnish_static(page, headers) as static:
-        for _ in range(rounds):
-            runs["varnish_static"].append(hit_run(static, "/article", seconds, connections))
-            runs["upstack_edge_hit"].append(hit_run(edge, article, seconds, connections))
-    return {name: {**reports.median_run(r), "hit": all(x["hit"] for x in r), "errors": sum(x["errors"] for x in r),
-                   "x_cache": [x["x_cache"] for x in r]} for name, r in runs.items()}
 
 
 # --- the run ------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ limit is an edge hit (a real bare Varnish)."""
 
 import pytest
 
-from bench import freshness, report, run
+from bench import freshness, report, writers
+from bench.limits import hit_run, varnish_static
 
 
 @pytest.mark.parametrize("kind, path, location", [
@@ -13,8 +14,8 @@ from bench import freshness, report, run
     ("admin", "/edit-room/news/article/42/change/", "/edit-room/news/article/"),
 ])
 def test_a_write_must_redirect_where_a_successful_one_does(kind, path, location):
-    assert run.expected_location(kind, path) == location
-    assert run.expected_location(kind, path) != "/accounts/login/"  # the redirect of a write that did not happen
+    assert writers.expected_location(kind, path) == location
+    assert writers.expected_location(kind, path) != "/accounts/login/"  # the redirect of a write that did not happen
 
 
 def test_a_like_is_fresh_only_when_the_page_shows_the_new_count():
@@ -35,7 +36,7 @@ def test_an_uncacheable_static_object_is_not_a_verified_limit():
     limits = {}
     for name, headers in (("varnish_static", [("Cache-Control", "private")]),  # never a hit
                           ("upstack_edge_hit", [("Cache-Control", "public, max-age=60")])):
-        with run.varnish_static(page, headers) as url:
-            limits[name] = run.hit_run(url, "/article", 1, 2)
+        with varnish_static(page, headers) as url:
+            limits[name] = hit_run(url, "/article", 1, 2)
     assert limits["varnish_static"]["hit"] is False and limits["upstack_edge_hit"]["hit"] is True
     assert "varnish static: not an edge hit" in report.limit_problems(limits)

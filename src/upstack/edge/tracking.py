@@ -28,7 +28,6 @@ Three hooks, installed once by ``install()`` (from ``UpstackConfig.ready``) and 
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import itertools
 
@@ -41,7 +40,7 @@ from django.db.models.signals import post_init
 from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, NothingNode, WhereNode
 
-from . import coarse, keys, ranks
+from . import coarse, keys, ranked_queries, ranks
 from .keys import WILDCARD
 from .models import (
     chain,
@@ -61,8 +60,6 @@ _original_get_compiler = None
 _original_model_iter = None
 READ_COMPILERS = {"SQLCompiler", "SQLAggregateCompiler"}
 MAX_SCOPES = 64  # scope combinations one list may record; past that, the field with most values is dropped
-# The ranked list being read by this context's ModelIterable, between its start and its compile.
-_ranking_holder: contextvars.ContextVar[dict | None] = contextvars.ContextVar("upstack_ranking", default=None)
 
 
 def _constant_values(lookup) -> list | None:
@@ -260,74 +257,6 @@ class _Reader:
         self.other(target, parts[-1])
 
 
-def _from_first_row(query) -> bool:
-    """Does ``query`` load model instances from its first row (not a count, values, an OFFSET page)?
-    Then a row leaving it was shown, and the page has that row's instance key."""
-    return (query.default_cols and not query.values_select and not query.subquery and not query.low_mark
-            and not query.combinator and not query.extra_select)
-
-
-def _order_shown_only(query, kept: dict[str, list]) -> bool:
-    """Can a change of the rows' own ordering fields only reorder rows the page already shows? Then
-    their instance keys cover it, and the ordering needs no ``~field`` keys: a query that loads
-    every matching row (no LIMIT), or no more rows than its unique scope values can match."""
-    if not _from_first_row(query):
-        return False
-    if query.high_mark is None:
-        return True
-    unique = [name for name, values in kept.items() if _is_unique(query.model, name)]
-    return any(len(kept[name]) <= query.high_mark for name in unique)
-
-
-def _is_unique(model, name: str) -> bool:
-    try:
-        field = model._meta.get_field(name)
-    except FieldDoesNotExist:
-        return False
-    return bool(getattr(field, "unique", False) or field.primary_key)
-
-
-_COMPARISONS = {"exact", "lt", "lte", "gt", "gte", "range"}
-
-
-def _ranking(query, kept: dict[str, list], reader: _Reader):
-    """(field, bounds, ordered, ids of the comparisons) for a list of instances whose model ranks
-    (``ranks.ranked_field``) and whose rows can come in only from a known range of that field: its
-    WHERE compares the field with constants (``published_at__lte=now``: ``bounds``, in leaves), or it
-    is LIMITed and ordered first by it (``ordered``: descending). Those comparisons are read as the
-    range, not as ``~field`` dependencies. None for any other list (see ``ranks.Ranked``)."""
-    field = ranks.ranked_field(query.model)
-    if field is None or not _from_first_row(query):
-        return None
-    compared, found = set(), []
-    where = query.where
-    if isinstance(where, WhereNode) and where.connector == AND and not where.negated:
-        for child in where.children:
-            if (isinstance(child, Lookup) and child.lookup_name in _COMPARISONS and isinstance(child.lhs, Col)
-                    and child.lhs.target is field and _constant(child.rhs)):
-                compared.add(id(child))
-                found.append((child.lookup_name, child.rhs))
-    bounds = ranks.compared_range(found)
-    if bounds is None:
-        return None
-    ordered = None
-    given = list(reader.ordering())
-    ordering = [item.lstrip("-+") if isinstance(item, str) else item for item in given]
-    if query.high_mark is not None and not _order_shown_only(query, kept) and (
-            field.name in ordering or field.attname in ordering or not all(isinstance(i, str) for i in ordering)):
-        if ordering[0] not in (field.name, field.attname):
-            return None  # ordered by it, but not first (or by an expression): a change of it can reorder the rows
-        ordered = given[0].startswith("-") == query.standard_ordering  # descending
-    elif not compared:
-        return None
-    return field, bounds, ordered, compared
-
-
-def _constant(rhs) -> bool:
-    values = rhs if isinstance(rhs, (list, tuple)) else [rhs]
-    return not any(hasattr(v, "resolve_expression") or isinstance(v, Query) for v in values)
-
-
 def query_plan(query) -> tuple[set[str], ranks.Ranked | None]:
     """The keys a read of ``query`` records (see the module docstring), and for a ranked list the
     keys it records once its rows are loaded (``ranks.Ranked``)."""
@@ -337,16 +266,10 @@ def query_plan(query) -> tuple[set[str], ranks.Ranked | None]:
     label = label_of(model)
     found, used = scope_filters(query)
     kept, dropped = _limit(found)
-    reader = _Reader(query, used).read()
-    ranking = _ranking(query, kept, reader)
-    if ranking and ranking[3]:
-        without = _Reader(query, used | ranking[3]).read()
-        if ranking[0].name in without.fields:  # read other than by constant comparisons: not ranked
-            ranking = None
-        else:
-            reader = without
+    reader, ranking = ranked_queries.plan(query, kept, _Reader(query, used).read(),
+                                          lambda compared: _Reader(query, used | compared).read())
     fields = reader.fields | dropped
-    if not _order_shown_only(query, kept):
+    if not ranked_queries.order_shown_only(query, kept):
         fields |= reader.order_fields
     fields -= set(kept)  # filtered by equality: its value is the scope
     if ranking:
@@ -355,7 +278,7 @@ def query_plan(query) -> tuple[set[str], ranks.Ranked | None]:
     scopes = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(kept[n] for n in names))]
     result = set(reader.others)
     models = chain(model)
-    membership = keys.entry_key if _from_first_row(query) else keys.list_key
+    membership = keys.entry_key if ranked_queries.from_first_row(query) else keys.list_key
     ranked = ranks.Ranked(label, scopes, ranking[0], ranking[1], query.high_mark, ranking[2]) if ranking else None
     for scope in scopes:
         if not ranked:
@@ -429,14 +352,12 @@ def _patched_model_iter(self):
     collecting = keys.collecting() and tracked(query.model)
     if collecting and (query.annotation_select or query.extra_select):
         over = aggregated_models(query)
-    holder = {"query": query, "ranked": None} if collecting and not self.chunked_fetch else None
-    token = _ranking_holder.set(holder) if holder else None
+    reading = ranked_queries.Reading(query) if collecting and not self.chunked_fetch else None
     rows, last, complete = 0, None, False
     try:
         for obj in _original_model_iter(self):
-            if token is not None:  # the query is compiled: later queries are not this list's
-                _ranking_holder.reset(token)
-                token = None
+            if reading is not None:  # the query is compiled: later queries are not this list's
+                reading.compiled()
             if over and obj.pk is not None:
                 keys.record(*(keys.aggregate_key(label, obj.pk, model) for label in instance_labels(type(obj))
                               for model in over))
@@ -444,11 +365,8 @@ def _patched_model_iter(self):
             yield obj
         complete = True
     finally:
-        if token is not None:
-            _ranking_holder.reset(token)
-        ranked = holder and holder["ranked"]
-        if ranked is not None:
-            keys.record(*(ranked.resolve(rows, last) if complete else ranked.plain))
+        if reading is not None:
+            keys.record(*reading.finish(rows, last, complete))
 
 
 def _patched_get_compiler(self, *args, **kwargs):
@@ -457,15 +375,10 @@ def _patched_get_compiler(self, *args, **kwargs):
     if (keys.collecting() and self.compiler in READ_COMPILERS and not self.subquery and self.model is not None
             and tracked(self.model)):
         found, ranked = query_plan(self)
-        holder = _ranking_holder.get()
         if coarse.active():  # UPSTACK["EDGE_KEYS"] = "table": the model's one list key
             found = coarse.read_keys(self.model, found | (ranked.plain if ranked is not None else set()))
-        elif ranked is not None and not ranked.needs_rows:
-            found |= ranked.keys()
-        elif ranked is not None and holder is not None and holder["query"] is self and holder["ranked"] is None:
-            holder["ranked"] = ranked  # the list being read: its last row decides (_patched_model_iter)
         elif ranked is not None:
-            found |= ranked.plain
+            found |= ranked_queries.compiled_keys(self, ranked)
         keys.record(*found)
     return _original_get_compiler(self, *args, **kwargs)
 
