@@ -34,19 +34,21 @@ def staleness_problems(staleness: dict | None, stacks) -> list[str]:
 
 def mixed_p99(mixed: dict, paced: dict | None) -> tuple[list[str], str]:
     """The peers whose mixed-writes p99 is at or below upstack's, and how it was compared (pure). With a
-    paced run (bench/paced.py), the fast peers are compared at the one load offered to all; the others
-    (which cannot serve that load) and runs without one, closed-loop."""
-    at_load = (paced or {}).get("stacks", {})
-    level = [s for s in mixed if s != "upstack" and (
-        at_load[s]["p99_ms"] <= at_load["upstack"]["p99_ms"] if s in at_load and "upstack" in at_load
-        else mixed[s]["p99_ms"] <= mixed["upstack"]["p99_ms"])]
+    paced run (bench/paced.py), each fast peer is compared with upstack at equal load (its own pair);
+    the others, and runs without one, closed-loop."""
+    pairs = paced or {}
+
+    def level(s):
+        if s in pairs:
+            return pairs[s]["stacks"][s]["p99_ms"] <= pairs[s]["stacks"]["upstack"]["p99_ms"]
+        return mixed[s]["p99_ms"] <= mixed["upstack"]["p99_ms"]
+
     closed = ", ".join(f"{s} {mixed[s]['p99_ms']:g}" for s in mixed if s != "upstack")
-    how = f"p99 closed-loop {mixed['upstack']['p99_ms']:g} ms (peers: {closed})"
-    if at_load.get("upstack"):
-        peers = ", ".join(f"{s} {at_load[s]['p99_ms']:g}" for s in at_load if s != "upstack")
-        how = (f"p99 at one offered load ({paced['offered_rps']:g} req/s) {at_load['upstack']['p99_ms']:g} ms "
-               f"(peers: {peers}), judged there for {', '.join(s for s in at_load if s != 'upstack')}; " + how)
-    return level, how
+    how = [f"p99 at equal load: upstack {pair['stacks']['upstack']['p99_ms']:g} ms vs {s} {pair['stacks'][s]['p99_ms']:g} "
+           f"at {pair['offered_rps']:g} req/s" for s, pair in pairs.items()]
+    how.append(f"p99 closed-loop{' (the others)' if pairs else ''}: upstack {mixed['upstack']['p99_ms']:g} ms "
+               f"(peers: {closed})")
+    return [s for s in mixed if s != "upstack" and level(s)], "; ".join(how)
 
 
 def goals(table: dict, staleness: dict, paced: dict | None = None) -> list[dict]:

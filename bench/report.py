@@ -198,9 +198,10 @@ def latest(report: dict) -> dict:
             **({"precision": precision_report.summary(report["precision"])} if "precision" in report else {}),
             **({"before_issue_17": precision_report.before_summary(report["before_after"])}
                if "before_after" in report else {}),
-            **({"mixed_at_one_load": {"offered_rps": report["paced"]["offered_rps"],
-                                      **{s: {"rps": r["rps"], "p99_ms": r["p99_ms"]}
-                                         for s, r in report["paced"]["stacks"].items()}}}
+            **({"mixed_at_equal_load": {peer: {"offered_rps": pair["offered_rps"],
+                                                **{s: {"rps": r["rps"], "p99_ms": r["p99_ms"]}
+                                                   for s, r in pair["stacks"].items()}}
+                                         for peer, pair in report["paced"].items()}}
                if report.get("paced") else {}),
             "goals_met": sum(g["met"] for g in judged), "goals": len(judged),
             "goals_met_ids": [g["id"] for g in judged if g["met"]]}
@@ -333,7 +334,7 @@ def markdown(report: dict) -> str:
                   *peer_report.staleness_table(report["staleness"], stacks)]
     if report.get("paced"):
         mixed = report["table"]["mixed_writes"]
-        lines += ["", "## Mixed writes at one offered load", "",
+        lines += ["", "## Mixed writes at equal load", "",
                   paced.TEXT.format(writes_x=round(_share(mixed["upstack"]["rps"], mixed["sitecache"]["rps"]), 1),
                                     share=paced.SHARE), "", *paced.table(report["paced"])]
     if "precision" in report:

@@ -157,7 +157,7 @@ def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: st
                 log(f"round {n + 1}/{rounds}: {workload} on {name}")
                 results[workload][name].append(wrk.run(base, cycles[name][workload], mode["seconds"],
                                                        mode["connections"], counters[name]))
-    offered = paced.rate({name: reports.median_run(runs) for name, runs in results["mixed_writes"].items()})
+    offered = paced.rates({name: reports.median_run(runs) for name, runs in results["mixed_writes"].items()})
     at_one_load = paced.measure(targets, cycles, counters, mode, rounds, offered, log) if offered else None
     article = articles[0]
     wait_for_idle_broker(stack_env["BROKER_URL"])
