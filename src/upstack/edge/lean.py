@@ -51,7 +51,8 @@ def cached_user(request):
         return get_user(request)
     key = user_key(session[SESSION_KEY])
     user = _cache().get(key)
-    if user is not None and constant_time_compare(session.get(HASH_SESSION_KEY) or "", user.get_session_auth_hash()):
+    if (user is not None and getattr(user, "is_active", True)  # as ModelBackend.get_user refuses inactive users
+            and constant_time_compare(session.get(HASH_SESSION_KEY) or "", user.get_session_auth_hash())):
         return user
     user = get_user(request)  # Django decides (and flushes a session that no longer matches)
     if user.is_authenticated:

@@ -25,9 +25,10 @@ session cookie, for ``READER_EDGE_TTL`` seconds at most, tagged with the reader'
 include - and no backend request. Login gives a new session cookie (Django cycles the session key),
 so a new cache entry; logout, a save or delete of the user, and ``forget_reader`` (the project calls
 it when something a part shows changes, such as the reader's likes) purge every copy of that reader's
-include; logout purges at once, not through the worker, so a logged-out cookie replayed a moment
-later finds nothing. The edge also refetches the include during the reader's fresh-after-write
-window (upstack.edge.fresh), so a reader's own write shows at once even before its purge lands.
+include. Logout purges from this process at once, not through the worker, and once more a moment
+later (for an include fetched while the logout was under way), so a logged-out cookie replayed finds
+nothing. The edge also refetches the include during the reader's fresh-after-write window
+(upstack.edge.fresh), so a reader's own write shows at once even before its purge lands.
 """
 
 from __future__ import annotations
@@ -157,8 +158,9 @@ def forget_reader(user_id) -> None:
 
 
 def _user_saved(sender, instance, update_fields=None, **kwargs) -> None:
-    if update_fields is not None and set(update_fields) <= {"last_login"}:
-        return  # a login: the session cookie is new anyway
+    ignored = set(conf.get("EDGE_IGNORED_FIELDS").get(sender._meta.label_lower, ()))
+    if update_fields is not None and set(update_fields) <= ignored:
+        return  # e.g. a login's last_login: no part shows it, and the session cookie is new anyway
     forget_reader(instance.pk)
 
 
@@ -167,8 +169,10 @@ def _user_deleted(sender, instance, **kwargs) -> None:
 
 
 def _logged_out(sender, request, user, **kwargs) -> None:
+    # Django sends this before it flushes the session: an include fetched in between (another tab) is
+    # caught by the pipeline's repeat (PURGE_REPEAT_AFTER), also sent from here.
     if user is not None and user.pk is not None:
-        purge.purge_now({reader_key(user.pk)})
+        purge.dispatch({reader_key(user.pk)}, here=True)
 
 
 def install() -> None:

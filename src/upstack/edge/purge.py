@@ -82,12 +82,13 @@ def backends() -> list:
     return result
 
 
-def dispatch(keys: set[str]) -> None:
-    """Send one batch of keys to every backend; in a worker when one is configured."""
+def dispatch(keys: set[str], here: bool = False) -> None:
+    """Send one batch of keys to every backend; in a worker when one is configured, unless ``here``
+    (from this process now, as a logout must: the next request may come before a worker's turn)."""
     if not keys:
         return
     repeat = conf.get("PURGE_REPEAT_AFTER")
-    if conf.get("PURGE_IN_WORKER"):
+    if conf.get("PURGE_IN_WORKER") and not here:
         from ..tasks import broker_configured, enqueue_purge
 
         if broker_configured() and enqueue_purge(sorted(keys), repeat):

@@ -113,3 +113,46 @@ def test_the_lean_path_serves_includes_and_leaves_other_requests_alone(rf, db):
     assert response.status_code == 200 and b'data-upstack-part="userbar"' in response.content
     assert request.resolver_match.view_name == "upstack-esi-reader"
     assert not request.user.is_authenticated  # no session: anonymous, without a cache read
+
+
+def test_an_inactive_cached_copy_is_refused_as_django_refuses_an_inactive_user(client, user):
+    request = _session_request(client, user)
+    assert lean.cached_user(request).is_authenticated
+    stale = caches["sessions"].get(lean.user_key(user.pk))
+    stale.is_active = False  # e.g. a copy cached just before a deactivation whose drop was lost
+    caches["sessions"].set(lean.user_key(user.pk), stale)
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)  # no signal: the copy stays
+    assert not lean.cached_user(request).is_authenticated
+
+
+@pytest.fixture
+def purged(settings):
+    from upstack.edge.backends import dummy
+
+    settings.UPSTACK = {**settings.UPSTACK, "PURGE_REPEAT_AFTER": 0, "PURGE_IN_WORKER": True,
+                        "PURGE_BACKENDS": {"dummy": {"BACKEND": "upstack.edge.backends.dummy.DummyBackend"}}}
+    dummy.purged.clear()
+    yield lambda: {key for batch in dummy.purged for key in batch}
+    dummy.purged.clear()
+
+
+def test_logout_purges_the_readers_kept_includes_from_this_process(client, user, purged, monkeypatch):
+    from upstack import tasks
+
+    monkeypatch.setattr(tasks, "broker_configured", lambda: True)  # a worker exists: logout must not wait for it
+    monkeypatch.setattr(tasks, "enqueue_purge", lambda *a, **k: pytest.fail("the logout purge went to the worker"))
+    client.force_login(user)
+    client.post("/accounts/logout/")
+    assert personal.reader_key(user.pk) in purged()
+
+
+def test_user_saves_purge_the_include_unless_only_ignored_fields_changed(user, monkeypatch):
+    from upstack.edge import purge
+
+    queued = []  # what the purge pipeline is given (its delivery after commit is tested in test_purge)
+    monkeypatch.setattr(purge, "add", lambda keys, using=None: queued.extend(keys))
+    user.save(update_fields=["last_login"])  # EDGE_IGNORED_FIELDS: a login
+    assert personal.reader_key(user.pk) not in queued
+    user.first_name = "Renamed"
+    user.save()
+    assert personal.reader_key(user.pk) in queued

@@ -374,6 +374,24 @@ def test_a_readers_own_include_is_kept_per_session_and_never_crosses_sessions(ed
         before = backend.count(f"/_esi/reader/?{query}")
         assert view("sessionid=ra", f"/reader-page?{query}") == "sessionid=ra v3"
         assert backend.count(f"/_esi/reader/?{query}") == before + 1
+    # Django is told it is a reader include, never given the cookies again in a header of its own.
+    assert {h.get("X-Upstack-Reader") for p, h in backend.hits if p.startswith("/_esi/reader/")} == {"1"}
+    # An include starts from the client's request as it arrived: its own copies of the edge's headers
+    # are dropped there too (another session's cookies, a stale-serving flag, a fresh flag).
+    forged = {"X-Upstack-Cookie": "sessionid=rb", "X-Upstack-Stale": "1", "X-Upstack-Fresh": "1"}
+    assert view("sessionid=rd", **forged) == "sessionid=rd v3"
+    assert all(backend.hits[-1][1].get(h) is None for h in ("X-Upstack-Cookie", "X-Upstack-Stale", "X-Upstack-Fresh"))
+    # ... and on any other request the marker would only split the cache: it is dropped.
+    request(varnish, "GET", "/plain-for-marker")
+    assert request(varnish, "GET", "/plain-for-marker", headers={"X-Upstack-Reader": "x"})[1]["x-cache"] == "HIT"
+    # A purged copy is never served in grace, even while the app is down.
+    assert request(varnish, "PURGE", "/", source="127.0.0.2", headers={"xkey": "upstack-reader:rc"})[0] == 200
+    backend.fail = True
+    try:
+        status, _, body = request(varnish, "GET", "/reader-page", headers={"Cookie": "sessionid=rc"})
+    finally:
+        backend.fail = False
+    assert status == 200 and body.startswith("<html>shared ") and "sessionid=rc" not in body
     # Other per-user fragments stay passed, and the marker never reaches a browser.
     assert request(varnish, "GET", "/_esi/userbar/", headers={"Cookie": "sessionid=ra"})[1]["x-cache"] == "PASS"
     _, headers, _ = request(varnish, "GET", include, headers={"Cookie": "sessionid=ra"})

@@ -94,16 +94,17 @@ sub upstack_client {
 
 sub vcl_recv {
     set req.backend_hint = app.backend();
-    if (req.esi_level == 0 && req.restarts == 0) {
+    # An ESI include starts from the client's request as it arrived, not as this VCL left it, so the
+    # client's headers are cleaned at every level; the page's own state is read from req_top.
+    if (req.restarts == 0) {
         call upstack_client;
         # Only this VCL sets the headers that carry a reader's cookies and fresh state onward.
         unset req.http.X-Upstack-Cookie;
         unset req.http.X-Upstack-Fresh;
         unset req.http.X-Upstack-Esi;
         unset req.http.X-Upstack-With-Session;
+        unset req.http.X-Upstack-Reader;
     }
-    # Set below for a reader's own include only, at any ESI level.
-    unset req.http.X-Upstack-Reader;
     if (req.esi_level > 0) {
         set req.http.X-Upstack-Esi = "1";
     }
@@ -229,12 +230,9 @@ sub vcl_recv {
         unset req.http.X-Upstack-Expiry;
         unset req.http.X-Upstack-Signed;
     }
-    # Per-user fragments (ESI includes): an include runs with its page's request, whose cookies were
-    # set aside below; with a session they are personal, without one they are shared.
+    # Per-user fragments (ESI includes): an include runs with the cookies its page's request arrived
+    # with (filtered above); with a session they are personal, without one they are shared.
     if (req.http.X-Upstack-Path ~ "^{{ esi_prefix }}") {
-        if (req.esi_level > 0 && req.http.X-Upstack-Cookie) {
-            set req.http.Cookie = req.http.X-Upstack-Cookie;
-        }
         if (req.http.Cookie ~ "(^|; ){{ session_cookie }}=") {
             if (req.http.X-Upstack-Path != "{{ esi_prefix }}reader/") {
                 return (pass);
@@ -300,6 +298,11 @@ sub vcl_hash {
 sub vcl_backend_fetch {
     # The reader's cookies were only kept for their fragments.
     unset bereq.http.X-Upstack-Cookie;
+    # A reader include's fetch is marked, without the cookies (Django has them in Cookie, where error
+    # reports hide them; a copy in another header would not be).
+    if (bereq.http.X-Upstack-Reader) {
+        set bereq.http.X-Upstack-Reader = "1";
+    }
     unset bereq.http.X-Upstack-With-Session;
     unset bereq.http.X-Upstack-Path;
     unset bereq.http.X-Upstack-Insider;
@@ -343,6 +346,9 @@ sub vcl_backend_response {
     if (bereq.http.X-Upstack-Reader) {
         if (beresp.status == 200 && beresp.http.X-Upstack-Reader-TTL ~ "^[0-9]+$" && !beresp.http.Set-Cookie) {
             set beresp.ttl = std.duration(beresp.http.X-Upstack-Reader-TTL + "s", 0s);
+            # No grace: a purged copy (logout, a like) is never served again, even while the app is
+            # down (the page then shows without its personal parts, as before the edge kept them).
+            set beresp.grace = 0s;
         } else {
             set beresp.ttl = 120s;
             set beresp.uncacheable = true;
