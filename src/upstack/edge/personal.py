@@ -47,6 +47,7 @@ from django.views.decorators.http import require_GET
 
 from .. import conf
 from . import esi, purge
+from .models import ignored_update
 
 READER_PATH = esi.PREFIX + "reader/"
 _PARTS = "_upstack_reader_parts"
@@ -158,8 +159,7 @@ def forget_reader(user_id) -> None:
 
 
 def _user_saved(sender, instance, update_fields=None, **kwargs) -> None:
-    ignored = set(conf.get("EDGE_IGNORED_FIELDS").get(sender._meta.label_lower, ()))
-    if update_fields is not None and set(update_fields) <= ignored:
+    if ignored_update(sender, update_fields):
         return  # e.g. a login's last_login: no part shows it, and the session cookie is new anyway
     forget_reader(instance.pk)
 
