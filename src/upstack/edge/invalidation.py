@@ -36,7 +36,7 @@ import functools
 
 from django.db import router
 from django.db.models import QuerySet
-from django.db.models.signals import m2m_changed, post_delete, post_init, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_init, post_save, pre_delete, pre_save
 
 from . import coarse, keys, purge, ranks
 from .keys import WILDCARD
@@ -47,19 +47,25 @@ from .models import (
     ignored_update,
     label_of,
     local_fields,
+    m2m_scopes,
+    scoping_fields,
     touched_parents,
     tracked,
     version_fields,
 )
 
 SNAPSHOT = "_upstack_snapshot"
+RELATED = "_upstack_related"
 _originals: dict[str, object] = {}
 _MISSING = object()
 
 
-def write_keys(model, pk, before: dict | None, after: dict | None, changed: set[str] | None = None) -> set[str]:
+def write_keys(model, pk, before: dict | None, after: dict | None, changed: set[str] | None = None,
+               related: dict | None = None) -> set[str]:
     """``before``/``after``: {attname: value} of the row (None: it did not exist / no longer does);
-    ``changed``: names of the fields an update changed (None: unknown, so every field)."""
+    ``changed``: names of the fields an update changed (None: unknown, so every field); ``related``:
+    {many-to-many scoping field: frozenset of the row's related pks} (``_related_rows``), which a
+    column write does not change but which puts the row in more scopes (a tag's published list)."""
     found: set[str] = set()
     insert_or_delete = before is None or after is None
     states = [state for state in (before, after) if state is not None]
@@ -80,8 +86,9 @@ def write_keys(model, pk, before: dict | None, after: dict | None, changed: set[
         ranked = ranks.ranked_field(concrete)
         # A row whose ranking value changed comes into ranked lists at its new place.
         reranked = ranked is not None and not insert_or_delete and ranked.name in fields
+        many = {name: value for name, value in (related or {}).items() if name in scoping_fields(concrete)}
         for state in states:
-            values = {name: state.get(att) for name, att in scoping.items() if att in state}
+            values = {name: state.get(att) for name, att in scoping.items() if att in state} | many
             entering = state is after  # a row entering lists, or leaving them (shown: its instance key)
             for scope in keys.row_scopes(values):
                 if insert_or_delete or set(scope) & moved:
@@ -152,6 +159,22 @@ def _changed(model, before: dict, after: dict, update_fields=None) -> set[str]:
     return changed
 
 
+def _related_rows(model, pks, using) -> dict:
+    """{pk: {many-to-many scoping field: frozenset of related pks}} of the rows ``pks``: one query per
+    such field (``models.m2m_scopes``), none for a model without one."""
+    found = {pk: {} for pk in pks}
+    for name in m2m_scopes(model):
+        field = model._meta.get_field(name)
+        source, target = field.m2m_field_name(), field.m2m_reverse_field_name()
+        pairs = field.remote_field.through._base_manager.using(using).filter(
+            **{f"{source}__in": list(found)}).values_list(source, target)
+        for values in found.values():
+            values[name] = set()
+        for owner, other in pairs:
+            found[owner][name].add(other)
+    return {pk: {name: frozenset(others) for name, others in values.items()} for pk, values in found.items()}
+
+
 def _read_rows(model, pks, using) -> dict:
     rows = model._base_manager.using(using).filter(pk__in=list(pks)).values("pk", *_attnames(model))
     return {row.pop("pk"): row for row in rows}
@@ -177,18 +200,27 @@ def _saved(sender, instance, created=False, update_fields=None, raw=False, using
         return
     after = _values(instance)
     before = None if created else instance.__dict__.get(SNAPSHOT)
-    if before is None:  # an insert
+    if before is None:  # an insert: no related rows yet (m2m_changed covers them as they are added)
         found = write_keys(sender, instance.pk, None, after)
     else:
-        found = write_keys(sender, instance.pk, before, after, _changed(sender, before, after, update_fields))
+        changed = _changed(sender, before, after, update_fields)
+        related = _related_rows(sender, [instance.pk], using)[instance.pk] if changed else None
+        found = write_keys(sender, instance.pk, before, after, changed, related)
     purge.add(found, using=using)
     _snapshot(sender, instance)
+
+
+def _before_delete(sender, instance, using=None, **kwargs):
+    """The row's many-to-many values, read while they exist (Django deletes them before the row)."""
+    if tracked(sender) and m2m_scopes(sender) and instance.pk is not None:
+        instance.__dict__[RELATED] = _related_rows(sender, [instance.pk], using)[instance.pk]
 
 
 def _deleted(sender, instance, using=None, **kwargs):
     if tracked(sender):
         before = {**_values(instance), **instance.__dict__.get(SNAPSHOT, {})}
-        purge.add(write_keys(sender, instance.pk, before, None), using=using)
+        purge.add(write_keys(sender, instance.pk, before, None, related=instance.__dict__.pop(RELATED, None)),
+                  using=using)
 
 
 def _m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs):
@@ -261,9 +293,10 @@ def _update(self, **kwargs):
     result = _originals["update"](self, **kwargs)
     after = _read_rows(self.model, before, self.db)
     changed = {self.model._meta.get_field(name).name for name in kwargs}
+    related = _related_rows(self.model, before, self.db) if changed else {}
     found = set()
     for pk, row in before.items():
-        found |= write_keys(self.model, pk, row, after.get(pk, row), changed)
+        found |= write_keys(self.model, pk, row, after.get(pk, row), changed, related.get(pk))
     purge.add(found, using=self.db)
     return result
 
@@ -284,10 +317,11 @@ def _bulk_update(self, objs, fields, *args, **kwargs):
     before = _read_rows(self.model, {o.pk for o in objs}, using)
     result = _originals["bulk_update"](self, objs, fields, *args, **kwargs)
     changed = {self.model._meta.get_field(name).name for name in fields}
+    related = _related_rows(self.model, {o.pk for o in objs}, using) if changed else {}
     found = set()
     for obj in objs:
         row = before.get(obj.pk, {})
-        found |= write_keys(self.model, obj.pk, row, {**row, **_values(obj)}, changed)
+        found |= write_keys(self.model, obj.pk, row, {**row, **_values(obj)}, changed, related.get(obj.pk))
     purge.add(found, using=using)
     return result
 
@@ -301,6 +335,7 @@ def install() -> None:
     post_init.connect(_snapshot, dispatch_uid="upstack.edge.snapshot")
     pre_save.connect(_before_save, dispatch_uid="upstack.edge.before_save")
     post_save.connect(_saved, dispatch_uid="upstack.edge.saved")
+    pre_delete.connect(_before_delete, dispatch_uid="upstack.edge.before_delete")
     post_delete.connect(_deleted, dispatch_uid="upstack.edge.deleted")
     m2m_changed.connect(_m2m, dispatch_uid="upstack.edge.m2m")
 
@@ -310,5 +345,5 @@ def uninstall() -> None:
         setattr(QuerySet, name, original)
     _originals.clear()
     for signal, uid in ((post_init, "snapshot"), (pre_save, "before_save"), (post_save, "saved"),
-                        (post_delete, "deleted"), (m2m_changed, "m2m")):
+                        (pre_delete, "before_delete"), (post_delete, "deleted"), (m2m_changed, "m2m")):
         signal.disconnect(dispatch_uid=f"upstack.edge.{uid}")

@@ -96,13 +96,21 @@ def label_of_key(key: str) -> str:
 
 def row_scopes(values: dict) -> list[dict]:
     """Every scope a row with ``values`` ({scoping field: value}) belongs to: none (the whole
-    table), each single field, and each pair (``MAX_SCOPE_FIELDS``): what a list can have recorded."""
-    scoped = {f: values[f] for f in sorted(values) if values[f] is not None}
-    fields = sorted(scoped)
-    found = [{}] + [{f: scoped[f]} for f in fields]
+    table), each single field, and each pair (``MAX_SCOPE_FIELDS``): what a list can have recorded.
+    A many-to-many field's value is the set of the row's related primary keys: the row is in the
+    scope of each of them (``news.article@status=published&tags=7``, for each of its tags)."""
+    scoped = {}
+    for name in sorted(values):
+        value = values[name]
+        options = sorted(value, key=str) if isinstance(value, (set, frozenset)) else [value]
+        options = [option for option in options if option is not None]
+        if options:
+            scoped[name] = options
+    fields = list(scoped)
+    found = [{}] + [{f: v} for f in fields for v in scoped[f]]
     for i, first in enumerate(fields):
         for second in fields[i + 1:]:
-            found.append({first: scoped[first], second: scoped[second]})
+            found.extend({first: a, second: b} for a in scoped[first] for b in scoped[second])
     return found
 
 

@@ -112,6 +112,13 @@ def column_scopes(model) -> dict[str, str]:
     return {name: att for name, att in scoping_fields(model).items() if not _is_m2m(model, name)}
 
 
+@cache
+def m2m_scopes(model) -> tuple[str, ...]:
+    """Names of the scoping fields that are many-to-many (inherited ones included): a row's values of
+    them are in another table, read when a write needs the scopes they put the row in."""
+    return tuple(name for name in scoping_fields(model) if _is_m2m(model, name))
+
+
 def _is_m2m(model, name) -> bool:
     try:
         return isinstance(model._meta.get_field(name), ManyToManyField)

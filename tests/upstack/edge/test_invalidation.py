@@ -49,6 +49,9 @@ def test_pure_rules():
     assert {"news.comment:9", "news.comment@any", "news.comment@*", "news.comment@article=4", "news.comment@user=2",
             "news.comment@article=4&user=2", "news.comment@article=4&is_public=True", "news.article:4+news.comment"} <= inserted
     assert not any("~" in key for key in inserted)  # an insert changes which rows lists hold, nothing else
+    assert keys.row_scopes({"status": "p", "tags": frozenset({7, 8}), "section": None}) == [
+        {}, {"status": "p"}, {"tags": 7}, {"tags": 8}, {"status": "p", "tags": 7}, {"status": "p", "tags": 8}]
+    assert keys.row_scopes({"tags": frozenset()}) == [{}]  # no tags: in no tag's scope
     assert keys.format_header(["b", "a", "a"]) == "a b"
     assert keys.format_header([f"news.article:{i}" for i in range(3000)], max_length=100) == \
         "news.article@any upstack@overflow"
