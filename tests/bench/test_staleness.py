@@ -101,3 +101,32 @@ def test_a_refused_write_fails_the_probe(site):
     url = f"http://127.0.0.1:{site.server_address[1]}"
     with pytest.raises(RuntimeError, match="not 302"):
         staleness.follow(url, "/a/", Session("sessionid=other", "t"), "marker-3")
+
+
+def test_the_stacks_are_probed_one_after_another(monkeypatch):
+    """Each stack alone on the machine: one stack's probe reads (plain's renders) must not be another's
+    load. Every request of the first site comes before the second site's first."""
+    monkeypatch.setattr(staleness, "WINDOW", 0.3)
+    sites = {"one": Site(0), "two": Site(0)}
+    seen: list[tuple[str, float]] = []
+    for name, server in sites.items():
+        original = server.finish_request
+
+        def finish_request(request, address, name=name, original=original):
+            seen.append((name, time.monotonic()))
+            original(request, address)
+
+        server.finish_request = finish_request
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        urls = {name: f"http://127.0.0.1:{server.server_address[1]}" for name, server in sites.items()}
+        figures = staleness.probe(urls, {name: ["/a/", "/b/"] for name in sites},
+                                  {name: Session("sessionid=s", "t") for name in sites}, {"one": 0.5, "two": 0.5}, 2, 0.1)
+    finally:
+        for server in sites.values():
+            server.shutdown()
+            server.server_close()
+    assert set(figures) == {"one", "two"} and all(f["writes"] == 2 for f in figures.values())
+    last_of_one = max(at for name, at in seen if name == "one")
+    first_of_two = min(at for name, at in seen if name == "two")
+    assert last_of_one < first_of_two
