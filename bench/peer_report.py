@@ -120,12 +120,21 @@ WIRE_TEXT = (
     "weighted by its views. A page without validators cannot be revalidated: a full download."
 )
 
+def probed(staleness: dict) -> str:
+    """How the stacks were probed: alone, one after another (bench/staleness.py since 2026-11-26), or
+    all at once (earlier results, which lack the mark)."""
+    stacks = [figures for figures in staleness.values() if isinstance(figures, dict)]
+    if stacks and all(figures.get("alone") for figures in stacks):
+        return "each stack probed alone, one after another"
+    return "every stack probed at once"
+
+
 STALENESS_TEXT = (
     "{writes} comments per stack, each through the stack as a logged-in reader on an article of its own that is "
     "read anonymously once a second until then (a popular page: a TTL cache always holds a copy), at random times "
     "over the stack's TTL plus a second per write (so the copy is of random age); then the article is read "
     "anonymously through the stack every 50 ms for 1 s, then every 200 ms, until the comment shows "
-    "(bench/staleness.py; each stack probed alone, one after another). Lag: from the write's answer to the first "
+    "(bench/staleness.py; {probed}). Lag: from the write's answer to the first "
     "read that showed it. Stale reads: the share of the 6 s after each write during which a steady reader got "
     "the page without the comment. sitecache's TTL is 60 s, microcache's 5 s; upstack purges."
 )

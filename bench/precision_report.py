@@ -3,6 +3,8 @@ and its table. Pure: from the oracle's JSON to lines of Markdown and a goal verd
 
 from __future__ import annotations
 
+from bench import before_after as before_after_rows
+
 TEXT = ("Each write of every kind, then every sampled page rendered fresh before and after it: a page whose "
         "HTML changed must have been purged (recall), and a purged page should have changed (precision). "
         "`python -m bench.precision` (its own SQLite database, the newsroom seeded); docs/edge.md.")
@@ -46,7 +48,7 @@ BEFORE_AFTER_TEXT = (
     "of the model, as Drupal's `node_list` - a lower bound of the old behaviour, which already scoped "
     "equality filters. Purges: the oracle with each kind of key, in this run. Mixed workload: the precise "
     "stack against typical (the main rounds above), and a second stack with the table keys against typical "
-    "on its own copy of the data, interleaved over as many rounds (`bench/run.py` `measure_table`).")
+    "on its own copy of the data, interleaved over as many rounds (`bench/run.py` `measure_variant`).")
 
 
 def _pct(row: dict | None, name: str) -> str:
@@ -68,29 +70,15 @@ def before_after(before: dict, after_precision: dict, mixed_after: dict) -> list
                      f"{_pct(new, 'precision')} | {old['purged_per_write'] if old else '-'} / "
                      f"{new['purged_per_write'] if new else '-'} |")
     lines += ["", f"Purges: {table['overall']['writes']} writes with the table keys, {precise['overall']['writes']} "
-              f"with the precise keys, over {precise['pages']} sampled pages.", "",
-              "| mixed workload | req/s | p99 ms | typical req/s, p99 ms (same rounds) | x typical |",
-              "| --- | --- | --- | --- | --- |"]
-    for label, stacks, name in (("before: upstack, table keys", before.get("mixed"), "upstack-table"),
-                                ("after: upstack, precise keys", mixed_after, "upstack")):
-        if not stacks:
-            lines.append(f"| {label} | - | - | not measured: {before.get('mixed_error', 'no run')} | - |")
-            continue
-        run, typical = stacks[name], stacks["typical"]
-        times = run["rps"] / typical["rps"] if typical["rps"] else float("inf")
-        lines.append(f"| {label} | {run['rps']} | {run['p99_ms']} | {typical['rps']}, {typical['p99_ms']} | "
-                     f"x{times:.1f} |")
-    return lines
+              f"with the precise keys, over {precise['pages']} sampled pages.", ""]
+    return lines + before_after_rows.versus_typical(
+        "mixed workload", [("before: upstack, table keys", before.get("mixed"), "upstack-table"),
+         ("after: upstack, precise keys", mixed_after, "upstack")], before.get("mixed_error"))
 
 
 def before_summary(before: dict) -> dict:
     """What latest.json keeps of the "before" (table keys): the oracle's summary, and the mixed
     workload's req/s over typical's and p99s (None when the second stack was not measured)."""
-    mixed = before.get("mixed")
-    found = {"precision": summary(before["precision"]), "mixed_x_typical": None, "mixed_p99_ms": None,
-             "typical_p99_ms": None}
-    if mixed:
-        table, typical = mixed["upstack-table"], mixed["typical"]
-        found.update(mixed_x_typical=round(table["rps"] / typical["rps"], 2) if typical["rps"] else None,
-                     mixed_p99_ms=table["p99_ms"], typical_p99_ms=typical["p99_ms"])
-    return found
+    mixed = before_after_rows.figures(before.get("mixed"), "upstack-table")
+    return {"precision": summary(before["precision"]), "mixed_x_typical": mixed["x_typical"],
+            "mixed_p99_ms": mixed["p99_ms"], "typical_p99_ms": mixed["typical_p99_ms"]}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import statistics
 
-from bench import paced, peer_report, precision_report
+from bench import before_after, paced, peer_report, precision_report
 
 STACKS = ("plain", "typical", "sitecache", "microcache", "upstack")  # runs before issue 21 lack the middle two
 WORKLOADS = {"anonymous": "anonymous browsing", "logged_in": "logged-in readers reading articles",
@@ -198,6 +198,8 @@ def latest(report: dict) -> dict:
             **({"precision": precision_report.summary(report["precision"])} if "precision" in report else {}),
             **({"before_issue_17": precision_report.before_summary(report["before_after"])}
                if "before_after" in report else {}),
+            **({"before_issue_18": before_after.figures(report["before_issue_18"].get("logged_in"), "upstack-unkept")}
+               if "before_issue_18" in report else {}),
             **({"mixed_at_equal_load": {peer: {"offered_rps": pair["offered_rps"],
                                                 **{s: {"rps": r["rps"], "p99_ms": r["p99_ms"]}
                                                    for s, r in pair["stacks"].items()}}
@@ -330,7 +332,8 @@ def markdown(report: dict) -> str:
                   f"{chart}, drawn by bench/chart.py from the same results: top, each stack's req/s per workload "
                   "against its staleness p99 (below 10 ms drawn at 10 ms); bottom, its p50, p95 and p99 latency."]
         lines += ["", "## Staleness after writes, every stack", "",
-                  peer_report.STALENESS_TEXT.format(writes=report["staleness"]["upstack"]["writes"]), "",
+                  peer_report.STALENESS_TEXT.format(writes=report["staleness"]["upstack"]["writes"],
+                                                    probed=peer_report.probed(report["staleness"])), "",
                   *peer_report.staleness_table(report["staleness"], stacks)]
     if report.get("paced"):
         mixed = report["table"]["mixed_writes"]
@@ -343,6 +346,9 @@ def markdown(report: dict) -> str:
         lines += ["", "## Issue 17, before and after (same run)", "", precision_report.BEFORE_AFTER_TEXT, "",
                   *precision_report.before_after(report["before_after"], report["precision"],
                                                  report["table"]["mixed_writes"])]
+    if "before_issue_18" in report:  # full runs since issue 18
+        lines += ["", "## Issue 18, before and after (same run)", "", before_after.READER_TEXT, "",
+                  *before_after.reader_section(report["before_issue_18"], report["table"]["logged_in"])]
     if "wire" in report:
         lines += ["", "## Bytes on the wire", "", peer_report.WIRE_TEXT, "",
                   *peer_report.wire_table(report["wire"], [s for s in STACKS if s in report["wire"]])]

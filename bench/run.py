@@ -26,9 +26,10 @@ runs interleaved.
    request of the processes serving each (bench/cpu.py).
 7. With the stack down: the stampede benchmark (its own Redis), the precision oracle (bench/precision.py,
    its own SQLite database: quick 80 pages and 2 writes of each kind; full 300 pages of 2,000 articles
-   and 100 writes of each kind) and, in full mode, issue 17's before and after (``measure_table``: a
-   second stack with the table keys, UPSTACK_EDGE_KEYS=table, and typical, under the mixed workload;
-   the oracle with the table keys) and the data-size series (one stack per size: 10k, 100k, 1M articles).
+   and 100 writes of each kind) and, in full mode, issues 17's and 18's befores (``measure_variant``: a
+   second stack with the table keys, UPSTACK_EDGE_KEYS=table, and typical, under the mixed workload,
+   and the oracle with the table keys; a second stack whose reader include is never kept,
+   UPSTACK_READER_EDGE_TTL=0, and typical, under the logged-in workload) and the data-size series (one stack per size: 10k, 100k, 1M articles).
 8. Results: bench/results/{bench|quick}-<date>.json, bench/results/latest.json, docs/benchmarks.md
    (full) or docs/benchmarks-quick.md (quick) with its chart (bench/chart.py) - unless the run is invalid (bench/report.py
    ``problems``: errors, an unverified limit, a check that did not run or failed); then it exits 1
@@ -64,8 +65,8 @@ MODES = {  # articles, seconds per run, connections, freshness writes, stampede 
     # 2-core machine beside other work (load 2 to 2.5; 3.25 s in one process), measured 2026-11-26 with
     # `python -m bench.precision --articles 2000 --pages 300 --writes 3` (33 writes) and `--writes 5
     # --edge-keys table` (55). So the issue's 100 writes of each of the 11 kinds (1,100 writes) project to
-    # 32 to 40 minutes; the table keys' "before" (20 of each kind, 220 writes) to 6 to 8. "before_after": full mode only, a second stack with UPSTACK_EDGE_KEYS=table
-    # for the mixed workload against typical (``measure_table``) and the oracle with the table keys.
+    # 32 to 40 minutes; the table keys' "before" (20 of each kind, 220 writes) to 6 to 8. "before_after":
+    # full mode only, the oracle with the table keys and the second stacks of ``VARIANTS``.
     "full": {"articles": 20000, "seconds": 20, "connections": 32, "writes": 120, "stampede_rounds": 5,
              "sizes": [10_000, 100_000, 1_000_000], "staleness_writes": 12,
              "precision": {"articles": 2000, "pages": 300, "writes": 100},
@@ -180,36 +181,60 @@ def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: st
             "staleness": staleness_figures, "wire": on_the_wire, "fragments": fragments, "paced": at_one_load}
 
 
-def measure_table(mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
-    """The "before" of issue 17 (full mode): a second stack, its own state folder and data, whose app
-    server and workers run with ``UPSTACK_EDGE_KEYS=table`` (docs/settings.md: one key per model's lists,
-    purged by every write), and typical on the same data; the mixed workload on each, interleaved over
-    the rounds. The medians per stack ({"typical": ..., "upstack-table": ...})."""
-    table_env = {**env, "UPSTACK_STATE_DIR": f"{state_dir}-table", "UPSTACK_EDGE_KEYS": "table"}
-    log(f"table keys: a second stack with {mode['articles']} articles")
+# The "before" of an issue, in full mode: a second stack with the setting that undoes it, beside
+# typical on the same data, under the workload the issue is about (bench/before_after.py).
+VARIANTS = {"upstack-table": ({"UPSTACK_EDGE_KEYS": "table"}, "mixed_writes"),  # issue 17
+            "upstack-unkept": ({"UPSTACK_READER_EDGE_TTL": "0"}, "logged_in")}  # issue 18
+
+
+def measure_variant(name: str, mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
+    """A second stack (``VARIANTS[name]``: its environment and workload), its own state folder and
+    data, and typical on the same data; the workload on each, interleaved over the rounds. The medians
+    per stack ({"typical": ..., name: ...}); the stack is brought down after."""
+    overrides, workload = VARIANTS[name]
+    variant_dir = Path(f"{state_dir}-{name}")
+    variant_env = {**env, "UPSTACK_STATE_DIR": str(variant_dir), **overrides}
+    log(f"{name}: a second stack with {mode['articles']} articles ({' '.join(f'{k}={v}' for k, v in overrides.items())})")
     try:
-        stack_env, status, _ = bring_up(mode["articles"], table_env, timeout=3600)
+        stack_env, status, _ = bring_up(mode["articles"], variant_env, timeout=3600)
         direct = stack_env.get("DIRECT_DATABASE_URL") or stack_env["DATABASE_URL"]
         with peers.start(peers_env(stack_env, direct), ("typical",)) as started:
-            targets = {"typical": started["typical"], "upstack-table": status["edge_url"]}
+            targets = {"typical": started["typical"], name: status["edge_url"]}
             editor_password = secrets.token_urlsafe(18)
             site = json.loads(sh([sys.executable, "-m", "bench.site"],
                                  env={**os.environ, **stack_env, "BENCH_EDITOR_PASSWORD": editor_password}))
+            articles = [p for p in site["paths"] if p.startswith("/articles/")]
+            sessions = [workloads.Session(**r) for r in json.loads(sh(
+                [sys.executable, "-m", "bench.readers", "--count", str(workloads.MIN_READERS)],
+                env={**os.environ, **stack_env}))] if workload == "logged_in" else []
             cycles = {}
-            for name, base in targets.items():
+            for stack, base in targets.items():
                 wrk.run(base, [wrk.get(p) for p in site["paths"]], 2, 4)
-                w = writers(base, site, editor_password)
-                cycles[name] = workloads.mixed_writes(site["paths"], w["readers"], w["editor"], w["forms"])
-                check_writes(base, cycles[name], direct)
-            runs = {name: [] for name in targets}
+                if workload == "logged_in":
+                    cycles[stack] = workloads.logged_in(articles, sessions)
+                else:
+                    w = writers(base, site, editor_password)
+                    cycles[stack] = workloads.mixed_writes(site["paths"], w["readers"], w["editor"], w["forms"])
+                check_writes(base, cycles[stack], direct)
+            counters = {"typical": wrk.Counters(direct), name: wrk.Counters(direct, variant_dir / "varnish")}
+            runs = {stack: [] for stack in targets}
             for n in range(rounds):
-                for name, base in targets.items():
-                    log(f"round {n + 1}/{rounds}: mixed_writes on {name}")
-                    runs[name].append(wrk.run(base, cycles[name], mode["seconds"], mode["connections"],
-                                              wrk.Counters(direct)))
-        return {name: reports.median_run(found) for name, found in runs.items()}
+                for stack, base in targets.items():
+                    log(f"round {n + 1}/{rounds}: {workload} on {stack}")
+                    runs[stack].append(wrk.run(base, cycles[stack], mode["seconds"], mode["connections"],
+                                               counters[stack]))
+        return {stack: reports.median_run(found) for stack, found in runs.items()}
     finally:
-        sh([*MANAGE, "upstack", "down"], env=table_env, check=False)
+        sh([*MANAGE, "upstack", "down"], env=variant_env, check=False)
+
+
+def _variant(name: str, mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
+    """``measure_variant``, or what stopped it: a failure there is reported as "not measured", not fatal."""
+    try:
+        return {"stacks": measure_variant(name, mode, rounds, env, state_dir)}
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+        log(f"{name}: the second stack failed: {error}")
+        return {"error": str(error)[-500:]}
 
 
 def peers_env(stack_env: dict, direct: str) -> dict:
@@ -269,13 +294,13 @@ def main(argv=None) -> int:
                               str(mode["stampede_rounds"]), "--no-save"], env=env))
     precision = oracle(mode["precision"], env)
     before_after = None
-    if "before_after" in mode:  # full mode: issue 17's before (table keys) beside its after
+    before_reader = None
+    if "before_after" in mode:  # full mode: issues 17's and 18's befores beside their afters
         before_after = {"precision": oracle(mode["before_after"], env, "table")}
-        try:
-            before_after["mixed"] = measure_table(mode, args.rounds, env, state_dir)
-        except (RuntimeError, OSError, subprocess.SubprocessError) as error:  # the report says it is missing
-            log(f"table keys: the second stack failed: {error}")
-            before_after["mixed_error"] = str(error)[-500:]
+        table = _variant("upstack-table", mode, args.rounds, env, state_dir)
+        before_after.update({"mixed": table["stacks"]} if "stacks" in table else {"mixed_error": table["error"]})
+        unkept = _variant("upstack-unkept", mode, args.rounds, env, state_dir)
+        before_reader = {"logged_in": unkept["stacks"]} if "stacks" in unkept else {"error": unkept["error"]}
     sizes = []
     if mode["sizes"]:
         from bench import datasize
@@ -294,6 +319,8 @@ def main(argv=None) -> int:
         full["paced"] = measured["paced"]
     if before_after:
         full["before_after"] = before_after
+    if before_reader:
+        full["before_issue_18"] = before_reader
     summary = reports.latest(full)
     invalid = reports.problems(full)
     for problem in invalid:

@@ -157,4 +157,4 @@ def _probe_one(base: str, articles: list[str], reader: Session, age: float, writ
         thread.join()
     if errors:
         raise RuntimeError("staleness probe failed: " + "; ".join(errors[:5]))
-    return summarize(outcomes)
+    return {**summarize(outcomes), "alone": True}  # results before 2026-11-26 (probed at once) lack it

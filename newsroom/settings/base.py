@@ -175,6 +175,8 @@ UPSTACK = {
     "EDGE_TOUCH": {"news.comment": ["article"], "news.like": ["article"]},
     # "table" (one key per model's lists, purged by every write): the benchmark's "before" (docs/settings.md).
     "EDGE_KEYS": env.str("UPSTACK_EDGE_KEYS", default="precise"),
+    # 0 (a reader's include never kept at the edge): the benchmark's "before" of issue 18 (docs/settings.md).
+    "READER_EDGE_TTL": env.int("UPSTACK_READER_EDGE_TTL", default=300),
     # The login throttle's records are on no page: writing them purges nothing (and sets no fresh cookie).
     "EDGE_UNTRACKED_MODELS": ["axes.accessattempt", "axes.accessattemptexpiration", "axes.accesslog",
                               "axes.accessfailurelog"],
