@@ -54,6 +54,6 @@ def figures(stacks: dict | None, name: str) -> dict:
 def reader_section(before: dict, logged_in_after: dict) -> list[str]:
     """Issue 18's rows: ``before`` is the run's "before_issue_18" ({"logged_in": medians of typical and
     upstack-unkept} or {"error": ...}), ``logged_in_after`` the main rounds' logged-in medians."""
-    return versus_typical("logged-in workload", [("before: upstack, include not kept", before.get("logged_in"), "upstack-unkept"),
-                           ("after: upstack, include kept per session", logged_in_after, "upstack")],
-                          before.get("error"), per_view=True)
+    rows = [("before: upstack, include not kept", before.get("logged_in"), "upstack-unkept"),
+            ("after: upstack, include kept per session", logged_in_after, "upstack")]
+    return versus_typical("logged-in workload", rows, before.get("error"), per_view=True)

@@ -29,7 +29,8 @@ runs interleaved.
    and 100 writes of each kind) and, in full mode, issues 17's and 18's befores (``measure_variant``: a
    second stack with the table keys, UPSTACK_EDGE_KEYS=table, and typical, under the mixed workload,
    and the oracle with the table keys; a second stack whose reader include is never kept,
-   UPSTACK_READER_EDGE_TTL=0, and typical, under the logged-in workload) and the data-size series (one stack per size: 10k, 100k, 1M articles).
+   UPSTACK_READER_EDGE_TTL=0, and typical, under the logged-in workload) and the data-size series
+   (one stack per size: 10k, 100k, 1M articles).
 8. Results: bench/results/{bench|quick}-<date>.json, bench/results/latest.json, docs/benchmarks.md
    (full) or docs/benchmarks-quick.md (quick) with its chart (bench/chart.py) - unless the run is invalid (bench/report.py
    ``problems``: errors, an unverified limit, a check that did not run or failed); then it exits 1
@@ -113,19 +114,30 @@ def measure_stacks(mode: dict, rounds: int, env: dict, state_dir: Path) -> dict:
             sh([*MANAGE, "upstack", "down"], env=env, check=False)
 
 
+def site_of(stack_env: dict) -> tuple[dict, str]:
+    """The stack's pages and editor (bench/site.py, with a fresh editor password), and that password."""
+    editor_password = secrets.token_urlsafe(18)
+    site = json.loads(sh([sys.executable, "-m", "bench.site"],
+                         env={**os.environ, **stack_env, "BENCH_EDITOR_PASSWORD": editor_password}))
+    return site, editor_password
+
+
+def readers_of(stack_env: dict) -> list:
+    """The logged-in workload's readers: distinct accounts, one session each (bench/readers.py), in the
+    stack's database; every stack on that database can use them."""
+    return [workloads.Session(**r) for r in json.loads(sh(
+        [sys.executable, "-m", "bench.readers", "--count", str(workloads.MIN_READERS)],
+        env={**os.environ, **stack_env}))]
+
+
 def measure_all(targets: dict, mode: dict, rounds: int, stack_env: dict, app: str, direct: str,
                 state_dir: Path) -> dict:
     """The runs, limits, ladder, freshness and staleness, with every stack up (``targets``)."""
     edge = targets["upstack"]
-    editor_password = secrets.token_urlsafe(18)
-    site = json.loads(sh([sys.executable, "-m", "bench.site"],
-                         env={**os.environ, **stack_env, "BENCH_EDITOR_PASSWORD": editor_password}))
+    site, editor_password = site_of(stack_env)
     paths = site["paths"]
     articles = [p for p in paths if p.startswith("/articles/")]
-    # The logged-in workload's readers: distinct accounts, one session each, shared by the stacks.
-    reader_sessions = [workloads.Session(**r) for r in json.loads(sh(
-        [sys.executable, "-m", "bench.readers", "--count", str(workloads.MIN_READERS)],
-        env={**os.environ, **stack_env}))]
+    reader_sessions = readers_of(stack_env)
     log("warming each stack and logging readers and an editor in through it")
     cycles, probers = {}, {}
     for name, base in targets.items():  # one warm pass each, as a deploy would
@@ -200,13 +212,9 @@ def measure_variant(name: str, mode: dict, rounds: int, env: dict, state_dir: Pa
         direct = stack_env.get("DIRECT_DATABASE_URL") or stack_env["DATABASE_URL"]
         with peers.start(peers_env(stack_env, direct), ("typical",)) as started:
             targets = {"typical": started["typical"], name: status["edge_url"]}
-            editor_password = secrets.token_urlsafe(18)
-            site = json.loads(sh([sys.executable, "-m", "bench.site"],
-                                 env={**os.environ, **stack_env, "BENCH_EDITOR_PASSWORD": editor_password}))
+            site, editor_password = site_of(stack_env)
             articles = [p for p in site["paths"] if p.startswith("/articles/")]
-            sessions = [workloads.Session(**r) for r in json.loads(sh(
-                [sys.executable, "-m", "bench.readers", "--count", str(workloads.MIN_READERS)],
-                env={**os.environ, **stack_env}))] if workload == "logged_in" else []
+            sessions = readers_of(stack_env) if workload == "logged_in" else []
             cycles = {}
             for stack, base in targets.items():
                 wrk.run(base, [wrk.get(p) for p in site["paths"]], 2, 4)

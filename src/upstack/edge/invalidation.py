@@ -314,10 +314,11 @@ def _bulk_update(self, objs, fields, *args, **kwargs):
     if not tracked(self.model) or ignored_update(self.model, fields):
         return _originals["bulk_update"](self, objs, fields, *args, **kwargs)
     using = router.db_for_write(self.model)
-    before = _read_rows(self.model, {o.pk for o in objs}, using)
+    pks = {o.pk for o in objs}
+    before = _read_rows(self.model, pks, using)
     result = _originals["bulk_update"](self, objs, fields, *args, **kwargs)
     changed = {self.model._meta.get_field(name).name for name in fields}
-    related = _related_rows(self.model, {o.pk for o in objs}, using) if changed else {}
+    related = _related_rows(self.model, pks, using) if changed else {}
     found = set()
     for obj in objs:
         row = before.get(obj.pk, {})
