@@ -405,8 +405,9 @@ LIMITS_TEXT = [
     "edge it bounds makes the run invalid.",
     "- Renders: plain and typical render every page in Python (3 gunicorn workers x 4 threads) on the CPU "
     "that PostgreSQL, Redis and Varnish also use; their throughput is that CPU's.",
-    "- Logged-in views: the page comes from the edge, but each article view sends its three per-user ESI "
-    "fragments (user bar, like, comment form) to Django; those fragment requests set the pace.",
+    "- Logged-in views: the page and the reader's include come from the edge; what reaches Django is each "
+    "session's first include, the includes after the reader's own writes and the pages those writes purge, "
+    "so the writes set the pace.",
     "- Mixed writes: every comment, like and admin save purges the pages it changes, so the next views of "
     "those pages are renders; the written-to pages set the pace.",
     "- Short runs on a shared machine: figures move between runs (see the CPU steal column); the ratios, "
